@@ -1,0 +1,209 @@
+// Package abi is version 1 of the contract between the flyte host and its
+// WebAssembly plugins: the status codes, operation numbers, import and export
+// names, and the messages they exchange. SPEC.md in this directory is the
+// normative description; this package is its executable form, shared by the
+// host and by guests (through the guest kit in abi/guest).
+//
+// The package is deliberately small and reflection-free: guests compiled to
+// wasip1 import it, and every dependency here is paid for in every plugin's
+// size and cold-compile time. It must not import fmt, encoding/json, reflect
+// or anything in the host.
+package abi
+
+// Version is the ABI major version implemented by this package. A guest
+// declares it by exporting the marker function named by MarkerExport.
+const Version = 1
+
+// Minor is the ABI minor version: additions (new ops, new optional imports,
+// new message fields) that older peers can ignore.
+const Minor = 0
+
+// Names of the exports a guest provides and of the host modules it imports.
+const (
+	// MarkerExport is a function that is never called; its presence says
+	// the guest speaks ABI v1 (proxy-wasm style).
+	MarkerExport = "flyte_abi_v1"
+	// DescribeExport returns a status; on OK the output holds a Describe.
+	DescribeExport = "flyte_describe"
+	// HandleExport is handle(op i32, in_len i32) -> status.
+	HandleExport = "flyte_handle"
+	// InitExport is the reactor initialiser Go's -buildmode=c-shared emits.
+	InitExport = "_initialize"
+
+	// HostModule holds the imports every guest may use.
+	HostModule = "flyte_v1"
+	// FSModule holds the directory capability, bound only when granted.
+	FSModule = "flyte_fs_v1"
+)
+
+// Status is the result of every export call and every capability import.
+type Status uint32
+
+// Status codes. Their numeric values are part of the ABI.
+const (
+	OK               Status = 0
+	NotFound         Status = 1
+	InvalidArgument  Status = 2
+	AlreadyExists    Status = 3
+	PermissionDenied Status = 4
+	CapabilityDenied Status = 5
+	Unavailable      Status = 6 // retryable
+	Unimplemented    Status = 7
+	Internal         Status = 8
+	Conflict         Status = 9 // compare-and-set failed
+	TooLarge         Status = 10
+)
+
+var statusNames = [...]string{
+	OK:               "ok",
+	NotFound:         "not found",
+	InvalidArgument:  "invalid argument",
+	AlreadyExists:    "already exists",
+	PermissionDenied: "permission denied",
+	CapabilityDenied: "capability denied",
+	Unavailable:      "unavailable",
+	Unimplemented:    "unimplemented",
+	Internal:         "internal error",
+	Conflict:         "conflict",
+	TooLarge:         "too large",
+}
+
+// String returns the status in words, as used in error messages.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "status " + utoa(uint64(s))
+}
+
+// Op numbers the operations a guest's handle export serves.
+type Op uint32
+
+// Store operations.
+const (
+	OpCreate  Op = 1 // WriteRequest -> Record
+	OpUpdate  Op = 2 // WriteRequest -> Record
+	OpGet     Op = 3 // KeyRequest -> Record
+	OpList    Op = 4 // ListRequest -> ListResponse
+	OpDelete  Op = 5 // KeyRequest -> (empty)
+	OpMetaGet Op = 6 // MetaRequest -> MetaResponse
+	OpMetaPut Op = 7 // MetaRequest -> MetaResponse
+)
+
+// Injector operations.
+const (
+	OpPlan Op = 100 // PlanRequest -> Plan
+)
+
+// PluginKind says what a plugin is for.
+type PluginKind uint32
+
+// Plugin kinds.
+const (
+	KindStore    PluginKind = 1
+	KindInjector PluginKind = 2
+)
+
+// String names the kind as the CLI shows it.
+func (k PluginKind) String() string {
+	switch k {
+	case KindStore:
+		return "store"
+	case KindInjector:
+		return "injector"
+	}
+	return "unknown"
+}
+
+// SecretKind says how a secret was created: from a literal string or from a
+// file. It is bound into the sealed value's associated data.
+type SecretKind uint32
+
+// Secret kinds.
+const (
+	SecretString SecretKind = 1
+	SecretFile   SecretKind = 2
+)
+
+// String names the secret kind as the CLI shows it.
+func (k SecretKind) String() string {
+	switch k {
+	case SecretString:
+		return "string"
+	case SecretFile:
+		return "file"
+	}
+	return "unknown"
+}
+
+// Limits every host enforces; guests may rely on them.
+const (
+	// MaxMessage bounds any single input or output message.
+	MaxMessage = 8 << 20
+	// MaxPath bounds a capability path argument.
+	MaxPath = 1024
+)
+
+// FSWriteExclusive is the flag of the fs capability's write import that
+// makes it fail with AlreadyExists when the file exists.
+const FSWriteExclusive = 1
+
+// StatusError carries a non-OK status and the guest's or host's message.
+type StatusError struct {
+	Code    Status
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return e.Code.String()
+	}
+	return e.Message
+}
+
+// Errorf builds a *StatusError. It takes plain strings (no formatting) so
+// that guests need not link fmt.
+func Errorf(code Status, msg ...string) error {
+	n := 0
+	for _, m := range msg {
+		n += len(m)
+	}
+	b := make([]byte, 0, n)
+	for _, m := range msg {
+		b = append(b, m...)
+	}
+	return &StatusError{Code: code, Message: string(b)}
+}
+
+// StatusOf returns the status an error maps to: the code of a *StatusError
+// found by unwrapping, OK for nil, Internal otherwise.
+func StatusOf(err error) Status {
+	if err == nil {
+		return OK
+	}
+	for e := err; e != nil; {
+		if se, ok := e.(*StatusError); ok {
+			return se.Code
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	return Internal
+}
+
+func utoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,179 @@
+// Package guest is the kit a plugin author imports to write a flyte store or
+// injector in plain Go, compiled with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o plugin.wasm .
+//
+// A plugin is a main package whose init function registers its
+// implementation; main itself never runs in a reactor module:
+//
+//	func init() { guest.ServeStore(info, mystore.New(guest.HostFS())) }
+//	func main() {}
+//
+// The kit exports the ABI v1 entry points (see abi/SPEC.md), decodes each
+// request, calls the implementation, encodes the answer, and yields to the
+// Go scheduler after every call so that the guest's garbage collector keeps
+// up. Errors become status codes through abi.StatusOf: return an
+// *abi.StatusError (abi.Errorf) to choose the code; anything else is
+// reported as Internal.
+//
+// The dispatch code in this file is portable, so the same plugin code can
+// be linked natively (tests, benchmark baselines); the wasm glue lives in
+// files built only for wasip1.
+package guest
+
+import "github.com/flytesecrets/flyte/abi"
+
+// Store is what a secret-store backend implements. Every method receives
+// host-validated names; sealed values are opaque bytes.
+type Store interface {
+	// Create stores a new record with Version 1 and returns it; it fails
+	// with abi.AlreadyExists when the scope already holds the key.
+	Create(r *abi.Record) (*abi.Record, error)
+	// Update replaces the value, kind and Updated time of an existing
+	// record, keeps its Created time, bumps its version and returns it. A
+	// non-zero expected version that differs from the stored one fails
+	// with abi.Conflict; a missing record with abi.NotFound.
+	Update(r *abi.Record, expected uint64) (*abi.Record, error)
+	// Get returns one record or abi.NotFound.
+	Get(s abi.Scope, key string) (*abi.Record, error)
+	// List returns one page of the records matching the request, ordered
+	// by project, domain and key. Unreadable records go to Damaged.
+	List(req *abi.ListRequest) (*abi.ListResponse, error)
+	// Delete removes one record, with the same version rule as Update.
+	Delete(s abi.Scope, key string, expected uint64) error
+	// MetaGet returns a store-wide value or abi.NotFound.
+	MetaGet(name string) ([]byte, error)
+	// MetaPut stores a store-wide value and returns what is now stored;
+	// with createOnly an existing value is kept and returned.
+	MetaPut(name string, value []byte, createOnly bool) ([]byte, error)
+}
+
+// FS is the directory capability as a plugin sees it (HostFS in a wasm
+// guest). Paths are slash-separated and relative to the granted directory.
+// Every write is atomic (temporary file, fsync, rename) and durable when it
+// returns; locks are exclusive, span processes, and are released when the
+// current call returns.
+type FS interface {
+	ReadFile(path string) ([]byte, error)
+	// WriteFile replaces path, or with exclusive fails with
+	// abi.AlreadyExists when path exists. Parent directories are created.
+	WriteFile(path string, data []byte, exclusive bool) error
+	// Remove deletes a file or an empty directory; abi.NotFound if absent.
+	Remove(path string) error
+	// ReadDir lists a directory; abi.NotFound if absent.
+	ReadDir(path string) ([]abi.DirEntry, error)
+	// Lock takes an exclusive lock named by path until the call returns.
+	Lock(path string) error
+}
+
+// Info describes a plugin to the host.
+type Info struct {
+	Name    string
+	Version string
+	Summary string
+	// Capabilities lists the capability modules the plugin needs ("fs").
+	Capabilities []string
+}
+
+var storeOps = []abi.Op{abi.OpCreate, abi.OpUpdate, abi.OpGet, abi.OpList, abi.OpDelete, abi.OpMetaGet, abi.OpMetaPut}
+
+// Handler serves one plugin: Describe says what it is, Handle serves one
+// operation.
+type Handler interface {
+	Describe() *abi.Describe
+	Handle(op abi.Op, in []byte) ([]byte, error)
+}
+
+// StoreHandler adapts a Store to a Handler.
+func StoreHandler(info Info, s Store) Handler { return storeHandler{info, s} }
+
+type storeHandler struct {
+	info  Info
+	store Store
+}
+
+func (h storeHandler) Describe() *abi.Describe {
+	return &abi.Describe{
+		Minor: abi.Minor, Kind: abi.KindStore,
+		Name: h.info.Name, Version: h.info.Version, Summary: h.info.Summary,
+		Ops: storeOps, Capabilities: h.info.Capabilities,
+	}
+}
+
+func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
+	bad := func(err error) error { return abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error()) }
+	switch op {
+	case abi.OpCreate, abi.OpUpdate:
+		var req abi.WriteRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		var r *abi.Record
+		var err error
+		if op == abi.OpCreate {
+			r, err = h.store.Create(&req.Record)
+		} else {
+			r, err = h.store.Update(&req.Record, req.ExpectedVersion)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(r), nil
+	case abi.OpGet, abi.OpDelete:
+		var req abi.KeyRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		if op == abi.OpDelete {
+			return nil, h.store.Delete(req.Scope, req.Key, req.ExpectedVersion)
+		}
+		r, err := h.store.Get(req.Scope, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(r), nil
+	case abi.OpList:
+		var req abi.ListRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		resp, err := h.store.List(&req)
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(resp), nil
+	case abi.OpMetaGet, abi.OpMetaPut:
+		var req abi.MetaRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		var v []byte
+		var err error
+		if op == abi.OpMetaGet {
+			v, err = h.store.MetaGet(req.Name)
+		} else {
+			v, err = h.store.MetaPut(req.Name, req.Value, req.CreateOnly)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(&abi.MetaResponse{Value: v}), nil
+	}
+	return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
+}
+
+// Dispatch runs one call of h and returns its status and output, with the
+// error message encoded as an abi.ErrorMessage for a non-OK status. It is
+// what the wasm export calls, and what a native link of the same plugin
+// calls in place of the export.
+func Dispatch(h Handler, op abi.Op, in []byte) (abi.Status, []byte) {
+	out, err := h.Handle(op, in)
+	if err != nil {
+		st := abi.StatusOf(err)
+		if st == abi.OK {
+			st = abi.Internal
+		}
+		return st, abi.Marshal(&abi.ErrorMessage{Message: err.Error()})
+	}
+	return abi.OK, out
+}

@@ -1,0 +1,127 @@
+//go:build wasip1
+
+package guest
+
+import (
+	"runtime"
+	"unsafe"
+
+	"github.com/flytesecrets/flyte/abi"
+)
+
+//go:wasmimport flyte_v1 input_read
+func inputRead(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport flyte_v1 output_write
+func outputWrite(ptr unsafe.Pointer, n uint32) uint32
+
+//go:wasmimport flyte_v1 result_read
+func resultRead(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport flyte_v1 config_read
+func configRead(buf unsafe.Pointer, limit uint32) uint32
+
+//go:wasmimport flyte_v1 log
+func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
+
+var handler Handler
+
+// Serve registers h as this module's plugin. Call it from an init function.
+func Serve(h Handler) { handler = h }
+
+// ServeStore registers a store plugin. Call it from an init function.
+func ServeStore(info Info, s Store) { Serve(StoreHandler(info, s)) }
+
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+func strptr(s string) unsafe.Pointer {
+	if s == "" {
+		return nil
+	}
+	return unsafe.Pointer(unsafe.StringData(s))
+}
+
+//go:wasmexport flyte_abi_v1
+func abiV1() {}
+
+//go:wasmexport flyte_describe
+func describe() uint32 {
+	if handler == nil {
+		return uint32(abi.Unimplemented)
+	}
+	out := abi.Marshal(handler.Describe())
+	return outputWrite(ptr(out), uint32(len(out)))
+}
+
+//go:wasmexport flyte_handle
+func handle(op, inLen uint32) uint32 {
+	// Yield after every call: a Go guest's collector only makes progress
+	// when the guest yields, and without it memory grows without bound.
+	defer runtime.Gosched()
+	if handler == nil {
+		return uint32(abi.Unimplemented)
+	}
+	in := make([]byte, inLen)
+	if n := inputRead(ptr(in), inLen); n != inLen {
+		return uint32(abi.Internal)
+	}
+	st, out := Dispatch(handler, abi.Op(op), in)
+	if len(out) > 0 {
+		if ws := outputWrite(ptr(out), uint32(len(out))); ws != 0 {
+			return ws
+		}
+	}
+	return uint32(st)
+}
+
+// result fetches the data the last capability call left in the host's
+// result slot.
+func result() []byte {
+	n := resultRead(nil, 0)
+	if n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	resultRead(ptr(b), n)
+	return b
+}
+
+// capErr turns a capability call's status into an error carrying the
+// host's message.
+func capErr(st uint32) error {
+	if st == 0 {
+		return nil
+	}
+	var m abi.ErrorMessage
+	_ = abi.Unmarshal(result(), &m)
+	return &abi.StatusError{Code: abi.Status(st), Message: m.Message}
+}
+
+// Config returns the plugin's configuration as the host encoded it (the
+// [plugins.NAME] config table of flyte.toml), or nil.
+func Config() []byte {
+	n := configRead(nil, 0)
+	if n == 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	configRead(ptr(b), n)
+	return b
+}
+
+// Log levels for Log.
+const (
+	LevelDebug = 0
+	LevelInfo  = 1
+	LevelWarn  = 2
+	LevelError = 3
+)
+
+// Log sends a message to the host's log. The host shows it only in verbose
+// mode, prefixed with the plugin's name. Never log secret values.
+func Log(level uint32, msg string) { hostLog(level, strptr(msg), uint32(len(msg))) }

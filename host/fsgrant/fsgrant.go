@@ -1,0 +1,277 @@
+// Package fsgrant implements the directory capability that the host grants
+// to a store plugin: a handful of file operations confined to one directory
+// through os.Root, so that neither "..", absolute paths nor symlinks lead a
+// plugin outside it. (wazero's WASI read-write directory mount is not used:
+// in wazero 1.12 a guest escapes it by creating a symlink.)
+//
+// Every write is atomic and durable: a temporary file in the same directory,
+// fsync, rename (or link, for exclusive creation), fsync of the directory.
+// A process killed mid-write leaves at most a temporary file, which readers
+// never see and later listings clean up.
+//
+// Errors are *abi.StatusError values, ready to be passed to a guest.
+package fsgrant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/flytesecrets/flyte/abi"
+	"golang.org/x/sys/unix"
+)
+
+// tmpPrefix marks temporary files. Guests cannot name dot files, so they
+// can neither see nor forge them.
+const tmpPrefix = ".flyte-tmp-"
+
+// staleTmp is how old a temporary file must be before a listing removes it:
+// far longer than any write takes.
+const staleTmp = time.Hour
+
+// Dir is a granted directory.
+type Dir struct {
+	root *os.Root
+}
+
+// Open grants dir, creating it (mode 0700) if needed.
+func Open(dir string) (*Dir, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{root: r}, nil
+}
+
+// Path returns the directory's path on the host.
+func (d *Dir) Path() string { return d.root.Name() }
+
+// Close releases the directory.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// CheckPath reports whether p is a path a guest may use: relative,
+// slash-separated, clean, without dot-prefixed components.
+func CheckPath(p string) error {
+	if p == "" || len(p) > abi.MaxPath {
+		return abi.Errorf(abi.InvalidArgument, "path is empty or too long")
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c[0] == '.' || strings.ContainsAny(c, "\\\x00") {
+			return abi.Errorf(abi.InvalidArgument, "invalid path ", quote(p))
+		}
+	}
+	return nil
+}
+
+func quote(p string) string {
+	if len(p) > 80 {
+		p = p[:80] + "..."
+	}
+	return `"` + strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, p) + `"`
+}
+
+// fail maps an os error to a status error that names the path but not the
+// host directory.
+func fail(op, p string, err error) error {
+	code := abi.Internal
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		code = abi.NotFound
+	case errors.Is(err, fs.ErrExist):
+		code = abi.AlreadyExists
+	case errors.Is(err, fs.ErrPermission):
+		code = abi.PermissionDenied
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		code = abi.Unavailable
+	}
+	msg := code.String()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		msg = pe.Err.Error()
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		msg = le.Err.Error()
+	}
+	return abi.Errorf(code, op, " ", quote(p), ": ", msg)
+}
+
+// ReadFile returns the contents of a regular file.
+func (d *Dir) ReadFile(p string) ([]byte, error) {
+	if err := CheckPath(p); err != nil {
+		return nil, err
+	}
+	f, err := d.root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fail("read", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fail("read", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, abi.Errorf(abi.InvalidArgument, "read ", quote(p), ": not a regular file")
+	}
+	if fi.Size() > abi.MaxMessage {
+		return nil, abi.Errorf(abi.TooLarge, "read ", quote(p), ": file too large")
+	}
+	b := make([]byte, fi.Size())
+	n, err := f.ReadAt(b, 0)
+	if err != nil && n != len(b) {
+		return nil, fail("read", p, err)
+	}
+	return b, nil
+}
+
+// WriteFile atomically replaces p with data or, when exclusive, creates it
+// and fails with AlreadyExists if it exists. Parent directories are
+// created with mode 0700, files with 0600.
+func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
+	if err := CheckPath(p); err != nil {
+		return err
+	}
+	if len(data) > abi.MaxMessage {
+		return abi.Errorf(abi.TooLarge, "write ", quote(p), ": data too large")
+	}
+	dir := path.Dir(p)
+	if dir != "." {
+		if err := d.root.MkdirAll(dir, 0o700); err != nil {
+			return fail("write", p, err)
+		}
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fail("write", p, err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		if exclusive {
+			// link(2) fails if the name exists: creation is atomic across
+			// processes without any lock.
+			werr = d.root.Link(tmp, p)
+			_ = d.root.Remove(tmp)
+		} else {
+			werr = d.root.Rename(tmp, p)
+		}
+	}
+	if werr != nil {
+		_ = d.root.Remove(tmp)
+		return fail("write", p, werr)
+	}
+	return d.syncDir(dir, p)
+}
+
+// syncDir makes a rename or removal in dir durable.
+func (d *Dir) syncDir(dir, p string) error {
+	f, err := d.root.Open(dir)
+	if err != nil {
+		return fail("sync", p, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fail("sync", p, err)
+	}
+	return nil
+}
+
+// Remove deletes a file or an empty directory.
+func (d *Dir) Remove(p string) error {
+	if err := CheckPath(p); err != nil {
+		return err
+	}
+	if err := d.root.Remove(p); err != nil {
+		return fail("remove", p, err)
+	}
+	return d.syncDir(path.Dir(p), p)
+}
+
+// ReadDir lists the directories and regular files in p. Dot files are
+// hidden; stale temporary files are removed on the way.
+func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
+	if p != "." {
+		if err := CheckPath(p); err != nil {
+			return nil, err
+		}
+	}
+	f, err := d.root.Open(p)
+	if err != nil {
+		return nil, fail("list", p, err)
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, fail("list", p, err)
+	}
+	out := make([]abi.DirEntry, 0, len(ents))
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			if strings.HasPrefix(name, tmpPrefix) {
+				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
+					_ = d.root.Remove(path.Join(p, name))
+				}
+			}
+			continue
+		}
+		if t := e.Type(); t.IsDir() || t.IsRegular() {
+			out = append(out, abi.DirEntry{Name: name, Dir: t.IsDir()})
+		}
+	}
+	return out, nil
+}
+
+// Lock takes an exclusive flock on the file p (created if needed), waiting
+// until ctx is done. The lock is held until the returned file is closed,
+// or the process exits.
+func (d *Dir) Lock(ctx context.Context, p string) (*os.File, error) {
+	if err := CheckPath(p); err != nil {
+		return nil, err
+	}
+	f, err := d.root.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fail("lock", p, err)
+	}
+	wait := time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fail("lock", p, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, abi.Errorf(abi.Unavailable, "lock ", quote(p), ": timed out waiting for another flyte process")
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 20*time.Millisecond)
+	}
+}
