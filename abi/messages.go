@@ -433,3 +433,59 @@ func (m *DirList) UnmarshalFrom(d *Decoder) {
 		}
 	}
 }
+
+// KeyValue is one entry of a plugin's configuration.
+type KeyValue struct {
+	Key, Value string
+}
+
+// MarshalTo implements Message.
+func (m *KeyValue) MarshalTo(e *Encoder) {
+	e.String(1, m.Key)
+	e.String(2, m.Value)
+}
+
+// UnmarshalFrom implements Message.
+func (m *KeyValue) UnmarshalFrom(d *Decoder) {
+	for d.Next() {
+		switch d.Field() {
+		case 1:
+			m.Key = d.String()
+		case 2:
+			m.Value = d.String()
+		}
+	}
+}
+
+// PluginConfig is what config_read returns: the plugin's [plugins.NAME]
+// config table from flyte.toml, sorted by key. It never holds secrets.
+type PluginConfig struct {
+	Entries []KeyValue
+}
+
+// MarshalTo implements Message.
+func (m *PluginConfig) MarshalTo(e *Encoder) {
+	for i := range m.Entries {
+		e.Message(1, &m.Entries[i])
+	}
+}
+
+// UnmarshalFrom implements Message.
+func (m *PluginConfig) UnmarshalFrom(d *Decoder) {
+	for d.Next() {
+		if d.Field() == 1 {
+			m.Entries = append(m.Entries, KeyValue{})
+			d.Message(&m.Entries[len(m.Entries)-1])
+		}
+	}
+}
+
+// Get returns the value for key, or "".
+func (m *PluginConfig) Get(key string) string {
+	for _, kv := range m.Entries {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return ""
+}

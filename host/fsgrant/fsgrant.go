@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,28 +37,65 @@ const tmpPrefix = ".flyte-tmp-"
 // far longer than any write takes.
 const staleTmp = time.Hour
 
-// Dir is a granted directory.
+// Dir is a granted directory. It is opened on first use, and created
+// (mode 0700) only by the first write, so that loading a plugin or reading
+// from a store that does not exist yet changes nothing on disk.
 type Dir struct {
+	path string
+
+	mu   sync.Mutex
 	root *os.Root
 }
 
-// Open grants dir, creating it (mode 0700) if needed.
-func Open(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	r, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	return &Dir{root: r}, nil
-}
+// New grants the directory at path.
+func New(path string) *Dir { return &Dir{path: path} }
 
 // Path returns the directory's path on the host.
-func (d *Dir) Path() string { return d.root.Name() }
+func (d *Dir) Path() string { return d.path }
 
 // Close releases the directory.
-func (d *Dir) Close() error { return d.root.Close() }
+func (d *Dir) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.root == nil {
+		return nil
+	}
+	err := d.root.Close()
+	d.root = nil
+	return err
+}
+
+// open returns the root, creating the directory when create is set. A
+// missing directory reads as NotFound.
+func (d *Dir) open(create bool) (*os.Root, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.root != nil {
+		return d.root, nil
+	}
+	if create {
+		if err := os.MkdirAll(d.path, 0o700); err != nil {
+			return nil, abi.Errorf(abi.Unavailable, "cannot create the store directory: ", pathErr(err))
+		}
+	}
+	r, err := os.OpenRoot(d.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, abi.Errorf(abi.NotFound, "no such file or directory")
+		}
+		return nil, abi.Errorf(abi.Unavailable, "cannot open the store directory: ", pathErr(err))
+	}
+	d.root = r
+	return r, nil
+}
+
+func pathErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
 
 // CheckPath reports whether p is a path a guest may use: relative,
 // slash-separated, clean, without dot-prefixed components.
@@ -116,7 +154,11 @@ func (d *Dir) ReadFile(p string) ([]byte, error) {
 	if err := CheckPath(p); err != nil {
 		return nil, err
 	}
-	f, err := d.root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	root, err := d.open(false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fail("read", p, err)
 	}
@@ -149,16 +191,20 @@ func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
 	if len(data) > abi.MaxMessage {
 		return abi.Errorf(abi.TooLarge, "write ", quote(p), ": data too large")
 	}
+	root, err := d.open(true)
+	if err != nil {
+		return err
+	}
 	dir := path.Dir(p)
 	if dir != "." {
-		if err := d.root.MkdirAll(dir, 0o700); err != nil {
+		if err := root.MkdirAll(dir, 0o700); err != nil {
 			return fail("write", p, err)
 		}
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := path.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
-	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fail("write", p, err)
 	}
@@ -173,22 +219,22 @@ func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
 		if exclusive {
 			// link(2) fails if the name exists: creation is atomic across
 			// processes without any lock.
-			werr = d.root.Link(tmp, p)
-			_ = d.root.Remove(tmp)
+			werr = root.Link(tmp, p)
+			_ = root.Remove(tmp)
 		} else {
-			werr = d.root.Rename(tmp, p)
+			werr = root.Rename(tmp, p)
 		}
 	}
 	if werr != nil {
-		_ = d.root.Remove(tmp)
+		_ = root.Remove(tmp)
 		return fail("write", p, werr)
 	}
-	return d.syncDir(dir, p)
+	return syncDir(root, dir, p)
 }
 
 // syncDir makes a rename or removal in dir durable.
-func (d *Dir) syncDir(dir, p string) error {
-	f, err := d.root.Open(dir)
+func syncDir(root *os.Root, dir, p string) error {
+	f, err := root.Open(dir)
 	if err != nil {
 		return fail("sync", p, err)
 	}
@@ -204,10 +250,14 @@ func (d *Dir) Remove(p string) error {
 	if err := CheckPath(p); err != nil {
 		return err
 	}
-	if err := d.root.Remove(p); err != nil {
+	root, err := d.open(false)
+	if err != nil {
+		return err
+	}
+	if err := root.Remove(p); err != nil {
 		return fail("remove", p, err)
 	}
-	return d.syncDir(path.Dir(p), p)
+	return syncDir(root, path.Dir(p), p)
 }
 
 // ReadDir lists the directories and regular files in p. Dot files are
@@ -218,7 +268,11 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 			return nil, err
 		}
 	}
-	f, err := d.root.Open(p)
+	root, err := d.open(false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := root.Open(p)
 	if err != nil {
 		return nil, fail("list", p, err)
 	}
@@ -233,7 +287,7 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 		if strings.HasPrefix(name, ".") {
 			if strings.HasPrefix(name, tmpPrefix) {
 				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTmp {
-					_ = d.root.Remove(path.Join(p, name))
+					_ = root.Remove(path.Join(p, name))
 				}
 			}
 			continue
@@ -252,7 +306,11 @@ func (d *Dir) Lock(ctx context.Context, p string) (*os.File, error) {
 	if err := CheckPath(p); err != nil {
 		return nil, err
 	}
-	f, err := d.root.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	root, err := d.open(true)
+	if err != nil {
+		return nil, err
+	}
+	f, err := root.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fail("lock", p, err)
 	}

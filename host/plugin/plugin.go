@@ -59,7 +59,7 @@ type Spec struct {
 	Wasm []byte
 	// SHA256, when set, pins the module's content (hex).
 	SHA256 string
-	// Kind is the kind the plugin must describe itself as.
+	// Kind is the kind the plugin must describe itself as (0: any).
 	Kind abi.PluginKind
 	// Dir grants the fs capability over this directory ("" grants none).
 	Dir string
@@ -194,11 +194,7 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 		return fail(err.Error(), nil)
 	}
 	if s.Dir != "" {
-		d, err := fsgrant.Open(s.Dir)
-		if err != nil {
-			return fail("cannot open its directory", err)
-		}
-		p.dir = d
+		p.dir = fsgrant.New(s.Dir)
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fail("cannot set up WASI", err)
@@ -227,7 +223,7 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	p.Info.Name = Sanitize(p.Info.Name)
 	p.Info.Version = Sanitize(p.Info.Version)
 	p.Info.Summary = Sanitize(p.Info.Summary)
-	if p.Info.Kind != s.Kind {
+	if s.Kind != 0 && p.Info.Kind != s.Kind {
 		return fail("is a "+p.Info.Kind.String()+" plugin, not a "+s.Kind.String()+" plugin", nil)
 	}
 	return p, nil

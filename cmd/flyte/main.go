@@ -1,0 +1,10 @@
+// Command flyte keeps secrets for tasks: it seals them into a store that
+// runs as a WebAssembly plugin and hands them to tasks that may see them.
+// See the README for a tour and `flyte --help` for the commands.
+package main
+
+import "os"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}

@@ -1,0 +1,416 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+)
+
+var cmdCreate = &command{
+	Name:      "create secret",
+	UsageLine: "KEY [VALUE | --from-file PATH] [-p PROJECT] [-d DOMAIN]",
+	Short:     "create a secret",
+	Long: `
+Create stores a new secret named KEY. Without --project or --domain the secret
+belongs to the whole organization; --project, --domain or both narrow it to
+that project (in every domain), that domain (in every project), or that
+project and domain. A task sees a secret only when its scope includes the
+task's project and domain.
+
+The value comes from VALUE, from a file (--from-file, read as bytes and
+recorded as a file secret, which tasks receive as a file), or, when neither is
+given, from a hidden prompt on a terminal or from standard input when it is a
+pipe (one trailing newline removed). A value may not be empty or larger than
+1 MiB. A VALUE on the command line can be seen by other users' processes:
+prefer the prompt or a pipe.
+
+KEY must match ^[-a-zA-Z0-9_]+$ and be at most 128 characters. Creating a key
+that already exists in the same scope fails: use 'flyte update secret'.
+
+Example:
+  flyte create secret MY_SECRET_KEY my_secret_value
+  flyte create secret --project my_project --domain development MY_SECRET_KEY
+  flyte create secret TLS_CERT --from-file ./cert.pem`,
+	Flags: func(c *cli, fs *pflag.FlagSet) {
+		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
+		flagScope(c, fs, "narrow the scope to")
+		flagConfig(c, fs)
+	},
+	Run: func(c *cli, args []string) error { return c.write(args, false) },
+}
+
+var cmdUpdate = &command{
+	Name:      "update secret",
+	UsageLine: "KEY [VALUE | --from-file PATH] [-p PROJECT] [-d DOMAIN]",
+	Short:     "change the value of a secret",
+	Long: `
+Update replaces the value of the existing secret KEY in exactly the scope that
+--project and --domain name (the organization when neither is given), taking
+the value like 'flyte create secret' does. The secret keeps its creation time
+and gets the next version. With --if-version N the update happens only if the
+secret is still at version N (compare-and-set), so two rotations cannot
+silently overwrite each other.
+
+Example:
+  flyte update secret MY_SECRET_KEY --from-file ./new_value
+  flyte update secret -p my_project MY_SECRET_KEY --if-version 3`,
+	Flags: func(c *cli, fs *pflag.FlagSet) {
+		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
+		flagScope(c, fs, "the secret's")
+		fs.Uint64Var(&c.ifVersion, "if-version", 0, "update only if the secret is at version `N`")
+		flagConfig(c, fs)
+	},
+	Run: func(c *cli, args []string) error { return c.write(args, true) },
+}
+
+var cmdGet = &command{
+	Name:      "get secret",
+	UsageLine: "[KEY] [-p PROJECT] [-d DOMAIN] [-o table|json]",
+	Short:     "list secrets (never their values)",
+	Long: `
+Get lists secrets: their name, scope, type and times, never their values.
+Without flags it lists every secret of the organization; --project and
+--domain keep the secrets whose project or domain is exactly the one given
+(use --project "" for secrets without a project). With KEY it lists that key
+in every scope that has it, and fails if there is none.
+
+Each value is checked for tampering as it is listed: a secret that fails the
+check is reported on standard error and the command exits with status 1
+after listing the others.`,
+	Flags: func(c *cli, fs *pflag.FlagSet) {
+		flagScope(c, fs, "only secrets whose scope has")
+		fs.StringVarP(&c.output, "output", "o", "table", "output `FORMAT`: table or json")
+		flagConfig(c, fs)
+	},
+	Run: (*cli).get,
+}
+
+var cmdDelete = &command{
+	Name:      "delete secret",
+	UsageLine: "KEY [-p PROJECT] [-d DOMAIN]",
+	Short:     "delete a secret",
+	Long: `
+Delete removes the secret KEY from exactly the scope that --project and
+--domain name (the organization when neither is given). Secrets with the same
+key in other scopes are not touched; when KEY is not in the scope given, the
+error lists the scopes where it is.
+
+Example:
+  flyte delete secret MY_SECRET_KEY
+  flyte delete secret -p my_project -d development MY_SECRET_KEY`,
+	Flags: func(c *cli, fs *pflag.FlagSet) {
+		flagScope(c, fs, "the secret's")
+		flagConfig(c, fs)
+	},
+	Run: (*cli).delete,
+}
+
+// write implements create and update.
+func (c *cli) write(args []string, update bool) error {
+	if err := c.argCount(args, 1, 2, "secret key"); err != nil {
+		return err
+	}
+	key := args[0]
+	if err := scope.ValidateKey(key); err != nil {
+		return err
+	}
+	if len(args) == 2 && c.fs.Changed("from-file") {
+		return withHint(usagef("both VALUE and --from-file given"), "give the value one way: as an argument, with --from-file, or on standard input")
+	}
+	s, err := c.scope()
+	if err != nil {
+		return err
+	}
+	value, kind, err := c.readValue(args[1:])
+	defer clear(value)
+	if err != nil {
+		return err
+	}
+	k, err := c.engine()
+	if err != nil {
+		return err
+	}
+	m, err := k.Secrets(c.ctx)
+	if err != nil {
+		return err
+	}
+	if len(value) < 4 {
+		fmt.Fprintf(c.stderr, "flyte: warning: values shorter than 4 bytes are not masked in task output\n")
+	}
+	var sec secrets.Secret
+	if update {
+		sec, err = m.Update(c.ctx, s, key, kind, value, c.ifVersion)
+	} else {
+		sec, err = m.Create(c.ctx, s, key, kind, value)
+	}
+	if err != nil {
+		return c.explain(err, key)
+	}
+	verb := "created"
+	if update {
+		verb = "updated"
+	}
+	fmt.Fprintf(c.stdout, "%s %s secret %s (scope: %s, version %d)\n", verb, kind, key, sec.Scope, sec.Version)
+	return nil
+}
+
+// readValue gets the value from the arguments, --from-file or standard
+// input, and says which kind of secret it makes.
+func (c *cli) readValue(args []string) ([]byte, abi.SecretKind, error) {
+	var v []byte
+	kind := abi.SecretString
+	switch {
+	case len(args) == 1:
+		v = []byte(args[0])
+	case c.fs.Changed("from-file"):
+		kind = abi.SecretFile
+		var err error
+		if v, err = readFile(c.fromFile, c.stdin); err != nil {
+			return nil, 0, err
+		}
+	default:
+		var err error
+		if v, err = c.readStdin(); err != nil {
+			return nil, 0, err
+		}
+	}
+	switch {
+	case len(v) == 0:
+		return nil, 0, withHint(secrets.ErrEmpty, "a secret needs a value of 1 byte to 1 MiB")
+	case len(v) > secrets.MaxValue:
+		clear(v)
+		return nil, 0, secrets.ErrTooLarge
+	}
+	return v, kind, nil
+}
+
+// readFile reads at most one byte more than the limit, so that an
+// oversized file is refused without reading all of it. "-" is standard
+// input, byte for byte.
+func readFile(path string, stdin io.Reader) ([]byte, error) {
+	if path == "" {
+		return nil, usagef("--from-file needs a path")
+	}
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("cannot read %s: it is a directory", path)
+		}
+		r = f
+	}
+	v, err := io.ReadAll(io.LimitReader(r, secrets.MaxValue+1))
+	if err != nil {
+		clear(v)
+		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+	}
+	return v, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// readStdin prompts on a terminal without echo, or reads a pipe.
+func (c *cli) readStdin() ([]byte, error) {
+	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(c.stderr, "Enter secret value: ")
+		v, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(c.stderr)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the value from the terminal: %w", err)
+		}
+		return v, nil
+	}
+	v, err := readFile("-", c.stdin)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) <= secrets.MaxValue+1 {
+		if n := len(v); n > 0 && v[n-1] == '\n' {
+			v = v[:n-1]
+			if n := len(v); n > 0 && v[n-1] == '\r' {
+				v = v[:n-1]
+			}
+		}
+	}
+	return v, nil
+}
+
+// explain adds hints to the service's errors.
+func (c *cli) explain(err error, key string) error {
+	var exists *secrets.ExistsError
+	var missing *secrets.NotFoundError
+	var locked *secrets.LockedError
+	switch {
+	case errors.As(err, &exists):
+		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
+	case errors.As(err, &missing):
+		var hints []string
+		for _, s := range missing.ExistsIn {
+			hints = append(hints, fmt.Sprintf("%s exists in %s scope: flyte %s %s", key, s, c.cmd.Name, join(key, s.Flags())))
+		}
+		if len(hints) == 0 && c.cmd.Name == "update secret" {
+			hints = append(hints, "to create it, run: flyte create secret "+join(key, missing.Scope.Flags()))
+		}
+		return withHint(err, hints...)
+	case errors.As(err, &locked):
+		return withHint(err, "the store was created with another identity: set [seal] identity in flyte.toml to that identity file")
+	}
+	return err
+}
+
+func join(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func (c *cli) get(args []string) error {
+	if err := c.argCount(args, 0, 1, "secret key"); err != nil {
+		return err
+	}
+	if c.output != "table" && c.output != "json" {
+		return usagef("unknown output format %q: use table or json", c.output)
+	}
+	var f secrets.Filter
+	if len(args) == 1 {
+		if err := scope.ValidateKey(args[0]); err != nil {
+			return err
+		}
+		f.Key = args[0]
+	}
+	if _, err := c.scope(); err != nil {
+		return err
+	}
+	if c.fs.Changed("project") {
+		f.Project = &c.project
+	}
+	if c.fs.Changed("domain") {
+		f.Domain = &c.domain
+	}
+	k, err := c.engine()
+	if err != nil {
+		return err
+	}
+	m, err := k.Secrets(c.ctx)
+	if err != nil {
+		return err
+	}
+	res, err := m.List(c.ctx, f)
+	if err != nil {
+		return c.explain(err, f.Key)
+	}
+	if f.Key != "" && len(res.Secrets) == 0 && len(res.Damaged) == 0 {
+		return fmt.Errorf("secret %s not found", f.Key)
+	}
+	if c.output == "json" {
+		err = writeJSON(c.stdout, res.Secrets)
+	} else {
+		err = writeTable(c.stdout, res.Secrets)
+	}
+	if err != nil {
+		return err
+	}
+	for _, d := range res.Damaged {
+		fmt.Fprintf(c.stderr, "flyte: secret %s (%s scope): %s\n", d.Key, d.Scope, d.Reason)
+	}
+	if n := len(res.Damaged); n > 0 {
+		fmt.Fprintf(c.stderr, "flyte: hint: flyte did not write these records as they are; delete and recreate each, e.g. flyte delete secret %s\n", join(res.Damaged[0].Key, res.Damaged[0].Scope.Flags()))
+		return errReported
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+const timeLayout = "2006-01-02T15:04:05Z"
+
+func writeTable(w io.Writer, list []secrets.Secret) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPROJECT\tDOMAIN\tTYPE\tCREATED\tUPDATED")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind,
+			s.Created.Format(timeLayout), s.Updated.Format(timeLayout))
+	}
+	return tw.Flush()
+}
+
+type jsonSecret struct {
+	Name    string `json:"name"`
+	Project string `json:"project"`
+	Domain  string `json:"domain"`
+	Type    string `json:"type"`
+	Version uint64 `json:"version"`
+	Created string `json:"created"`
+	Updated string `json:"updated"`
+}
+
+func writeJSON(w io.Writer, list []secrets.Secret) error {
+	out := make([]jsonSecret, 0, len(list))
+	for _, s := range list {
+		out = append(out, jsonSecret{
+			Name: s.Key, Project: s.Scope.Project, Domain: s.Scope.Domain, Type: s.Kind.String(), Version: s.Version,
+			Created: s.Created.Format(time.RFC3339Nano), Updated: s.Updated.Format(time.RFC3339Nano),
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func (c *cli) delete(args []string) error {
+	if err := c.argCount(args, 1, 1, "secret key"); err != nil {
+		return err
+	}
+	key := args[0]
+	if err := scope.ValidateKey(key); err != nil {
+		return err
+	}
+	s, err := c.scope()
+	if err != nil {
+		return err
+	}
+	k, err := c.engine()
+	if err != nil {
+		return err
+	}
+	m, err := k.Secrets(c.ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.Delete(c.ctx, s, key); err != nil {
+		return c.explain(err, key)
+	}
+	fmt.Fprintf(c.stdout, "deleted secret %s (scope: %s)\n", key, s)
+	return nil
+}

@@ -1,0 +1,305 @@
+// Package config reads flyte's configuration file, flyte.toml, and fills in the defaults.
+//
+// The result is plain data with every path made absolute, so nothing downstream depends on the working
+// directory or the environment. The environment is only read through an injected getenv, which keeps
+// tests hermetic and keeps one process's settings from leaking into another's in a long-lived host.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// FileName is the name Find looks for in the working directory, its parents and the user config dir.
+const FileName = "flyte.toml"
+
+// EnvConfig names the environment variable that points at a configuration file.
+const EnvConfig = "FLYTE_CONFIG"
+
+// Defaults and limits of the settings.
+const (
+	// DefaultOrganization is the organization when the file names none.
+	DefaultOrganization = "default"
+	// DefaultStorePlugin is the built-in embedded store.
+	DefaultStorePlugin = "filestore"
+	// DefaultMemoryPages is a plugin's memory cap in 64 KiB pages (64 MiB), room for a Go guest.
+	DefaultMemoryPages = 1024
+	// MaxMemoryPages caps what a configuration may grant a plugin (1 GiB).
+	MaxMemoryPages = 16384
+	// DefaultTimeout is the deadline of one plugin call.
+	DefaultTimeout = 5 * time.Second
+	// MaxTimeout caps a plugin call's deadline, so a hung backend cannot hold a command forever.
+	MaxTimeout = 5 * time.Minute
+)
+
+// maxFileSize bounds what Load reads, so that pointing --config at a huge file fails fast.
+const maxFileSize = 1 << 20
+
+// DefaultDomains returns the domains used when the file lists none: development, staging, production.
+// It returns a new slice each time, so callers may modify it.
+func DefaultDomains() []string {
+	return []string{"development", "staging", "production"}
+}
+
+// Config is flyte's configuration after defaults and path resolution.
+type Config struct {
+	// Path is the file the configuration was read from; "" when none was found and defaults apply.
+	Path string
+	// Dir is the directory relative paths in the file were resolved against: the file's directory, or ""
+	// for defaults (which hold no relative paths).
+	Dir string
+	// Organization owns every secret this configuration reaches.
+	Organization string
+	// Domains are the valid domains, in the order the file lists them.
+	Domains []string
+	// Store selects and places the secret store.
+	Store StoreConfig
+	// Seal locates the key material that encrypts the store.
+	Seal SealConfig
+	// Plugins are third-party plugins and overrides of built-in ones, by name. Never nil after Load.
+	Plugins map[string]PluginConfig
+}
+
+// StoreConfig is the [store] table.
+type StoreConfig struct {
+	// Plugin names the store plugin: a built-in one or a key of Config.Plugins.
+	Plugin string
+	// Path is the embedded store's directory, absolute.
+	Path string
+}
+
+// SealConfig is the [seal] table.
+type SealConfig struct {
+	// Identity is the age identity file, absolute. It may not exist yet: it is created at first use.
+	Identity string
+}
+
+// PluginConfig is one [plugins.NAME] table.
+type PluginConfig struct {
+	// Path is the plugin's .wasm file, absolute.
+	Path string
+	// SHA256 pins the file's content, lower-case hex; "" means not pinned.
+	SHA256 string
+	// MemoryPages caps the plugin's memory in 64 KiB pages.
+	MemoryPages uint32
+	// Timeout is the deadline of one call into the plugin.
+	Timeout time.Duration
+	// Config is handed to the plugin as is; nil when the file sets none.
+	Config map[string]string
+}
+
+// Find picks the configuration file, first match wins:
+//
+//  1. explicit (the --config flag), when non-empty; it must exist;
+//  2. the file named by $FLYTE_CONFIG, when set; it must exist;
+//  3. flyte.toml in cwd, then in each parent directory up to the root;
+//  4. flyte.toml in the user config dir ($XDG_CONFIG_HOME/flyte or ~/.config/flyte);
+//  5. none: it returns "", and Load("") gives the defaults.
+//
+// Relative paths are taken relative to cwd, and the result is absolute. getenv reads HOME,
+// XDG_CONFIG_HOME and FLYTE_CONFIG; nil means an empty environment.
+//
+// # Errors
+//
+// A file named explicitly or by $FLYTE_CONFIG that does not exist is an error rather than a silent fall
+// back to another file, which would put secrets in a store the user did not mean. So is a flyte.toml
+// that exists but cannot be examined (permissions).
+func Find(explicit, cwd string, getenv func(string) string) (string, error) {
+	getenv = orEmpty(getenv)
+	cwd, err := filepath.Abs(cwd)
+	if err != nil {
+		return "", fmt.Errorf("cannot resolve working directory: %w", err)
+	}
+	if explicit != "" {
+		return named(abs(cwd, explicit), "")
+	}
+	if env := getenv(EnvConfig); env != "" {
+		return named(abs(cwd, env), " (from "+EnvConfig+")")
+	}
+	for dir := cwd; ; {
+		p := filepath.Join(dir, FileName)
+		if ok, err := isFile(p); err != nil {
+			return "", err
+		} else if ok {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if home := configHome(getenv); home != "" {
+		p := filepath.Join(home, "flyte", FileName)
+		if ok, err := isFile(p); err != nil {
+			return "", err
+		} else if ok {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// named checks a file the user pointed at; from says where the name came from, for the message.
+func named(p, from string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", fileError(p+from, err)
+	}
+	if fi.IsDir() {
+		return "", fmt.Errorf("config file %s%s: is a directory", p, from)
+	}
+	return p, nil
+}
+
+// isFile reports whether p is a file to read. A missing file or a directory of that name is not; any other
+// failure is an error, since skipping it could pick a different configuration.
+func isFile(p string) (bool, error) {
+	fi, err := os.Stat(p)
+	switch {
+	case err == nil:
+		return !fi.IsDir(), nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return false, nil
+	default:
+		return false, fileError(p, err)
+	}
+}
+
+// Load reads the configuration file at path and applies defaults; path "" gives the defaults alone.
+// getenv reads HOME, XDG_CONFIG_HOME and XDG_DATA_HOME for the default paths; nil means an empty
+// environment.
+//
+// # Errors
+//
+// Each error is one line that starts with the file's path: `PATH:LINE:COL: message` for malformed TOML,
+// `PATH: unknown setting "store.pth"` for a setting flyte does not know (a typo must not be ignored),
+// and `PATH: ...` naming the setting for a wrong type or value. Invalid names wrap a *scope.InvalidError.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	getenv = orEmpty(getenv)
+	if path == "" {
+		c := defaults(getenv)
+		if err := c.checkPaths(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data, getenv)
+}
+
+// readFile reads at most maxFileSize bytes of path.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("config file %s: larger than %d bytes", path, maxFileSize)
+	}
+	return data, nil
+}
+
+// defaults returns the configuration without a file. Paths the environment cannot supply are left ""
+// for checkPaths, so that a file setting them works without HOME.
+func defaults(getenv func(string) string) *Config {
+	c := &Config{
+		Organization: DefaultOrganization,
+		Domains:      DefaultDomains(),
+		Store:        StoreConfig{Plugin: DefaultStorePlugin},
+		Plugins:      map[string]PluginConfig{},
+	}
+	if d := dataHome(getenv); d != "" {
+		c.Store.Path = filepath.Join(d, "flyte", "store")
+	}
+	if d := configHome(getenv); d != "" {
+		c.Seal.Identity = filepath.Join(d, "flyte", "identity.txt")
+	}
+	return c
+}
+
+// checkPaths reports a default path that could not be chosen.
+func (c *Config) checkPaths() error {
+	if c.Store.Path == "" {
+		return errors.New("cannot choose where the store lives: set store.path in " + FileName + ", or XDG_DATA_HOME or HOME")
+	}
+	if c.Seal.Identity == "" {
+		return errors.New("cannot choose where the identity lives: set seal.identity in " + FileName + ", or XDG_CONFIG_HOME or HOME")
+	}
+	return nil
+}
+
+// dataHome returns $XDG_DATA_HOME, or ~/.local/share; "" when neither is known.
+func dataHome(getenv func(string) string) string {
+	return xdg(getenv, "XDG_DATA_HOME", ".local/share")
+}
+
+// configHome returns $XDG_CONFIG_HOME, or ~/.config; "" when neither is known. It is computed here rather
+// than with os.UserConfigDir so that it goes through getenv.
+func configHome(getenv func(string) string) string {
+	return xdg(getenv, "XDG_CONFIG_HOME", ".config")
+}
+
+// xdg follows the XDG base directory rule: a relative value is invalid and ignored.
+func xdg(getenv func(string) string, name, underHome string) string {
+	if d := getenv(name); filepath.IsAbs(d) {
+		return filepath.Clean(d)
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, underHome)
+	}
+	return ""
+}
+
+// abs resolves p against dir unless it is already absolute.
+func abs(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// fileError turns a failure to reach a configuration file into one plain line, such as
+// `config file /x/flyte.toml: no such file`.
+func fileError(p string, err error) error {
+	var reason string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		reason = "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		reason = "permission denied"
+	default:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		reason = err.Error()
+	}
+	return fmt.Errorf("config file %s: %s", p, reason)
+}
+
+// orEmpty makes a nil getenv an empty environment.
+func orEmpty(getenv func(string) string) func(string) string {
+	if getenv == nil {
+		return func(string) string { return "" }
+	}
+	return getenv
+}

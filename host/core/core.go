@@ -1,0 +1,194 @@
+// Package core assembles flyte from its configuration: the plugin host, the
+// store plugin with its grants, and the secrets service over it. It is what
+// the CLI holds, and what a resident agent would hold: everything is
+// loaded on first use and kept for the life of the Core.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/builtin"
+	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/secrets"
+)
+
+// Options configure a Core.
+type Options struct {
+	// CacheDir holds compiled plugins; "" disables the cache.
+	CacheDir string
+	// Progress receives a line before a plugin is compiled for the first time.
+	Progress io.Writer
+	// Log receives plugins' log messages; nil drops them.
+	Log io.Writer
+	// NativeStore, when set, replaces the store plugin by a natively linked
+	// store over the same directory. It exists for benchmark baselines.
+	NativeStore func(dir string) secrets.Store
+}
+
+// Core is a configured flyte.
+type Core struct {
+	cfg  *config.Config
+	opts Options
+	host *plugin.Host
+
+	mu      sync.Mutex
+	loaded  map[string]*plugin.Plugin
+	secrets *secrets.Manager
+}
+
+// New returns a Core for cfg. Nothing is loaded yet.
+func New(cfg *config.Config, opts Options) (*Core, error) {
+	h, err := plugin.NewHost(plugin.Options{CacheDir: opts.CacheDir, Progress: opts.Progress, Log: opts.Log})
+	if err != nil {
+		return nil, err
+	}
+	return &Core{cfg: cfg, opts: opts, host: h, loaded: map[string]*plugin.Plugin{}}, nil
+}
+
+// Config returns the configuration the Core was built from.
+func (c *Core) Config() *config.Config { return c.cfg }
+
+// Close releases every plugin and forgets the data key.
+func (c *Core) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets != nil {
+		c.secrets.Close()
+	}
+	for _, p := range c.loaded {
+		p.Close(context.Background())
+	}
+	c.loaded = nil
+	_ = c.host.Close()
+}
+
+// Secrets returns the secrets service, loading the store plugin on first use.
+func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets != nil {
+		return c.secrets, nil
+	}
+	var store secrets.Store
+	if c.opts.NativeStore != nil {
+		store = c.opts.NativeStore(c.cfg.Store.Path)
+	} else {
+		p, err := c.load(ctx, c.cfg.Store.Plugin, abi.KindStore)
+		if err != nil {
+			return nil, err
+		}
+		store = p
+	}
+	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity})
+	return c.secrets, nil
+}
+
+// spec builds the load spec of the named plugin: a [plugins.NAME] entry of
+// the configuration, or else a built-in plugin.
+func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
+	s := plugin.Spec{Name: name, Kind: kind, Source: "built-in"}
+	if pc, ok := c.cfg.Plugins[name]; ok {
+		b, err := os.ReadFile(pc.Path)
+		if err != nil {
+			return s, fmt.Errorf("cannot read plugin %s: %w", name, err)
+		}
+		s.Wasm, s.Source, s.SHA256 = b, pc.Path, pc.SHA256
+		s.MemoryPages, s.Timeout = pc.MemoryPages, pc.Timeout
+		if len(pc.Config) > 0 {
+			var m abi.PluginConfig
+			for k, v := range pc.Config {
+				m.Entries = append(m.Entries, abi.KeyValue{Key: k, Value: v})
+			}
+			sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Key < m.Entries[j].Key })
+			s.Config = abi.Marshal(&m)
+		}
+	} else {
+		b, err := builtin.Module(name)
+		if err != nil {
+			if errors.Is(err, builtin.ErrMissing) && !contains(builtin.Names(), name) && len(builtin.Names()) > 0 {
+				return s, fmt.Errorf("unknown plugin %q: it is neither built in nor configured in [plugins.%s]", name, name)
+			}
+			return s, fmt.Errorf("plugin %s: %w", name, err)
+		}
+		s.Wasm = b
+	}
+	// Only the store plugin gets the store's directory.
+	if name == c.cfg.Store.Plugin {
+		s.Dir = c.cfg.Store.Path
+	}
+	return s, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Core) load(ctx context.Context, name string, kind abi.PluginKind) (*plugin.Plugin, error) {
+	if p, ok := c.loaded[name]; ok {
+		if kind != 0 && p.Info.Kind != kind {
+			return nil, fmt.Errorf("plugin %s is a %s plugin, not a %s plugin", name, p.Info.Kind, kind)
+		}
+		return p, nil
+	}
+	s, err := c.spec(name, kind)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.host.Load(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	c.loaded[name] = p
+	return p, nil
+}
+
+// PluginInfo describes a plugin for `flyte plugin list`.
+type PluginInfo struct {
+	Name   string
+	Kind   abi.PluginKind
+	ABI    string
+	Info   abi.Describe
+	Size   int
+	SHA256 string
+	Source string
+	Err    error // set when the plugin failed to load
+}
+
+// Plugins loads every built-in and configured plugin and describes it.
+func (c *Core) Plugins(ctx context.Context) []PluginInfo {
+	names := append([]string(nil), builtin.Names()...)
+	for n := range c.cfg.Plugins {
+		if !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []PluginInfo
+	for _, n := range names {
+		p, err := c.load(ctx, n, 0)
+		if err != nil {
+			out = append(out, PluginInfo{Name: n, Err: err})
+			continue
+		}
+		out = append(out, PluginInfo{
+			Name: n, Kind: p.Info.Kind, ABI: fmt.Sprintf("v%d.%d", abi.Version, p.Info.Minor),
+			Info: p.Info, Size: p.Size, SHA256: p.SHA256, Source: p.Spec.Source,
+		})
+	}
+	return out
+}

@@ -1,0 +1,258 @@
+// Package seal encrypts secret values on the host before any store plugin
+// sees them, so a backend only ever holds ciphertext and cannot move a value
+// between scopes, keys or kinds without detection.
+//
+// # Keys
+//
+// Each store has one random 256-bit data key. The data key is kept on disk
+// only in wrapped form: age-encrypted (binary, not armored) to the user's age
+// X25519 identity (see [LoadOrCreateIdentity]). A [Sealer] holds the unwrapped
+// data key in memory and seals values with AES-256-GCM.
+//
+// # Blob format (version 1)
+//
+//	offset  size  field
+//	0       1     version, always 0x01
+//	1       8     key id: first 8 bytes of SHA-256("flyte/data-key-id/v1\x00" || data key)
+//	9       12    nonce, fresh from crypto/rand for every Seal
+//	21      n+16  AES-256-GCM ciphertext of the n-byte plaintext, followed by the 16-byte tag
+//
+// The GCM associated data is
+//
+//	"flyte/secret/v1\x00" || header (the 21 bytes above) ||
+//	uvarint(len(Org)) || Org || uvarint(len(Project)) || Project ||
+//	uvarint(len(Domain)) || Domain || uvarint(len(Key)) || Key ||
+//	uvarint(len(Kind)) || Kind
+//
+// Every field is length-prefixed so that distinct AADs can never encode to the
+// same bytes (("ab","c") and ("a","bc") differ), and the header is covered so
+// the version and key id cannot be altered either. A blob opened under any
+// other AAD, altered in any bit, truncated, or sealed under another data key
+// fails with an error matching [ErrTampered].
+package seal
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"filippo.io/age"
+)
+
+// AAD is what a sealed value is bound to. Moving a blob to another scope, key
+// or kind makes Open fail.
+type AAD struct {
+	Org, Project, Domain, Key, Kind string
+}
+
+// ErrTampered is returned (possibly wrapped) by [Sealer.Open] whenever a blob
+// does not authenticate: it was altered or truncated, moved to another
+// scope/key/kind, or sealed under another data key. Callers must treat all of
+// these alike, so they test with errors.Is(err, ErrTampered).
+var ErrTampered = errors.New("seal: sealed value failed authentication (altered, truncated, or moved to another scope, key or kind)")
+
+// ErrWrongKey is returned (wrapped) by [Sealer.Open] when the blob header
+// names a different data key than the Sealer's. It wraps [ErrTampered], so
+// errors.Is(err, ErrTampered) holds too; it exists only so callers can give a
+// better hint (e.g. "this value belongs to another store"). The key id is not
+// authenticated until decryption, so this is a hint, not proof of origin.
+var ErrWrongKey = fmt.Errorf("%w: sealed under a different data key", ErrTampered)
+
+const (
+	blobVersion = 1
+	keySize     = 32 // AES-256
+	keyIDSize   = 8
+	nonceSize   = 12 // standard GCM nonce
+	tagSize     = 16
+	headerSize  = 1 + keyIDSize + nonceSize
+
+	aadDomain   = "flyte/secret/v1\x00"
+	keyIDDomain = "flyte/data-key-id/v1\x00"
+)
+
+// errDestroyed is returned after Destroy so a use-after-destroy bug fails
+// loudly instead of sealing under a zeroed key.
+var errDestroyed = errors.New("seal: sealer used after Destroy")
+
+// Sealer holds one unwrapped 256-bit data key and seals and opens values with
+// AES-256-GCM. Seal and Open are safe for concurrent use; Destroy must not
+// race with them.
+type Sealer struct {
+	key  [keySize]byte
+	id   [keyIDSize]byte
+	aead cipher.AEAD
+}
+
+// newSealer builds a Sealer from raw key bytes. It copies the key so the
+// caller can (and should) zero its own buffer.
+func newSealer(key []byte) (*Sealer, error) {
+	if len(key) != keySize {
+		return nil, fmt.Errorf("seal: data key must be %d bytes, got %d", keySize, len(key))
+	}
+	s := &Sealer{}
+	copy(s.key[:], key)
+	block, err := aes.NewCipher(s.key[:])
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	s.aead = aead
+	// The id is a domain-separated hash so it can be stored and shown
+	// without revealing anything usable about the key.
+	h := sha256.New()
+	h.Write([]byte(keyIDDomain))
+	h.Write(s.key[:])
+	copy(s.id[:], h.Sum(nil))
+	return s, nil
+}
+
+// NewDataKey generates a fresh random data key from crypto/rand and returns it
+// wrapped (binary age encryption, not armored) to recipient, along with a
+// Sealer holding the unwrapped key. Only the wrapped bytes may be persisted.
+func NewDataKey(recipient age.Recipient) (wrapped []byte, s *Sealer, err error) {
+	if recipient == nil {
+		return nil, nil, errors.New("seal: NewDataKey: nil recipient")
+	}
+	var key [keySize]byte
+	defer clear(key[:])
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, nil, fmt.Errorf("seal: generate data key: %w", err)
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, recipient)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+	}
+	if _, err := w.Write(key[:]); err != nil {
+		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+	}
+	s, err = newSealer(key[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), s, nil
+}
+
+// UnwrapDataKey decrypts a wrapped data key (from [NewDataKey]) with id. If id
+// is not the identity the key was wrapped to, the error says so (the usual
+// cause is pointing flyte at the wrong identity file) and wraps age's error,
+// so errors.Is(err, age.ErrIncorrectIdentity) holds.
+func UnwrapDataKey(wrapped []byte, id age.Identity) (*Sealer, error) {
+	if id == nil {
+		return nil, errors.New("seal: UnwrapDataKey: nil identity")
+	}
+	r, err := age.Decrypt(bytes.NewReader(wrapped), id)
+	if err != nil {
+		var nomatch *age.NoIdentityMatchError
+		if errors.As(err, &nomatch) || errors.Is(err, age.ErrIncorrectIdentity) {
+			return nil, fmt.Errorf("seal: the data key is wrapped to a different identity (check which identity file flyte is using): %w", err)
+		}
+		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+	}
+	// Read one byte more than a key so an oversized payload is rejected
+	// without reading all of it; reading to EOF makes age check the final tag.
+	key, err := io.ReadAll(io.LimitReader(r, keySize+1))
+	defer clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+	}
+	if len(key) != keySize {
+		return nil, fmt.Errorf("seal: unwrap data key: wrapped payload is not a %d-byte data key", keySize)
+	}
+	return newSealer(key)
+}
+
+// KeyID returns a short, stable hex id of the data key (16 hex digits). It is
+// a domain-separated SHA-256 of the key, so it never reveals the key; it is
+// what the blob header carries to detect values from another store.
+func (s *Sealer) KeyID() string {
+	return hex.EncodeToString(s.id[:])
+}
+
+// appendAAD appends the GCM associated data for header and aad, in the
+// length-prefixed form documented in the package comment.
+func appendAAD(dst, header []byte, aad AAD) []byte {
+	dst = append(dst, aadDomain...)
+	dst = append(dst, header...)
+	for _, f := range [...]string{aad.Org, aad.Project, aad.Domain, aad.Key, aad.Kind} {
+		dst = binary.AppendUvarint(dst, uint64(len(f)))
+		dst = append(dst, f...)
+	}
+	return dst
+}
+
+// Seal encrypts plaintext bound to aad and returns a version-1 blob. Every
+// call uses a fresh random nonce, so sealing the same value twice gives
+// different blobs.
+func (s *Sealer) Seal(aad AAD, plaintext []byte) ([]byte, error) {
+	if s.aead == nil {
+		return nil, errDestroyed
+	}
+	var nonce [nonceSize]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	return s.sealWithNonce(aad, plaintext, nonce), nil
+}
+
+// sealWithNonce is Seal with the nonce supplied. It is split out only so
+// tests can produce reproducible blobs; production code must use Seal, since
+// reusing a nonce under one key breaks GCM.
+func (s *Sealer) sealWithNonce(aad AAD, plaintext []byte, nonce [nonceSize]byte) []byte {
+	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
+	out[0] = blobVersion
+	copy(out[1:1+keyIDSize], s.id[:])
+	copy(out[1+keyIDSize:headerSize], nonce[:])
+	ad := appendAAD(nil, out[:headerSize], aad)
+	return s.aead.Seal(out, nonce[:], plaintext, ad)
+}
+
+// Open authenticates and decrypts a blob produced by [Sealer.Seal] under the
+// same aad. Any failure (garbage, truncation, bit flips, another AAD, another
+// data key) returns an error matching [ErrTampered]; a blob whose header names
+// another data key also matches [ErrWrongKey]. Open never panics on input.
+func (s *Sealer) Open(aad AAD, sealed []byte) ([]byte, error) {
+	if s.aead == nil {
+		return nil, errDestroyed
+	}
+	if len(sealed) < headerSize+tagSize {
+		return nil, fmt.Errorf("%w: blob too short (%d bytes)", ErrTampered, len(sealed))
+	}
+	if sealed[0] != blobVersion {
+		return nil, fmt.Errorf("%w: unknown blob version %d", ErrTampered, sealed[0])
+	}
+	blobID := sealed[1 : 1+keyIDSize]
+	if !bytes.Equal(blobID, s.id[:]) {
+		return nil, fmt.Errorf("%w (blob key id %x, this data key %x)", ErrWrongKey, blobID, s.id[:])
+	}
+	header := sealed[:headerSize]
+	nonce := sealed[1+keyIDSize : headerSize]
+	ad := appendAAD(nil, header, aad)
+	pt, err := s.aead.Open(nil, nonce, sealed[headerSize:], ad)
+	if err != nil {
+		return nil, ErrTampered
+	}
+	return pt, nil
+}
+
+// Destroy zeroes the Sealer's copy of the data key and disables it; later
+// Seal/Open calls return an error. The AES key schedule inside crypto/aes
+// cannot be reached, so we drop our reference and leave it to the GC: this
+// shortens the key's lifetime in memory, it does not guarantee erasure.
+func (s *Sealer) Destroy() {
+	clear(s.key[:])
+	s.aead = nil
+}

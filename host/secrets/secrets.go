@@ -1,0 +1,431 @@
+// Package secrets is flyte's core service: it creates, rotates, lists and
+// deletes secrets in a store plugin, sealing every value before the plugin
+// sees it and checking every record the plugin returns.
+//
+// The CLI talks to a *Manager only through its methods, which take and
+// return plain values, so the same service can live in the CLI process or
+// behind a socket in a resident agent later.
+//
+// # Trust
+//
+// The store is hostile. Values reach it sealed (package seal) under a data
+// key that is itself wrapped with age to the user's identity and kept in
+// the store. Records it returns are filtered again by scope, and each
+// sealed value is opened (and the plaintext dropped) before a record is
+// listed, so a record that was altered, or moved to another scope or key,
+// is reported as damaged instead of shown.
+package secrets
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"fmt"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/seal"
+)
+
+// MaxValue is the largest secret value accepted, as in Vault and Kubernetes.
+const MaxValue = 1 << 20
+
+// dataKeyName is the meta entry that holds the wrapped data key.
+const dataKeyName = "datakey"
+
+// Store is the transport to a store plugin: a loaded *plugin.Plugin, or a
+// natively linked store in benchmarks.
+type Store interface {
+	Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error)
+}
+
+// Secret is what is known about a secret without its value.
+type Secret struct {
+	Scope   scope.Scope
+	Key     string
+	Kind    abi.SecretKind
+	Version uint64
+	Created time.Time
+	Updated time.Time
+}
+
+// Damaged is a record that could not be read or failed its integrity check.
+type Damaged struct {
+	Scope  scope.Scope
+	Key    string
+	Reason string
+}
+
+// Filter selects secrets for List. Nil fields do not filter.
+type Filter struct {
+	Project *string
+	Domain  *string
+	Key     string
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("secret not found")
+	ErrExists   = errors.New("secret already exists")
+	ErrEmpty    = errors.New("secret value is empty")
+	ErrTooLarge = fmt.Errorf("secret value is larger than %d bytes (1 MiB)", MaxValue)
+)
+
+// NotFoundError says a key is not in a scope, and where it is.
+type NotFoundError struct {
+	Key      string
+	Scope    scope.Scope
+	ExistsIn []scope.Scope
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("secret %s not found in %s scope", e.Key, e.Scope)
+}
+
+// Unwrap makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// ExistsError says a key already exists in a scope.
+type ExistsError struct {
+	Key   string
+	Scope scope.Scope
+}
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("secret %s already exists in %s scope", e.Key, e.Scope)
+}
+
+// Unwrap makes errors.Is(err, ErrExists) true.
+func (e *ExistsError) Unwrap() error { return ErrExists }
+
+// Manager is the service. Create one per organization and store.
+type Manager struct {
+	org      string
+	store    Store
+	identity string
+	now      func() time.Time
+
+	mu     sync.Mutex
+	sealer *seal.Sealer
+}
+
+// Options configure a Manager.
+type Options struct {
+	Org string
+	// Identity is the path of the age identity file that unlocks the
+	// store's data key; it is created on first use.
+	Identity string
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// New returns a Manager over store.
+func New(store Store, opts Options) *Manager {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now}
+}
+
+// Close forgets the data key.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sealer != nil {
+		m.sealer.Destroy()
+		m.sealer = nil
+	}
+}
+
+// unlock returns the store's sealer. With create, a store without a data
+// key gets one; otherwise ErrNotFound reports there is none yet.
+func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sealer != nil {
+		return m.sealer, nil
+	}
+	wrapped, err := m.metaGet(ctx, dataKeyName)
+	if errors.Is(err, ErrNotFound) && !create {
+		return nil, err
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
+	}
+	var id *age.X25519Identity
+	if create {
+		id, _, err = seal.LoadOrCreateIdentity(m.identity)
+	} else {
+		id, err = seal.LoadIdentity(m.identity)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist")}
+		}
+		return nil, err
+	}
+	if wrapped == nil {
+		w, s, err := seal.NewDataKey(id.Recipient())
+		if err != nil {
+			return nil, err
+		}
+		// Another process may have initialised the store meanwhile; the
+		// store keeps the first key and returns it.
+		stored, err := m.metaPut(ctx, dataKeyName, w)
+		if err != nil {
+			s.Destroy()
+			return nil, fmt.Errorf("failed to store the data key: %w", err)
+		}
+		if string(stored) == string(w) {
+			m.sealer = s
+			return s, nil
+		}
+		s.Destroy()
+		wrapped = stored
+	}
+	s, err := seal.UnwrapDataKey(wrapped, age.Identity(id))
+	if err != nil {
+		return nil, &LockedError{Identity: m.identity, Err: err}
+	}
+	m.sealer = s
+	return s, nil
+}
+
+// LockedError says the store's data key cannot be unwrapped with the
+// configured identity.
+type LockedError struct {
+	Identity string
+	Err      error
+}
+
+func (e *LockedError) Error() string {
+	return "cannot unlock the store with identity " + e.Identity + ": " + e.Err.Error()
+}
+
+func (e *LockedError) Unwrap() error { return e.Err }
+
+func (m *Manager) call(ctx context.Context, op abi.Op, req abi.Message, resp abi.Message) error {
+	out, err := m.store.Call(ctx, op, abi.Marshal(req))
+	if err != nil {
+		var se *abi.StatusError
+		if errors.As(err, &se) {
+			switch se.Code {
+			case abi.NotFound:
+				return ErrNotFound
+			case abi.AlreadyExists:
+				return ErrExists
+			}
+			return fmt.Errorf("store: %s", se.Message)
+		}
+		return err
+	}
+	if resp != nil {
+		if err := abi.Unmarshal(out, resp); err != nil {
+			return fmt.Errorf("store sent a malformed answer: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) metaGet(ctx context.Context, name string) ([]byte, error) {
+	var resp abi.MetaResponse
+	if err := m.call(ctx, abi.OpMetaGet, &abi.MetaRequest{Name: name}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Value, nil
+}
+
+func (m *Manager) metaPut(ctx context.Context, name string, v []byte) ([]byte, error) {
+	var resp abi.MetaResponse
+	if err := m.call(ctx, abi.OpMetaPut, &abi.MetaRequest{Name: name, Value: v, CreateOnly: true}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Value, nil
+}
+
+func aad(s scope.Scope, key string, kind abi.SecretKind) seal.AAD {
+	return seal.AAD{Org: s.Org, Project: s.Project, Domain: s.Domain, Key: key, Kind: kind.String()}
+}
+
+func checkValue(v []byte) error {
+	switch {
+	case len(v) == 0:
+		return ErrEmpty
+	case len(v) > MaxValue:
+		return ErrTooLarge
+	}
+	return nil
+}
+
+func (m *Manager) record(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (*abi.Record, error) {
+	if err := checkValue(value); err != nil {
+		return nil, err
+	}
+	sealer, err := m.unlock(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := sealer.Seal(aad(s, key, kind), value)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now().UnixNano()
+	return &abi.Record{Scope: abi.Scope(s), Key: key, Kind: kind, Created: now, Updated: now, Sealed: sealed}, nil
+}
+
+func toSecret(r *abi.Record) Secret {
+	return Secret{
+		Scope: scope.Scope(r.Scope), Key: r.Key, Kind: r.Kind, Version: r.Version,
+		Created: time.Unix(0, r.Created).UTC(), Updated: time.Unix(0, r.Updated).UTC(),
+	}
+}
+
+// Create stores a new secret. s.Org must be the manager's organization.
+func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (Secret, error) {
+	s.Org = m.org
+	rec, err := m.record(ctx, s, key, kind, value)
+	if err != nil {
+		return Secret{}, err
+	}
+	var out abi.Record
+	if err := m.call(ctx, abi.OpCreate, &abi.WriteRequest{Record: *rec}, &out); err != nil {
+		if errors.Is(err, ErrExists) {
+			return Secret{}, &ExistsError{Key: key, Scope: s}
+		}
+		return Secret{}, err
+	}
+	rec.Version = out.Version
+	return toSecret(rec), nil
+}
+
+// Update replaces the value of an existing secret. A non-zero ifVersion
+// makes it a compare-and-set.
+func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
+	s.Org = m.org
+	rec, err := m.record(ctx, s, key, kind, value)
+	if err != nil {
+		return Secret{}, err
+	}
+	var out abi.Record
+	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: ifVersion}, &out); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Secret{}, m.notFound(ctx, s, key)
+		}
+		return Secret{}, err
+	}
+	if out.Scope != rec.Scope || out.Key != key {
+		return Secret{}, errors.New("store answered for another secret")
+	}
+	rec.Version, rec.Created = out.Version, out.Created
+	return toSecret(rec), nil
+}
+
+// Delete removes the secret key from exactly scope s.
+func (m *Manager) Delete(ctx context.Context, s scope.Scope, key string) error {
+	s.Org = m.org
+	err := m.call(ctx, abi.OpDelete, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, nil)
+	if errors.Is(err, ErrNotFound) {
+		return m.notFound(ctx, s, key)
+	}
+	return err
+}
+
+// notFound builds the error for a key missing from s, listing the scopes
+// that do hold it.
+func (m *Manager) notFound(ctx context.Context, s scope.Scope, key string) error {
+	e := &NotFoundError{Key: key, Scope: s}
+	res, err := m.List(ctx, Filter{Key: key})
+	if err == nil {
+		for _, x := range res.Secrets {
+			e.ExistsIn = append(e.ExistsIn, x.Scope)
+		}
+	}
+	return e
+}
+
+// ListResult is the answer to List.
+type ListResult struct {
+	Secrets []Secret
+	Damaged []Damaged
+}
+
+// maxPages stops a store that never ends its listing.
+const maxPages = 100000
+
+// List returns the secrets matching f, ordered by project, domain and key.
+// Records that fail to open are returned in Damaged.
+func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
+	req := abi.ListRequest{Org: m.org, Key: f.Key}
+	if f.Project != nil {
+		req.HasProject, req.Project = true, *f.Project
+	}
+	if f.Domain != nil {
+		req.HasDomain, req.Domain = true, *f.Domain
+	}
+	var res ListResult
+	var records []abi.Record
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return ListResult{}, errors.New("store did not finish its listing")
+		}
+		var resp abi.ListResponse
+		if err := m.call(ctx, abi.OpList, &req, &resp); err != nil {
+			return ListResult{}, err
+		}
+		for _, r := range resp.Records {
+			if req.Matches(r.Scope, r.Key) {
+				records = append(records, r)
+			}
+		}
+		for _, d := range resp.Damaged {
+			if req.Matches(d.Scope, d.Key) {
+				res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(d.Scope), Key: d.Key, Reason: d.Reason})
+			}
+		}
+		if resp.NextPageToken == "" {
+			break
+		}
+		if resp.NextPageToken == req.PageToken {
+			return ListResult{}, errors.New("store repeated a page of its listing")
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if len(records) == 0 {
+		return res, nil
+	}
+	sealer, err := m.unlock(ctx, false)
+	if errors.Is(err, ErrNotFound) {
+		// Records without a data key cannot be genuine.
+		for _, r := range records {
+			res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(r.Scope), Key: r.Key, Reason: "the store has no data key"})
+		}
+		return res, nil
+	}
+	if err != nil {
+		return ListResult{}, err
+	}
+	for i := range records {
+		r := &records[i]
+		if err := verify(sealer, r); err != nil {
+			res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(r.Scope), Key: r.Key, Reason: err.Error()})
+			continue
+		}
+		res.Secrets = append(res.Secrets, toSecret(r))
+	}
+	return res, nil
+}
+
+// verify opens a record's value and drops it: listing proves integrity
+// without handing out values.
+func verify(s *seal.Sealer, r *abi.Record) error {
+	v, err := s.Open(aad(scope.Scope(r.Scope), r.Key, r.Kind), r.Sealed)
+	if err != nil {
+		return errors.New("integrity check failed (altered, moved or sealed under another key)")
+	}
+	clear(v)
+	return nil
+}
