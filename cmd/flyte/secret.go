@@ -117,6 +117,10 @@ Example:
 	Run: (*cli).delete,
 }
 
+// minMasked is the shortest value the task output masker hides: shorter
+// values would mask ordinary text.
+const minMasked = 4
+
 // write implements create and update.
 func (c *cli) write(args []string, update bool) error {
 	if err := c.argCount(args, 1, 2, "secret key"); err != nil {
@@ -146,9 +150,6 @@ func (c *cli) write(args []string, update bool) error {
 	if err != nil {
 		return err
 	}
-	if len(value) < 4 {
-		fmt.Fprintf(c.stderr, "flyte: warning: values shorter than 4 bytes are not masked in task output\n")
-	}
 	var sec secrets.Secret
 	if update {
 		sec, err = m.Update(c.ctx, s, key, kind, value, c.ifVersion)
@@ -163,6 +164,9 @@ func (c *cli) write(args []string, update bool) error {
 		verb = "updated"
 	}
 	fmt.Fprintf(c.stdout, "%s %s secret %s (scope: %s, version %d)\n", verb, kind, key, sec.Scope, sec.Version)
+	if len(value) < minMasked {
+		fmt.Fprintf(c.stderr, "flyte: warning: a value shorter than %d bytes is not masked in task output\n", minMasked)
+	}
 	return nil
 }
 
