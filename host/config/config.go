@@ -178,9 +178,11 @@ func isFile(p string) (bool, error) {
 //
 // # Errors
 //
-// Each error is one line that starts with the file's path: `PATH:LINE:COL: message` for malformed TOML,
-// `PATH: unknown setting "store.pth"` for a setting flyte does not know (a typo must not be ignored),
-// and `PATH: ...` naming the setting for a wrong type or value. Invalid names wrap a *scope.InvalidError.
+// Each error is one line: `config file PATH: no such file` when the file cannot be read,
+// `PATH:LINE:COL: message` for malformed TOML, `PATH: unknown setting "store.pth"` for a setting flyte
+// does not know (a typo must not be ignored), and `PATH: ...` naming the setting for a wrong type or
+// value. Invalid names wrap a *scope.InvalidError. Without HOME or XDG variables, a default path that
+// cannot be chosen is an error that says which setting to add.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	getenv = orEmpty(getenv)
 	if path == "" {

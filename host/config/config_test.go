@@ -489,3 +489,19 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintable(t *testing.T) {
+	tests := map[string]string{
+		"Key 'a' has already been defined.": "Key 'a' has already been defined",
+		"got '\x1b' instead":                `got '\x1b' instead`,
+		"got '\u202e'":                      `got '\u202e'`,
+		"bad \xff byte":                     `bad \xff byte`,
+		"real \uFFFD stays":                 "real \uFFFD stays",
+		"new\nline":                         `new\nline`,
+	}
+	for in, want := range tests {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

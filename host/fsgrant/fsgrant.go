@@ -333,3 +333,61 @@ func (d *Dir) Lock(ctx context.Context, p string) (*os.File, error) {
 		wait = min(2*wait, 20*time.Millisecond)
 	}
 }
+
+// Call is the view of a Dir during one plugin call, with the locks of the
+// ABI: a lock taken through it is held until End. It implements the guest
+// kit's FS interface, so a store linked natively runs on it unchanged.
+type Call struct {
+	d     *Dir
+	ctx   context.Context
+	locks map[string]*os.File
+}
+
+// maxLocks bounds the locks one call may hold.
+const maxLocks = 16
+
+// Begin starts a call; ctx bounds how long Lock waits.
+func (d *Dir) Begin(ctx context.Context) *Call { return &Call{d: d, ctx: ctx} }
+
+// End releases the call's locks.
+func (c *Call) End() {
+	for _, f := range c.locks {
+		_ = f.Close()
+	}
+	clear(c.locks)
+}
+
+// ReadFile implements guest.FS.
+func (c *Call) ReadFile(p string) ([]byte, error) { return c.d.ReadFile(p) }
+
+// WriteFile implements guest.FS.
+func (c *Call) WriteFile(p string, data []byte, exclusive bool) error {
+	return c.d.WriteFile(p, data, exclusive)
+}
+
+// Remove implements guest.FS.
+func (c *Call) Remove(p string) error { return c.d.Remove(p) }
+
+// ReadDir implements guest.FS.
+func (c *Call) ReadDir(p string) ([]abi.DirEntry, error) { return c.d.ReadDir(p) }
+
+// Lock implements guest.FS: the lock is held until End. Taking a lock the
+// call already holds succeeds at once (flock would wait for itself: each
+// open file is a separate lock).
+func (c *Call) Lock(p string) error {
+	if _, ok := c.locks[p]; ok {
+		return nil
+	}
+	if len(c.locks) >= maxLocks {
+		return abi.Errorf(abi.InvalidArgument, "too many locks in one call")
+	}
+	f, err := c.d.Lock(c.ctx, p)
+	if err != nil {
+		return err
+	}
+	if c.locks == nil {
+		c.locks = map[string]*os.File{}
+	}
+	c.locks[p] = f
+	return nil
+}

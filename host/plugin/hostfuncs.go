@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"os"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/fsgrant"
@@ -18,8 +17,8 @@ type callState struct {
 	in       []byte
 	out      []byte
 	overflow bool
-	result   []byte // data left by the last capability call
-	locks    []*os.File
+	result   []byte        // data left by the last capability call
+	fs       *fsgrant.Call // the fs capability during this call, if granted
 }
 
 type stateKey struct{}
@@ -31,10 +30,9 @@ func stateOf(ctx context.Context) *callState {
 
 // release drops the locks a call took.
 func (st *callState) release() {
-	for _, f := range st.locks {
-		_ = f.Close()
+	if st.fs != nil {
+		st.fs.End()
 	}
-	st.locks = nil
 }
 
 const i32 = api.ValueTypeI32
@@ -106,13 +104,12 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 	}
 
 	fsb := rt.NewHostModuleBuilder(abi.FSModule)
-	fsfn := func(name string, f func(ctx context.Context, m api.Module, d *fsgrant.Dir, st *callState, path string, s []uint64) error, params []api.ValueType) {
+	fsfn := func(name string, f func(m api.Module, fs *fsgrant.Call, st *callState, path string, s []uint64) error, params []api.ValueType) {
 		fsb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
 			st := stateOf(ctx)
 			st.result = nil
 			err := func() error {
-				d := st.plugin.dir
-				if d == nil {
+				if st.fs == nil {
 					return abi.Errorf(abi.CapabilityDenied, "capability fs is not granted")
 				}
 				if uint32(s[1]) > abi.MaxPath {
@@ -122,7 +119,7 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 				if !ok {
 					panic("flyte: path outside guest memory")
 				}
-				return f(ctx, m, d, st, string(p), s)
+				return f(m, st.fs, st, string(p), s)
 			}()
 			s[0] = uint64(abi.StatusOf(err))
 			if err != nil {
@@ -131,12 +128,12 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 		}), params, []api.ValueType{i32}).Export(name)
 	}
 	pathArgs := []api.ValueType{i32, i32}
-	fsfn("read", func(_ context.Context, _ api.Module, d *fsgrant.Dir, st *callState, p string, _ []uint64) error {
-		b, err := d.ReadFile(p)
+	fsfn("read", func(_ api.Module, fs *fsgrant.Call, st *callState, p string, _ []uint64) error {
+		b, err := fs.ReadFile(p)
 		st.result = b
 		return err
 	}, pathArgs)
-	fsfn("write", func(_ context.Context, m api.Module, d *fsgrant.Dir, st *callState, p string, s []uint64) error {
+	fsfn("write", func(m api.Module, fs *fsgrant.Call, _ *callState, p string, s []uint64) error {
 		ptr, n, flags := uint32(s[2]), uint32(s[3]), uint32(s[4])
 		if n > abi.MaxMessage {
 			return abi.Errorf(abi.TooLarge, "write too large")
@@ -145,27 +142,20 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 		if !ok {
 			panic("flyte: data outside guest memory")
 		}
-		return d.WriteFile(p, data, flags&abi.FSWriteExclusive != 0)
+		return fs.WriteFile(p, data, flags&abi.FSWriteExclusive != 0)
 	}, []api.ValueType{i32, i32, i32, i32, i32})
-	fsfn("remove", func(_ context.Context, _ api.Module, d *fsgrant.Dir, _ *callState, p string, _ []uint64) error {
-		return d.Remove(p)
+	fsfn("remove", func(_ api.Module, fs *fsgrant.Call, _ *callState, p string, _ []uint64) error {
+		return fs.Remove(p)
 	}, pathArgs)
-	fsfn("list", func(_ context.Context, _ api.Module, d *fsgrant.Dir, st *callState, p string, _ []uint64) error {
-		ents, err := d.ReadDir(p)
+	fsfn("list", func(_ api.Module, fs *fsgrant.Call, st *callState, p string, _ []uint64) error {
+		ents, err := fs.ReadDir(p)
 		if err == nil {
 			st.result = abi.Marshal(&abi.DirList{Entries: ents})
 		}
 		return err
 	}, pathArgs)
-	fsfn("lock", func(ctx context.Context, _ api.Module, d *fsgrant.Dir, st *callState, p string, _ []uint64) error {
-		if len(st.locks) >= 16 {
-			return abi.Errorf(abi.InvalidArgument, "too many locks in one call")
-		}
-		f, err := d.Lock(ctx, p)
-		if err == nil {
-			st.locks = append(st.locks, f)
-		}
-		return err
+	fsfn("lock", func(_ api.Module, fs *fsgrant.Call, _ *callState, p string, _ []uint64) error {
+		return fs.Lock(p)
 	}, pathArgs)
 	_, err := fsb.Instantiate(ctx)
 	return err

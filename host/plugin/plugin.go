@@ -335,6 +335,9 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	st := &callState{plugin: p, in: in}
 	cctx, cancel := context.WithTimeout(ctx, p.Spec.Timeout)
 	defer cancel()
+	if p.dir != nil {
+		st.fs = p.dir.Begin(cctx)
+	}
 	cctx = context.WithValue(cctx, stateKey{}, st)
 	res, err := fn.Call(cctx, params...)
 	st.release()

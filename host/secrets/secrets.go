@@ -19,8 +19,8 @@ package secrets
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"sync"
 	"time"
 

@@ -1,0 +1,143 @@
+package abi
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	long := strings.Repeat("x", 300) // forces a multi-byte nested length
+	msgs := []struct {
+		in, out Message
+	}{
+		{&Record{Scope: Scope{"acme", "p", "d"}, Key: "K", Kind: SecretFile, Version: 7, Created: -5, Updated: 1 << 62, Sealed: []byte(long)}, &Record{}},
+		{&WriteRequest{Record: Record{Key: long}, ExpectedVersion: 3}, &WriteRequest{}},
+		{&KeyRequest{Scope: Scope{Org: "o"}, Key: "k", ExpectedVersion: 1}, &KeyRequest{}},
+		{&ListRequest{Org: "o", HasProject: true, Domain: "d", HasDomain: true, Key: "k", PageToken: "t", Limit: 9}, &ListRequest{}},
+		{&ListResponse{Records: []Record{{Key: "a"}, {Key: long}}, Damaged: []Damaged{{Key: "b", Reason: "r"}}, NextPageToken: "n"}, &ListResponse{}},
+		{&MetaRequest{Name: "n", Value: []byte{0, 1}, CreateOnly: true}, &MetaRequest{}},
+		{&Describe{Minor: 1, Kind: KindInjector, Name: "n", Version: "v", Summary: "s", Ops: []Op{OpCreate, OpPlan}, Capabilities: []string{"fs"}}, &Describe{}},
+		{&DirList{Entries: []DirEntry{{Name: "a", Dir: true}, {Name: "b"}}}, &DirList{}},
+		{&PluginConfig{Entries: []KeyValue{{"a", "1"}, {"b", ""}}}, &PluginConfig{}},
+	}
+	for _, m := range msgs {
+		b := Marshal(m.in)
+		if err := Unmarshal(b, m.out); err != nil {
+			t.Fatalf("%T: %v", m.in, err)
+		}
+		if !reflect.DeepEqual(m.in, m.out) {
+			t.Errorf("%T: got %+v, want %+v", m.in, m.out, m.in)
+		}
+	}
+}
+
+// An older peer must skip fields it does not know; that is how minor
+// versions add fields.
+func TestUnknownFieldsSkipped(t *testing.T) {
+	var e Encoder
+	e.String(99, "future")
+	e.String(2, "key")
+	e.Uint(98, 12345)
+	e.Blob(7, []byte("sealed"))
+	var r Record
+	if err := Unmarshal(e.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Key != "key" || string(r.Sealed) != "sealed" {
+		t.Fatalf("got %+v", r)
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	cases := map[string][]byte{
+		"truncated key":          {0x80},
+		"field zero":             {0x02, 0x00},
+		"wire type 1":            {0x09, 1, 2, 3, 4, 5, 6, 7, 8},
+		"length past end":        {0x12, 0x05, 'a'},
+		"truncated varint":       {0x08, 0xff},
+		"varint over 64 bits":    {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+		"string as varint":       {0x10, 0x01},
+		"uint32 overflow":        {0x18, 0x80, 0x80, 0x80, 0x80, 0x10},
+		"bad nested message":     {0x0a, 0x02, 0x0a, 0x05},
+		"huge length":            {0x12, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"varint for bytes field": {0x38, 0x01},
+	}
+	for name, b := range cases {
+		var r Record
+		if err := Unmarshal(b, &r); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+func TestZeroValuesOmitted(t *testing.T) {
+	if b := Marshal(&Record{}); len(b) != 2 || !bytes.Equal(b, []byte{0x0a, 0x00}) {
+		// Only the always-written nested scope remains.
+		t.Fatalf("empty record encodes as %x", b)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	if StatusOf(nil) != OK || StatusOf(errors.New("x")) != Internal {
+		t.Fatal("StatusOf of nil or plain error")
+	}
+	wrapped := errors.Join(errors.New("ctx"), Errorf(Conflict, "a", "b"))
+	if StatusOf(wrapped) != Internal {
+		// errors.Join has Unwrap() []error, which StatusOf does not follow.
+		t.Fatal("joined errors are not unwrapped")
+	}
+	if err := Errorf(Conflict, "a", "b"); err.Error() != "ab" || StatusOf(err) != Conflict {
+		t.Fatalf("Errorf: %v", err)
+	}
+	if Status(42).String() != "status 42" || NotFound.String() != "not found" {
+		t.Fatal("Status.String")
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	f.Add(Marshal(&ListResponse{Records: []Record{{Key: "a", Sealed: []byte("s")}}, Damaged: []Damaged{{Key: "b"}}}))
+	f.Add(Marshal(&Describe{Ops: []Op{1, 2}, Capabilities: []string{"fs"}}))
+	f.Add([]byte{0x0a, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, m := range []Message{&ListResponse{}, &Describe{}, &Record{}, &ListRequest{}, &DirList{}, &PluginConfig{}, &MetaRequest{}} {
+			if err := Unmarshal(b, m); err != nil {
+				continue
+			}
+			// What decodes must re-encode and decode to the same value.
+			again := reflect.New(reflect.TypeOf(m).Elem()).Interface().(Message)
+			if err := Unmarshal(Marshal(m), again); err != nil {
+				t.Fatalf("%T: re-decode: %v", m, err)
+			}
+			if !reflect.DeepEqual(normalize(m), normalize(again)) {
+				t.Fatalf("%T: round trip changed the value", m)
+			}
+		}
+	})
+}
+
+// normalize maps empty byte slices to nil, which the encoding does not
+// distinguish.
+func normalize(m Message) Message {
+	if r, ok := m.(*Record); ok && len(r.Sealed) == 0 {
+		c := *r
+		c.Sealed = nil
+		return &c
+	}
+	if r, ok := m.(*MetaRequest); ok && len(r.Value) == 0 {
+		c := *r
+		c.Value = nil
+		return &c
+	}
+	if l, ok := m.(*ListResponse); ok {
+		c := *l
+		c.Records = nil
+		for _, r := range l.Records {
+			c.Records = append(c.Records, *normalize(&r).(*Record))
+		}
+		return &c
+	}
+	return m
+}
