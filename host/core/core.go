@@ -139,7 +139,7 @@ func contains(list []string, s string) bool {
 func (c *Core) load(ctx context.Context, name string, kind abi.PluginKind) (*plugin.Plugin, error) {
 	if p, ok := c.loaded[name]; ok {
 		if kind != 0 && p.Info.Kind != kind {
-			return nil, fmt.Errorf("plugin %s is a %s plugin, not a %s plugin", name, p.Info.Kind, kind)
+			return nil, fmt.Errorf("plugin %s is %s, not %s", name, plugin.KindPhrase(p.Info.Kind), plugin.KindPhrase(kind))
 		}
 		return p, nil
 	}

@@ -224,7 +224,7 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	p.Info.Version = Sanitize(p.Info.Version)
 	p.Info.Summary = Sanitize(p.Info.Summary)
 	if s.Kind != 0 && p.Info.Kind != s.Kind {
-		return fail("is a "+p.Info.Kind.String()+" plugin, not a "+s.Kind.String()+" plugin", nil)
+		return fail("is "+KindPhrase(p.Info.Kind)+", not "+KindPhrase(s.Kind), nil)
 	}
 	return p, nil
 }
@@ -370,6 +370,14 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	var m abi.ErrorMessage
 	_ = abi.Unmarshal(st.out, &m)
 	return nil, &abi.StatusError{Code: status, Message: Sanitize(m.Message)}
+}
+
+// KindPhrase names a plugin kind with its article: "a store plugin".
+func KindPhrase(k abi.PluginKind) string {
+	if k == abi.KindInjector {
+		return "an injector plugin"
+	}
+	return "a " + k.String() + " plugin"
 }
 
 func firstLine(s string) string {
