@@ -1,6 +1,6 @@
 # flyte: the Makefile is the entry point. `make demo` and `make test` work on a fresh machine.
 GO      ?= go
-PLUGINS := filestore
+PLUGINS := filestore envinject fileinject
 WASM    := $(foreach p,$(PLUGINS),host/builtin/wasm/$(p).wasm)
 export GOFLAGS ?= -trimpath
 

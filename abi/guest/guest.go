@@ -177,3 +177,41 @@ func Dispatch(h Handler, op abi.Op, in []byte) (abi.Status, []byte) {
 	}
 	return abi.OK, out
 }
+
+// Injector is what an injection strategy implements: a pure function from
+// the task and the secrets routed to it to a plan. It gets no capabilities
+// and no secret values.
+type Injector interface {
+	Plan(req *abi.PlanRequest) (*abi.Plan, error)
+}
+
+// InjectorHandler adapts an Injector to a Handler.
+func InjectorHandler(info Info, inj Injector) Handler { return injectorHandler{info, inj} }
+
+type injectorHandler struct {
+	info Info
+	inj  Injector
+}
+
+func (h injectorHandler) Describe() *abi.Describe {
+	return &abi.Describe{
+		Minor: abi.Minor, Kind: abi.KindInjector,
+		Name: h.info.Name, Version: h.info.Version, Summary: h.info.Summary,
+		Ops: []abi.Op{abi.OpPlan}, Capabilities: h.info.Capabilities,
+	}
+}
+
+func (h injectorHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
+	if op != abi.OpPlan {
+		return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
+	}
+	var req abi.PlanRequest
+	if err := abi.Unmarshal(in, &req); err != nil {
+		return nil, abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error())
+	}
+	plan, err := h.inj.Plan(&req)
+	if err != nil {
+		return nil, err
+	}
+	return abi.Marshal(plan), nil
+}

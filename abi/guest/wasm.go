@@ -125,3 +125,6 @@ const (
 // Log sends a message to the host's log. The host shows it only in verbose
 // mode, prefixed with the plugin's name. Never log secret values.
 func Log(level uint32, msg string) { hostLog(level, strptr(msg), uint32(len(msg))) }
+
+// ServeInjector registers an injector plugin. Call it from an init function.
+func ServeInjector(info Info, inj Injector) { Serve(InjectorHandler(info, inj)) }

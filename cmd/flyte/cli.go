@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/config"
@@ -146,14 +147,34 @@ func (c *cli) dispatch(args []string) error {
 		cmd.Flags(c, c.fs)
 	}
 	if err := c.fs.Parse(rest); err != nil {
-		return withHint(&usageError{strings.TrimPrefix(err.Error(), "flag provided but not defined: ")},
-			"run 'flyte "+cmd.Name+" --help' for usage")
+		return c.flagError(err)
 	}
 	if *help {
 		c.commandUsage(c.stdout, cmd)
 		return nil
 	}
 	return cmd.Run(c, c.fs.Args())
+}
+
+// flagError reports a flag that does not parse. pflag's message quotes the
+// whole argument, and for commands that take a secret value that argument
+// may be the value itself ("-xVALUE" or "--VALUE"): there the argument is
+// shown only when it looks like a mistyped flag, short and lower-case.
+func (c *cli) flagError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
+	usage := "run 'flyte " + c.cmd.Name + " --help' for usage"
+	if c.cmd.Name != "create secret" && c.cmd.Name != "update secret" || looksLikeFlag(msg) {
+		return withHint(&usageError{msg}, usage)
+	}
+	return withHint(usagef("unknown flag (an argument starts with '-'); flyte does not show it, in case it is a secret value"),
+		"a value that starts with '-' goes after '--': flyte "+c.cmd.Name+" KEY -- VALUE, or pipe it on standard input", usage)
+}
+
+// flagLike matches what pflag reports for a plausible flag typo.
+var flagLike = regexp.MustCompile(`^unknown flag: --[a-z][-a-z]{0,19}$|^unknown shorthand flag: '.' in -.$`)
+
+func looksLikeFlag(msg string) bool {
+	return flagLike.MatchString(msg) || !strings.HasPrefix(msg, "unknown")
 }
 
 // lookup finds the command named by the first one or two words of args.
@@ -206,7 +227,7 @@ Exit status: 0 on success, 1 on failure, 2 on misuse of the command line.
 }
 
 func (c *cli) commandUsage(w io.Writer, cmd *command) {
-	fmt.Fprintf(w, "Usage: flyte %s %s\n\n%s\n", cmd.Name, cmd.UsageLine, strings.TrimSpace(cmd.Long))
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", cmd.usage(), strings.TrimSpace(cmd.Long))
 	fs := pflag.NewFlagSet(cmd.Name, pflag.ContinueOnError)
 	fs.SortFlags = false
 	var dummy cli
@@ -214,7 +235,15 @@ func (c *cli) commandUsage(w io.Writer, cmd *command) {
 		cmd.Flags(&dummy, fs)
 	}
 	fs.BoolP("help", "h", false, "show this help")
-	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	// pflag writes every boolean flag as --help[=true|false]; -h needs no
+	// value, so show it as a plain switch (padded to keep the columns).
+	usages := strings.Replace(fs.FlagUsages(), "--help[=true|false]", "--help             ", 1)
+	fmt.Fprintf(w, "\nFlags:\n%s", usages)
+}
+
+// usage is the command's synopsis: "flyte NAME ARGS".
+func (cmd *command) usage() string {
+	return strings.TrimSpace("flyte " + cmd.Name + " " + cmd.UsageLine)
 }
 
 // Flag declarations shared by several commands.
@@ -243,7 +272,9 @@ func (c *cli) config() (*config.Config, error) {
 	}
 	cfg, err := config.Load(path, c.getenv)
 	if err != nil {
-		return nil, err
+		// A bad file is a failure (1), not a misuse of the command line
+		// (2), even when what is wrong is a name in it.
+		return nil, errors.New(err.Error())
 	}
 	c.cfg = cfg
 	return cfg, nil
@@ -301,13 +332,13 @@ func (c *cli) cacheDir() string {
 	return "" // no cache: every run compiles
 }
 
-// noArgs rejects extra arguments.
+// argCount rejects too few or too many arguments.
 func (c *cli) argCount(args []string, min, max int, names string) error {
 	switch {
 	case len(args) < min:
-		return withHint(usagef("missing %s", names), "usage: flyte "+c.cmd.Name+" "+c.cmd.UsageLine)
+		return withHint(usagef("missing %s", names), "usage: "+c.cmd.usage())
 	case len(args) > max:
-		return withHint(usagef("too many arguments (%d)", len(args)), "usage: flyte "+c.cmd.Name+" "+c.cmd.UsageLine)
+		return withHint(usagef("too many arguments (%d)", len(args)), "usage: "+c.cmd.usage())
 	}
 	return nil
 }

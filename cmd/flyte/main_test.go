@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -52,9 +57,180 @@ func scriptEnv(e *testscript.Env) error {
 func TestScripts(t *testing.T) {
 	warmCache(t)
 	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
-		Setup:               scriptEnv,
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			// $TAB puts a control character in an argument.
+			e.Setenv("TAB", "\t")
+			return scriptEnv(e)
+		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"genfile":   cmdGenfile,
+			"writefile": cmdWritefile,
+			"flipbyte":  cmdFlipbyte,
+			"snapshot":  cmdSnapshot,
+			"perm":      cmdPerm,
+			"jsonget":   cmdJSONGet,
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				// Permission checks do not apply to root: chmod 000 leaves a
+				// file readable.
+				return os.Geteuid() == 0, nil
+			case "pty":
+				// ttyin needs a pseudo-terminal, which a container may lack.
+				f, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+				if err != nil {
+					return false, nil
+				}
+				return true, f.Close()
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 	})
+}
+
+// cmdGenfile writes a file of SIZE letters (testscript has no dd),
+// followed by SUFFIX, a Go-escaped string, when given:
+//
+//	genfile NAME SIZE [SUFFIX]
+func cmdGenfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: genfile NAME SIZE [SUFFIX]")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	if len(args) == 3 {
+		suffix, err := strconv.Unquote(`"` + args[2] + `"`)
+		ts.Check(err)
+		b = append(b, suffix...)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o644))
+}
+
+// cmdWritefile writes exactly the bytes of a Go-escaped string to a file,
+// for contents a txtar section cannot hold: NUL bytes, no final newline:
+//
+//	writefile NAME 'BEGIN\x00\xff\r\n'
+func cmdWritefile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: writefile NAME CONTENT")
+	}
+	b, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(b), 0o644))
+}
+
+// cmdFlipbyte inverts the last byte of a file, which in a record is the
+// last byte of the AEAD tag:
+//
+//	flipbyte FILE
+func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: flipbyte FILE")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if len(b) == 0 {
+		ts.Fatalf("flipbyte: %s is empty", p)
+	}
+	b[len(b)-1] ^= 0xff
+	ts.Check(os.WriteFile(p, b, 0o600))
+}
+
+// cmdSnapshot writes a listing of the tree at DIR to OUT, one line per
+// entry with its type, permissions, size and a digest of its contents (or
+// a symlink's target), so that `cmp` of two snapshots shows that a
+// command changed nothing on disk:
+//
+//	snapshot DIR OUT
+func cmdSnapshot(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: snapshot DIR OUT")
+	}
+	root := ts.MkAbs(args[0])
+	var out strings.Builder
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&out, "%s %v -> %s\n", rel, fi.Mode(), target)
+		case d.IsDir():
+			fmt.Fprintf(&out, "%s %v\n", rel, fi.Mode())
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&out, "%s %v %d %x\n", rel, fi.Mode(), len(b), sha256.Sum256(b))
+		}
+		return nil
+	})
+	if os.IsNotExist(err) {
+		out.Reset()
+		out.WriteString("(no such directory)\n")
+	} else {
+		ts.Check(err)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out.String()), 0o644))
+}
+
+// cmdPerm checks a file's permission bits:
+//
+//	[!] perm MODE FILE
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm MODE FILE")
+	}
+	want, err := strconv.ParseUint(args[0], 8, 32)
+	ts.Check(err)
+	fi, err := os.Stat(ts.MkAbs(args[1]))
+	ts.Check(err)
+	got := fi.Mode().Perm()
+	if (got == fs.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o; want %s%#o", args[1], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdJSONGet sets VAR to a string field of one element of the JSON array
+// in FILE (or stdout), to compare values between commands:
+//
+//	jsonget FILE INDEX FIELD VAR
+func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: jsonget FILE INDEX FIELD VAR")
+	}
+	var list []map[string]any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &list))
+	i, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if i < 0 || i >= len(list) {
+		ts.Fatalf("jsonget: index %d out of range (%d elements)", i, len(list))
+	}
+	v, ok := list[i][args[2]]
+	if !ok {
+		ts.Fatalf("jsonget: element %d has no field %q", i, args[2])
+	}
+	ts.Setenv(args[3], fmt.Sprint(v))
 }

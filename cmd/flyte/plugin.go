@@ -80,4 +80,3 @@ var cmdVersion = &command{
 		return nil
 	},
 }
-

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -266,6 +268,7 @@ func (c *cli) explain(err error, key string) error {
 	var exists *secrets.ExistsError
 	var missing *secrets.NotFoundError
 	var locked *secrets.LockedError
+	var conflict *secrets.ConflictError
 	switch {
 	case errors.As(err, &exists):
 		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
@@ -279,7 +282,12 @@ func (c *cli) explain(err error, key string) error {
 		}
 		return withHint(err, hints...)
 	case errors.As(err, &locked):
-		return withHint(err, "the store was created with another identity: set [seal] identity in flyte.toml to that identity file")
+		if locked.WrongIdentity {
+			return withHint(err, "the store was created with another identity: set [seal] identity in flyte.toml to that identity file")
+		}
+		return withHint(err, "the identity file or the store's data key (meta/datakey in the store) is missing or damaged: restore it from a backup, or set [seal] identity in flyte.toml to the right identity file")
+	case errors.As(err, &conflict):
+		return withHint(err, "someone changed it meanwhile: check with 'flyte get secret "+join(key, conflict.Scope.Flags())+" -o json' before updating again")
 	}
 	return err
 }
@@ -340,6 +348,11 @@ func (c *cli) get(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Reported in the order of the table, whichever check caught them.
+	slices.SortFunc(res.Damaged, func(a, b secrets.Damaged) int {
+		return cmp.Or(cmp.Compare(a.Scope.Project, b.Scope.Project), cmp.Compare(a.Scope.Domain, b.Scope.Domain),
+			cmp.Compare(a.Key, b.Key))
+	})
 	for _, d := range res.Damaged {
 		fmt.Fprintf(c.stderr, "flyte: secret %s (%s scope): %s\n", d.Key, d.Scope, d.Reason)
 	}

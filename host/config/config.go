@@ -64,6 +64,10 @@ type Config struct {
 	Seal SealConfig
 	// Plugins are third-party plugins and overrides of built-in ones, by name. Never nil after Load.
 	Plugins map[string]PluginConfig
+	// Inject names the default injector for each kind of secret request.
+	Inject InjectConfig
+	// Environments are the task environments, in file order.
+	Environments []Environment
 }
 
 // StoreConfig is the [store] table.
@@ -228,6 +232,7 @@ func defaults(getenv func(string) string) *Config {
 		Domains:      DefaultDomains(),
 		Store:        StoreConfig{Plugin: DefaultStorePlugin},
 		Plugins:      map[string]PluginConfig{},
+		Inject:       InjectConfig{Env: DefaultEnvInjector, File: DefaultFileInjector},
 	}
 	if d := dataHome(getenv); d != "" {
 		c.Store.Path = filepath.Join(d, "flyte", "store")

@@ -185,6 +185,7 @@ func TestLoadDefaults(t *testing.T) {
 				Organization: "default",
 				Domains:      []string{"development", "staging", "production"},
 				Store:        StoreConfig{Plugin: "filestore", Path: tt.store},
+				Inject:       InjectConfig{Env: DefaultEnvInjector, File: DefaultFileInjector},
 				Seal:         SealConfig{Identity: tt.ident},
 				Plugins:      map[string]PluginConfig{},
 			}
@@ -229,6 +230,7 @@ path = "/opt/flyte/filestore.wasm"
 		Organization: "acme",
 		Domains:      []string{"dev", "prod"},
 		Store:        StoreConfig{Plugin: "vault", Path: filepath.Join(dir, ".flyte", "store")},
+		Inject:       InjectConfig{Env: DefaultEnvInjector, File: DefaultFileInjector},
 		Seal:         SealConfig{Identity: "/etc/flyte/identity.txt"},
 		Plugins: map[string]PluginConfig{
 			"vault": {
@@ -263,6 +265,7 @@ func TestLoadPartial(t *testing.T) {
 		Organization: "acme",
 		Domains:      []string{"development", "staging", "production"},
 		Store:        StoreConfig{Plugin: "filestore", Path: "/home/u/.local/share/flyte/store"},
+		Inject:       InjectConfig{Env: DefaultEnvInjector, File: DefaultFileInjector},
 		Seal:         SealConfig{Identity: "/home/u/.config/flyte/identity.txt"},
 		Plugins:      map[string]PluginConfig{},
 	}
@@ -353,7 +356,6 @@ func TestLoadErrors(t *testing.T) {
 		{"typo", "[store]\npth = \"x\"\n", `: unknown setting "store.pth"`},
 		{"sorted first", "zz = 1\n[store]\npth = 1\n[seal]\nident = 1\n", `: unknown setting "seal.ident"`},
 		{"case matters", "Organization = \"acme\"\n", `: unknown setting "Organization"`},
-		{"environments not yet", "[[environments]]\nname = \"x\"\n", `: unknown setting "environments"`},
 		{"plugin typo", plugin + "memory = 1\n", `: unknown setting "plugins.foo.memory"`},
 		{"quoted key", "[store]\n\"a b\" = 1\n", `: unknown setting "store.\"a b\""`},
 

@@ -36,6 +36,8 @@ var fileSchema = &schema{keys: map[string]*schema{
 		"path": nil, "sha256": nil, "memory_pages": nil, "timeout": nil,
 		"config": nil, // free-form: it belongs to the plugin
 	}}},
+	"inject":       {keys: map[string]*schema{"env": nil, "file": nil}},
+	"environments": nil, // an array of tables, checked by its decoder
 }}
 
 // parse decodes the contents of the file at path (absolute) over the defaults.
@@ -197,7 +199,14 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 			c.Plugins[name] = p
 		}
 	}
-	return nil
+	if t, ok, err := d.table(tree, toml.Key{"inject"}); err != nil {
+		return err
+	} else if ok {
+		if err := d.inject(t, c); err != nil {
+			return err
+		}
+	}
+	return d.environments(tree, c)
 }
 
 func (d *decoder) domains(tree map[string]any, c *Config) error {

@@ -51,11 +51,11 @@ func LoadOrCreateIdentity(path string) (id *age.X25519Identity, created bool, er
 
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("seal: create identity directory: %w", err)
+		return nil, false, fmt.Errorf("create identity directory: %w", err)
 	}
 	newID, err := age.GenerateX25519Identity()
 	if err != nil {
-		return nil, false, fmt.Errorf("seal: generate identity: %w", err)
+		return nil, false, fmt.Errorf("generate identity: %w", err)
 	}
 	content := fmt.Sprintf("# flyte identity: keep it secret; losing it loses every secret sealed with it\n"+
 		"# created: %s\n# public key: %s\n%s\n",
@@ -65,12 +65,12 @@ func LoadOrCreateIdentity(path string) (id *age.X25519Identity, created bool, er
 	// concurrent creators never share a temp file.
 	tmp, err := os.CreateTemp(dir, ".flyte-identity-*.tmp")
 	if err != nil {
-		return nil, false, fmt.Errorf("seal: create identity: %w", err)
+		return nil, false, fmt.Errorf("create identity: %w", err)
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // after Link, this only removes the temp name
 	if err := writeSynced(tmp, content); err != nil {
-		return nil, false, fmt.Errorf("seal: write identity %s: %w", tmpName, err)
+		return nil, false, fmt.Errorf("write identity %s: %w", tmpName, err)
 	}
 
 	if err := os.Link(tmpName, path); err != nil {
@@ -79,10 +79,10 @@ func LoadOrCreateIdentity(path string) (id *age.X25519Identity, created bool, er
 			id, err := loadIdentity(path)
 			return id, false, err
 		}
-		return nil, false, fmt.Errorf("seal: install identity: %w", err)
+		return nil, false, fmt.Errorf("install identity: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
-		return nil, false, fmt.Errorf("seal: sync identity directory %s: %w", dir, err)
+		return nil, false, fmt.Errorf("sync identity directory %s: %w", dir, err)
 	}
 	return newID, true, nil
 }
@@ -125,40 +125,40 @@ func loadIdentity(path string) (*age.X25519Identity, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("seal: identity file: %w", err)
+		return nil, fmt.Errorf("identity file: %w", err)
 	}
 	if lfi.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("seal: identity file %s is a symlink; refusing to follow it (point flyte at the real file, or replace the link with it)", path)
+		return nil, fmt.Errorf("identity file %s is a symlink; refusing to follow it (point flyte at the real file, or replace the link with it)", path)
 	}
 	if !lfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("seal: identity file %s is not a regular file", path)
+		return nil, fmt.Errorf("identity file %s is not a regular file", path)
 	}
 
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("seal: identity file: %w", err)
+		return nil, fmt.Errorf("identity file: %w", err)
 	}
 	defer f.Close()
 	// Check the file we actually opened: the path may have been swapped
 	// (e.g. for a symlink) between Lstat and Open.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("seal: identity file: %w", err)
+		return nil, fmt.Errorf("identity file: %w", err)
 	}
 	if !os.SameFile(lfi, fi) {
-		return nil, fmt.Errorf("seal: identity file %s changed while being opened; try again", path)
+		return nil, fmt.Errorf("identity file %s changed while being opened; try again", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("seal: identity file %s has mode %04o: it is readable or writable by group or others, which would let them unwrap your data keys; fix with: chmod 600 %s", path, perm, path)
+		return nil, fmt.Errorf("identity file %s has mode %04o: it is readable or writable by group or others, which would let them unwrap your data keys; fix with: chmod 600 %s", path, perm, path)
 	}
 
 	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
 	defer clear(data)
 	if err != nil {
-		return nil, fmt.Errorf("seal: read identity file %s: %w", path, err)
+		return nil, fmt.Errorf("read identity file %s: %w", path, err)
 	}
 	if len(data) > maxIdentityFile {
-		return nil, fmt.Errorf("seal: identity file %s is malformed: larger than %d bytes", path, maxIdentityFile)
+		return nil, fmt.Errorf("identity file %s is malformed: larger than %d bytes", path, maxIdentityFile)
 	}
 	return parseIdentity(path, data)
 }
@@ -180,19 +180,19 @@ func parseIdentity(path string, data []byte) (*age.X25519Identity, error) {
 			continue
 		}
 		if id != nil {
-			return nil, fmt.Errorf("seal: identity file %s is malformed: more than one key (line %d); expected exactly one AGE-SECRET-KEY-1 line", path, lineNo)
+			return nil, fmt.Errorf("identity file %s is malformed: more than one key (line %d); expected exactly one AGE-SECRET-KEY-1 line", path, lineNo)
 		}
 		parsed, err := age.ParseX25519Identity(line)
 		if err != nil {
-			return nil, fmt.Errorf("seal: identity file %s is malformed at line %d: not an age X25519 secret key (AGE-SECRET-KEY-1...)", path, lineNo)
+			return nil, fmt.Errorf("identity file %s is malformed at line %d: not an age X25519 secret key (AGE-SECRET-KEY-1...)", path, lineNo)
 		}
 		id = parsed
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("seal: identity file %s is malformed: line too long", path)
+		return nil, fmt.Errorf("identity file %s is malformed: line too long", path)
 	}
 	if id == nil {
-		return nil, fmt.Errorf("seal: identity file %s is malformed: no AGE-SECRET-KEY-1 line found", path)
+		return nil, fmt.Errorf("identity file %s is malformed: no AGE-SECRET-KEY-1 line found", path)
 	}
 	return id, nil
 }

@@ -56,7 +56,7 @@ type AAD struct {
 // does not authenticate: it was altered or truncated, moved to another
 // scope/key/kind, or sealed under another data key. Callers must treat all of
 // these alike, so they test with errors.Is(err, ErrTampered).
-var ErrTampered = errors.New("seal: sealed value failed authentication (altered, truncated, or moved to another scope, key or kind)")
+var ErrTampered = errors.New("sealed value failed authentication (altered, truncated, or moved to another scope, key or kind)")
 
 // ErrWrongKey is returned (wrapped) by [Sealer.Open] when the blob header
 // names a different data key than the Sealer's. It wraps [ErrTampered], so
@@ -79,7 +79,7 @@ const (
 
 // errDestroyed is returned after Destroy so a use-after-destroy bug fails
 // loudly instead of sealing under a zeroed key.
-var errDestroyed = errors.New("seal: sealer used after Destroy")
+var errDestroyed = errors.New("sealer used after Destroy")
 
 // Sealer holds one unwrapped 256-bit data key and seals and opens values with
 // AES-256-GCM. Seal and Open are safe for concurrent use; Destroy must not
@@ -94,17 +94,17 @@ type Sealer struct {
 // caller can (and should) zero its own buffer.
 func newSealer(key []byte) (*Sealer, error) {
 	if len(key) != keySize {
-		return nil, fmt.Errorf("seal: data key must be %d bytes, got %d", keySize, len(key))
+		return nil, fmt.Errorf("data key must be %d bytes, got %d", keySize, len(key))
 	}
 	s := &Sealer{}
 	copy(s.key[:], key)
 	block, err := aes.NewCipher(s.key[:])
 	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
+		return nil, fmt.Errorf("%w", err)
 	}
 	s.aead = aead
 	// The id is a domain-separated hash so it can be stored and shown
@@ -121,23 +121,23 @@ func newSealer(key []byte) (*Sealer, error) {
 // Sealer holding the unwrapped key. Only the wrapped bytes may be persisted.
 func NewDataKey(recipient age.Recipient) (wrapped []byte, s *Sealer, err error) {
 	if recipient == nil {
-		return nil, nil, errors.New("seal: NewDataKey: nil recipient")
+		return nil, nil, errors.New("NewDataKey: nil recipient")
 	}
 	var key [keySize]byte
 	defer clear(key[:])
 	if _, err := rand.Read(key[:]); err != nil {
-		return nil, nil, fmt.Errorf("seal: generate data key: %w", err)
+		return nil, nil, fmt.Errorf("generate data key: %w", err)
 	}
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, recipient)
 	if err != nil {
-		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+		return nil, nil, fmt.Errorf("wrap data key: %w", err)
 	}
 	if _, err := w.Write(key[:]); err != nil {
-		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+		return nil, nil, fmt.Errorf("wrap data key: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return nil, nil, fmt.Errorf("seal: wrap data key: %w", err)
+		return nil, nil, fmt.Errorf("wrap data key: %w", err)
 	}
 	s, err = newSealer(key[:])
 	if err != nil {
@@ -152,25 +152,25 @@ func NewDataKey(recipient age.Recipient) (wrapped []byte, s *Sealer, err error) 
 // so errors.Is(err, age.ErrIncorrectIdentity) holds.
 func UnwrapDataKey(wrapped []byte, id age.Identity) (*Sealer, error) {
 	if id == nil {
-		return nil, errors.New("seal: UnwrapDataKey: nil identity")
+		return nil, errors.New("UnwrapDataKey: nil identity")
 	}
 	r, err := age.Decrypt(bytes.NewReader(wrapped), id)
 	if err != nil {
 		var nomatch *age.NoIdentityMatchError
 		if errors.As(err, &nomatch) || errors.Is(err, age.ErrIncorrectIdentity) {
-			return nil, fmt.Errorf("seal: the data key is wrapped to a different identity (check which identity file flyte is using): %w", err)
+			return nil, &quietError{"the data key is wrapped to a different identity", err}
 		}
-		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+		return nil, &quietError{"the data key is damaged (it is not an age file flyte wrote)", err}
 	}
 	// Read one byte more than a key so an oversized payload is rejected
 	// without reading all of it; reading to EOF makes age check the final tag.
 	key, err := io.ReadAll(io.LimitReader(r, keySize+1))
 	defer clear(key)
 	if err != nil {
-		return nil, fmt.Errorf("seal: unwrap data key: %w", err)
+		return nil, &quietError{"the data key is damaged (it fails age's integrity check)", err}
 	}
 	if len(key) != keySize {
-		return nil, fmt.Errorf("seal: unwrap data key: wrapped payload is not a %d-byte data key", keySize)
+		return nil, fmt.Errorf("the data key is damaged (it is not a %d-byte key)", keySize)
 	}
 	return newSealer(key)
 }
@@ -203,7 +203,7 @@ func (s *Sealer) Seal(aad AAD, plaintext []byte) ([]byte, error) {
 	}
 	var nonce [nonceSize]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, fmt.Errorf("seal: nonce: %w", err)
+		return nil, fmt.Errorf("nonce: %w", err)
 	}
 	return s.sealWithNonce(aad, plaintext, nonce), nil
 }
@@ -256,3 +256,13 @@ func (s *Sealer) Destroy() {
 	clear(s.key[:])
 	s.aead = nil
 }
+
+// quietError keeps the cause for errors.Is and errors.As but shows only its
+// own message: age's parser messages mean nothing to a flyte user.
+type quietError struct {
+	msg string
+	err error
+}
+
+func (e *quietError) Error() string { return e.msg }
+func (e *quietError) Unwrap() error { return e.err }

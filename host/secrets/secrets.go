@@ -72,7 +72,26 @@ var (
 	ErrExists   = errors.New("secret already exists")
 	ErrEmpty    = errors.New("secret value is empty")
 	ErrTooLarge = fmt.Errorf("secret value is larger than %d bytes (1 MiB)", MaxValue)
+	ErrConflict = errors.New("secret was changed meanwhile")
 )
+
+// ConflictError says a compare-and-set found another version.
+type ConflictError struct {
+	Key   string
+	Scope scope.Scope
+	Want  uint64
+	Have  uint64 // 0 when unknown
+}
+
+func (e *ConflictError) Error() string {
+	if e.Have == 0 {
+		return fmt.Sprintf("secret %s in %s scope is no longer at version %d", e.Key, e.Scope, e.Want)
+	}
+	return fmt.Sprintf("secret %s in %s scope is at version %d, not %d", e.Key, e.Scope, e.Have, e.Want)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // NotFoundError says a key is not in a scope, and where it is.
 type NotFoundError struct {
@@ -142,7 +161,9 @@ func (m *Manager) Close() {
 }
 
 // unlock returns the store's sealer. With create, a store without a data
-// key gets one; otherwise ErrNotFound reports there is none yet.
+// key gets one (and the user an identity, if needed); otherwise ErrNotFound
+// reports there is none yet. An existing data key is only ever unwrapped
+// with an existing identity: creating one then could never open it.
 func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -150,25 +171,16 @@ func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error)
 		return m.sealer, nil
 	}
 	wrapped, err := m.metaGet(ctx, dataKeyName)
-	if errors.Is(err, ErrNotFound) && !create {
+	switch {
+	case errors.Is(err, ErrNotFound) && !create:
 		return nil, err
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	case err != nil && !errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
-	}
-	var id *age.X25519Identity
-	if create {
-		id, _, err = seal.LoadOrCreateIdentity(m.identity)
-	} else {
-		id, err = seal.LoadIdentity(m.identity)
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist")}
+	case wrapped == nil:
+		id, _, err := seal.LoadOrCreateIdentity(m.identity)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
-	}
-	if wrapped == nil {
 		w, s, err := seal.NewDataKey(id.Recipient())
 		if err != nil {
 			return nil, err
@@ -187,9 +199,16 @@ func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error)
 		s.Destroy()
 		wrapped = stored
 	}
+	id, err := seal.LoadIdentity(m.identity)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist"), Missing: true}
+		}
+		return nil, err
+	}
 	s, err := seal.UnwrapDataKey(wrapped, age.Identity(id))
 	if err != nil {
-		return nil, &LockedError{Identity: m.identity, Err: err}
+		return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: errors.Is(err, age.ErrIncorrectIdentity)}
 	}
 	m.sealer = s
 	return s, nil
@@ -198,8 +217,10 @@ func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error)
 // LockedError says the store's data key cannot be unwrapped with the
 // configured identity.
 type LockedError struct {
-	Identity string
-	Err      error
+	Identity      string
+	Err           error
+	Missing       bool // the identity file does not exist
+	WrongIdentity bool // the data key is wrapped to another identity
 }
 
 func (e *LockedError) Error() string {
@@ -218,6 +239,8 @@ func (m *Manager) call(ctx context.Context, op abi.Op, req abi.Message, resp abi
 				return ErrNotFound
 			case abi.AlreadyExists:
 				return ErrExists
+			case abi.Conflict:
+				return fmt.Errorf("%w: %s", ErrConflict, se.Message)
 			}
 			return fmt.Errorf("store: %s", se.Message)
 		}
@@ -261,11 +284,13 @@ func checkValue(v []byte) error {
 	return nil
 }
 
-func (m *Manager) record(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (*abi.Record, error) {
+// record seals a value into a new record. Only create may set the store
+// up: an update or delete in a store without a data key has nothing to act on.
+func (m *Manager) record(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, create bool) (*abi.Record, error) {
 	if err := checkValue(value); err != nil {
 		return nil, err
 	}
-	sealer, err := m.unlock(ctx, true)
+	sealer, err := m.unlock(ctx, create)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +312,7 @@ func toSecret(r *abi.Record) Secret {
 // Create stores a new secret. s.Org must be the manager's organization.
 func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (Secret, error) {
 	s.Org = m.org
-	rec, err := m.record(ctx, s, key, kind, value)
+	rec, err := m.record(ctx, s, key, kind, value, true)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -306,14 +331,25 @@ func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind ab
 // makes it a compare-and-set.
 func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
 	s.Org = m.org
-	rec, err := m.record(ctx, s, key, kind, value)
+	rec, err := m.record(ctx, s, key, kind, value, false)
+	if errors.Is(err, ErrNotFound) {
+		return Secret{}, &NotFoundError{Key: key, Scope: s} // no data key: the store is empty
+	}
 	if err != nil {
 		return Secret{}, err
 	}
 	var out abi.Record
 	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: ifVersion}, &out); err != nil {
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			return Secret{}, m.notFound(ctx, s, key)
+		case errors.Is(err, ErrConflict):
+			ce := &ConflictError{Key: key, Scope: s, Want: ifVersion}
+			var cur abi.Record
+			if m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &cur) == nil {
+				ce.Have = cur.Version
+			}
+			return Secret{}, ce
 		}
 		return Secret{}, err
 	}
@@ -324,9 +360,16 @@ func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind ab
 	return toSecret(rec), nil
 }
 
-// Delete removes the secret key from exactly scope s.
+// Delete removes the secret key from exactly scope s. It needs the store
+// unlocked, like every other change: it proves this is the user's store.
 func (m *Manager) Delete(ctx context.Context, s scope.Scope, key string) error {
 	s.Org = m.org
+	if _, err := m.unlock(ctx, false); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return &NotFoundError{Key: key, Scope: s}
+		}
+		return err
+	}
 	err := m.call(ctx, abi.OpDelete, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, nil)
 	if errors.Is(err, ErrNotFound) {
 		return m.notFound(ctx, s, key)

@@ -46,6 +46,9 @@ const (
 	empty        = "@"
 	defaultLimit = 500
 	maxLimit     = 5000
+	// pageBytes bounds a page's sealed values, well under abi.MaxMessage:
+	// eight 1 MiB secrets would otherwise overflow one answer.
+	pageBytes = abi.MaxMessage / 2
 )
 
 // Store implements guest.Store over an FS.
@@ -138,6 +141,11 @@ func (st *Store) Update(r *abi.Record, expected uint64) (*abi.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Look before locking: a missing record needs no lock, and taking one
+	// would create the store on a read-only failure.
+	if _, err := st.read(p, r.Scope, r.Key); err != nil {
+		return nil, err
+	}
 	if err := st.fs.Lock(lockName); err != nil {
 		return nil, err
 	}
@@ -181,6 +189,9 @@ func (st *Store) Get(s abi.Scope, key string) (*abi.Record, error) {
 func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 	p, err := recordPath(s, key)
 	if err != nil {
+		return err
+	}
+	if _, err := st.read(p, s, key); abi.StatusOf(err) == abi.NotFound {
 		return err
 	}
 	if err := st.fs.Lock(lockName); err != nil {
@@ -247,6 +258,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 		after = [3]string{unpart(t[0]), unpart(t[1]), t[2]}
 	}
 	resp := new(abi.ListResponse)
+	size := 0
 	base := secretsDir + "/" + req.Org
 	projects, err := st.names(base, true)
 	if err != nil {
@@ -281,6 +293,12 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 				r, err := st.read(dir+"/"+k, s, k)
 				switch {
 				case err == nil:
+					n := len(r.Sealed) + 256
+					if size+n > pageBytes && len(resp.Records)+len(resp.Damaged) > 0 {
+						resp.NextPageToken = pageToken(last(resp))
+						return resp, nil
+					}
+					size += n
 					resp.Records = append(resp.Records, *r)
 				case abi.StatusOf(err) == abi.NotFound:
 					// Deleted while we listed.

@@ -170,3 +170,37 @@ func TestMeta(t *testing.T) {
 		t.Fatalf("bad meta name: %v", err)
 	}
 }
+
+// Pages stay under the ABI's message limit however large the values are.
+func TestListPagesBySize(t *testing.T) {
+	s, _, end := newStore(t)
+	defer end()
+	big := make([]byte, 1<<20+64)
+	for i := range 20 {
+		r := rec("", "", fmt.Sprintf("K%02d", i))
+		r.Sealed = big
+		if _, err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := abi.ListRequest{Org: "acme"}
+	total, pages := 0, 0
+	for {
+		resp, err := s.List(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(abi.Marshal(resp)); n > abi.MaxMessage {
+			t.Fatalf("page of %d bytes", n)
+		}
+		total += len(resp.Records)
+		pages++
+		if resp.NextPageToken == "" {
+			break
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if total != 20 || pages < 5 {
+		t.Fatalf("%d records in %d pages", total, pages)
+	}
+}
