@@ -1,0 +1,259 @@
+// Package inject routes a task's secrets to injector plugins, asks each for
+// a plan, and checks every plan before anything is applied. Injectors are
+// hostile until proven otherwise: they never see values (a plan names
+// secrets by reference), and a plan that would set a loader or shell
+// control variable, write outside /etc/flyte/secrets, use a link or a wide
+// mode, exceed a limit, name a secret not routed to it, or leave one out is
+// refused as a whole.
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/plugin"
+)
+
+// Limits on a task's plan.
+const (
+	MaxEnv       = 256
+	MaxFiles     = 256
+	MaxEnvValue  = 128 << 10 // Linux refuses larger strings in execve (MAX_ARG_STRLEN)
+	MaxFileBytes = 64 << 20  // the task's secrets tmpfs
+	DefaultMode  = fs.FileMode(0o400)
+	MaxMode      = fs.FileMode(0o440)
+)
+
+// Secret is one resolved secret of a task, with how it was requested.
+type Secret struct {
+	Key      string
+	Group    string
+	Kind     abi.SecretKind
+	Scope    abi.Scope
+	AsEnvVar string
+	Mount    string
+	Injector string
+	Value    []byte
+}
+
+// EnvVar is a variable to set in the task's environment.
+type EnvVar struct {
+	Name  string
+	Value []byte
+}
+
+// File is a file to create in the task's /etc/flyte/secrets.
+type File struct {
+	Name  string // base name, directly under abi.SecretsDir
+	Mode  fs.FileMode
+	Value []byte
+}
+
+// Applied is a validated plan, ready to apply.
+type Applied struct {
+	Env   []EnvVar
+	Files []File
+}
+
+// Injector is a loaded injector plugin.
+type Injector interface {
+	Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error)
+}
+
+// PlanError is a refused plan or a failed injector.
+type PlanError struct {
+	Injector string
+	Msg      string
+}
+
+func (e *PlanError) Error() string { return "injector " + e.Injector + ": " + e.Msg }
+
+var (
+	envName  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	fileName = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
+)
+
+// denied are variables that control how programs are found, loaded or
+// interpreted: setting one runs code of the setter's choosing.
+var denied = map[string]bool{
+	"PATH": true, "BASH_ENV": true, "ENV": true, "SHELLOPTS": true, "BASHOPTS": true, "PS4": true,
+	"IFS": true, "CDPATH": true, "GLOBIGNORE": true, "PROMPT_COMMAND": true, "HOME": true, "SHELL": true,
+	"TMPDIR": true, "PYTHONPATH": true, "PYTHONHOME": true, "PYTHONSTARTUP": true, "PYTHONINSPECT": true,
+	"NODE_OPTIONS": true, "NODE_PATH": true, "PERL5LIB": true, "PERL5OPT": true, "PERLLIB": true,
+	"RUBYOPT": true, "RUBYLIB": true, "GCONV_PATH": true, "LOCPATH": true, "NLSPATH": true,
+	"HOSTALIASES": true, "RES_OPTIONS": true, "LOCALDOMAIN": true, "JAVA_TOOL_OPTIONS": true,
+	"_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true, "GIT_SSH_COMMAND": true,
+	"GIT_EXEC_PATH": true, "GIT_CONFIG_GLOBAL": true, "EDITOR": true, "VISUAL": true, "PAGER": true,
+}
+
+var deniedPrefixes = []string{"LD_", "DYLD_", "MALLOC_", "GLIBC_", "FLYTE_"}
+
+// Denied reports whether a plan may not set the variable name, and why.
+func Denied(name string) (string, bool) {
+	if denied[name] {
+		return "it controls how programs are found, loaded or interpreted", true
+	}
+	for _, p := range deniedPrefixes {
+		if strings.HasPrefix(name, p) {
+			if p == "FLYTE_" {
+				return "FLYTE_ variables are flyte's own", true
+			}
+			return "it controls how programs are found, loaded or interpreted", true
+		}
+	}
+	return "", false
+}
+
+// Plan routes secrets to their injectors (in name order), collects their
+// plans and validates them together. load returns the named injector.
+func Plan(ctx context.Context, task abi.Task, secrets []Secret, load func(name string) (Injector, error)) (*Applied, error) {
+	routes := map[string][]int{}
+	for i, s := range secrets {
+		routes[s.Injector] = append(routes[s.Injector], i)
+	}
+	names := make([]string, 0, len(routes))
+	for n := range routes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	v := newValidator(secrets)
+	for _, name := range names {
+		inj, err := load(name)
+		if err != nil {
+			return nil, err
+		}
+		req := abi.PlanRequest{Task: task}
+		for _, i := range routes[name] {
+			s := secrets[i]
+			req.Secrets = append(req.Secrets, abi.SecretRequest{
+				Ref: uint32(i + 1), Key: s.Key, Group: s.Group, Kind: s.Kind, AsEnvVar: s.AsEnvVar,
+				Mount: s.Mount, Scope: s.Scope, Size: uint32(len(s.Value)),
+			})
+		}
+		out, err := inj.Call(ctx, abi.OpPlan, abi.Marshal(&req))
+		if err != nil {
+			var se *abi.StatusError
+			if errors.As(err, &se) {
+				return nil, &PlanError{Injector: name, Msg: "refused to plan: " + se.Message}
+			}
+			return nil, err
+		}
+		var plan abi.Plan
+		if err := abi.Unmarshal(out, &plan); err != nil {
+			return nil, &PlanError{Injector: name, Msg: "sent a malformed plan"}
+		}
+		if err := v.add(name, routes[name], &plan); err != nil {
+			return nil, err
+		}
+	}
+	return v.applied, nil
+}
+
+// validator checks plans against the secrets and against each other.
+type validator struct {
+	secrets []Secret
+	applied *Applied
+	env     map[string]bool
+	files   map[string]bool
+	bytes   int
+}
+
+func newValidator(secrets []Secret) *validator {
+	return &validator{secrets: secrets, applied: &Applied{}, env: map[string]bool{}, files: map[string]bool{}}
+}
+
+// Validate checks one injector's plan for the secrets routed to it (by
+// index into secrets) and returns what it would apply.
+func Validate(injector string, secrets []Secret, routed []int, plan *abi.Plan) (*Applied, error) {
+	v := newValidator(secrets)
+	if err := v.add(injector, routed, plan); err != nil {
+		return nil, err
+	}
+	return v.applied, nil
+}
+
+func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
+	bad := func(format string, args ...any) error {
+		return &PlanError{Injector: name, Msg: "bad plan: " + plugin.Sanitize(fmt.Sprintf(format, args...))}
+	}
+	mine := map[uint32]bool{}
+	for _, i := range routed {
+		mine[uint32(i+1)] = true
+	}
+	used := map[uint32]bool{}
+	ref := func(what string, r uint32, literal []byte) (*Secret, error) {
+		if len(literal) > 0 {
+			return nil, bad("%s is set to a value that is not a requested secret", what)
+		}
+		if !mine[r] {
+			return nil, bad("%s refers to a secret that was not routed to this injector", what)
+		}
+		used[r] = true
+		return &v.secrets[r-1], nil
+	}
+	if len(v.applied.Env)+len(plan.Env) > MaxEnv || len(v.applied.Files)+len(plan.Files) > MaxFiles {
+		return bad("more than %d variables or %d files", MaxEnv, MaxFiles)
+	}
+	for _, e := range plan.Env {
+		if !envName.MatchString(e.Name) {
+			return bad("invalid environment variable name %q", e.Name)
+		}
+		if why, ok := Denied(e.Name); ok {
+			return bad("sets %s, which a plan may never set: %s", e.Name, why)
+		}
+		if v.env[e.Name] {
+			return bad("sets %s twice", e.Name)
+		}
+		s, err := ref("variable "+e.Name, e.Ref, e.Value)
+		if err != nil {
+			return err
+		}
+		switch {
+		case s.Kind == abi.SecretFile:
+			return bad("puts file secret %s in variable %s: request it with mount = %q", s.Key, e.Name, abi.SecretsDir)
+		case len(s.Value) > MaxEnvValue:
+			return bad("puts secret %s (%d bytes) in variable %s: the limit is %d bytes; mount it as a file", s.Key, len(s.Value), e.Name, MaxEnvValue)
+		case strings.IndexByte(string(s.Value), 0) >= 0:
+			return bad("puts secret %s, which contains a NUL byte, in variable %s: mount it as a file", s.Key, e.Name)
+		}
+		v.env[e.Name] = true
+		v.applied.Env = append(v.applied.Env, EnvVar{Name: e.Name, Value: s.Value})
+	}
+	for _, f := range plan.Files {
+		base, ok := strings.CutPrefix(f.Path, abi.SecretsDir+"/")
+		if !ok || !fileName.MatchString(base) || base == "." || base == ".." || strings.Contains(base, "..") {
+			return bad("writes %q: files must lie directly under %s", f.Path, abi.SecretsDir)
+		}
+		mode := fs.FileMode(f.Mode)
+		if mode == 0 {
+			mode = DefaultMode
+		}
+		if f.Mode > 0o777 || mode&^MaxMode != 0 {
+			return bad("gives %s mode %04o: the widest allowed is %04o", f.Path, f.Mode, MaxMode)
+		}
+		if v.files[base] {
+			return bad("writes %s twice", f.Path)
+		}
+		s, err := ref("file "+f.Path, f.Ref, f.Value)
+		if err != nil {
+			return err
+		}
+		if v.bytes += len(s.Value); v.bytes > MaxFileBytes {
+			return bad("files total more than %d bytes", MaxFileBytes)
+		}
+		v.files[base] = true
+		v.applied.Files = append(v.applied.Files, File{Name: base, Mode: mode, Value: s.Value})
+	}
+	for _, i := range routed {
+		if !used[uint32(i+1)] {
+			return bad("leaves out secret %s", v.secrets[i].Key)
+		}
+	}
+	return nil
+}

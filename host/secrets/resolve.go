@@ -1,0 +1,145 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/scope"
+)
+
+// Resolved is a secret as a task in some project and domain sees it: the
+// most specific scope that holds its key, and its value.
+type Resolved struct {
+	Secret
+	Value []byte
+}
+
+// MissingError says keys a task asked for exist in none of the scopes it
+// may read.
+type MissingError struct {
+	Keys    []string
+	Project string
+	Domain  string
+	Tried   []scope.Scope
+}
+
+func (e *MissingError) Error() string {
+	where := scope.Scope{Project: e.Project, Domain: e.Domain}.String()
+	if where == "organization" {
+		where = "the organization"
+	}
+	tried := make([]string, len(e.Tried))
+	for i, s := range e.Tried {
+		tried[i] = s.String()
+	}
+	noun := "secret " + e.Keys[0]
+	if len(e.Keys) > 1 {
+		noun = "secrets " + strings.Join(e.Keys, ", ")
+	}
+	return fmt.Sprintf("%s not found for a task in %s (looked in: %s)", noun, where, strings.Join(tried, "; "))
+}
+
+// DamagedError says a record a task needs failed its integrity check.
+// Resolution stops there rather than fall back to a wider scope, which a
+// tamperer could otherwise force.
+type DamagedError struct {
+	Key   string
+	Scope scope.Scope
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("secret %s in %s scope failed its integrity check (altered, moved or sealed under another key)", e.Key, e.Scope)
+}
+
+// Resolve finds each key for a task in project and domain, most specific
+// scope first: (project, domain), (project, -), (-, domain), organization.
+// A secret in any other scope is never visible. The caller owns the
+// values and should clear them after use.
+func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []string) ([]Resolved, error) {
+	cands := scope.Candidates(m.org, project, domain)
+	var out []Resolved
+	var missing []string
+	sealer, err := m.unlock(ctx, false)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	for _, key := range keys {
+		found := false
+		for _, s := range cands {
+			if sealer == nil {
+				break // no data key: the store holds no secret
+			}
+			var r abi.Record
+			err := m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &r)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if scope.Scope(r.Scope) != s || r.Key != key {
+				return nil, &DamagedError{Key: key, Scope: s}
+			}
+			v, err := sealer.Open(aad(s, key, r.Kind), r.Sealed)
+			if err != nil {
+				return nil, &DamagedError{Key: key, Scope: s}
+			}
+			out = append(out, Resolved{Secret: toSecret(&r), Value: v})
+			found = true
+			break
+		}
+		if !found {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		for _, r := range out {
+			clear(r.Value)
+		}
+		return nil, &MissingError{Keys: missing, Project: project, Domain: domain, Tried: cands}
+	}
+	return out, nil
+}
+
+// Visible lists, for a task in project and domain, every key it can see
+// and the scope each comes from, without values.
+func (m *Manager) Visible(ctx context.Context, project, domain string) (ListResult, error) {
+	all, err := m.List(ctx, Filter{})
+	if err != nil {
+		return ListResult{}, err
+	}
+	rank := map[scope.Scope]int{}
+	for i, s := range scope.Candidates(m.org, project, domain) {
+		rank[s] = i + 1
+	}
+	best := map[string]Secret{}
+	var order []string
+	for _, s := range all.Secrets {
+		r := rank[s.Scope]
+		if r == 0 {
+			continue
+		}
+		cur, ok := best[s.Key]
+		if !ok {
+			order = append(order, s.Key)
+		}
+		if !ok || r < rank[cur.Scope] {
+			best[s.Key] = s
+		}
+	}
+	var res ListResult
+	for _, d := range all.Damaged {
+		if rank[d.Scope] != 0 {
+			res.Damaged = append(res.Damaged, d)
+		}
+	}
+	sort.Strings(order)
+	for _, k := range order {
+		res.Secrets = append(res.Secrets, best[k])
+	}
+	return res, nil
+}
