@@ -37,7 +37,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdPluginList, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -56,6 +56,8 @@ type cli struct {
 	output     string
 	fromFile   string
 	ifVersion  uint64
+	noMask     bool
+	resolve    bool
 
 	cfg  *config.Config
 	core *core.Core
@@ -98,6 +100,10 @@ func (c *cli) report(err error) int {
 	}
 	if errors.Is(err, errReported) {
 		return exitFailure
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code) // the task's own status: it said what it had to
 	}
 	fmt.Fprintf(c.stderr, "flyte: %s\n", err)
 	var he *hintError

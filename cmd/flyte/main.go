@@ -3,8 +3,15 @@
 // See the README for a tour and `flyte --help` for the commands.
 package main
 
-import "os"
+import (
+	"os"
+
+	"github.com/flytesecrets/flyte/host/task"
+)
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == task.InitArg {
+		task.InitMain() // flyte as a task's helper, in its namespaces
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
 }

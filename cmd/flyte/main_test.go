@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -22,7 +24,7 @@ var testCache = filepath.Join(os.TempDir(), fmt.Sprintf("flyte-test-cache-%d", o
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"flyte": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)) },
+		"flyte": main,
 	})
 }
 
@@ -54,13 +56,43 @@ func scriptEnv(e *testscript.Env) error {
 	return nil
 }
 
+// buildTestPlugin compiles a test plugin from testdata/plugins to wasm,
+// once per test binary, and returns its path.
+func buildTestPlugin(t testing.TB, name string) string {
+	t.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if p, ok := built[name]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "flyte-testplugin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/"+name)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building test plugin %s: %v\n%s", name, err, b)
+	}
+	built[name] = out
+	return out
+}
+
+var (
+	builtMu sync.Mutex
+	built   = map[string]string{}
+)
+
 func TestScripts(t *testing.T) {
 	warmCache(t)
+	badinject := buildTestPlugin(t, "badinject")
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			// $TAB puts a control character in an argument.
 			e.Setenv("TAB", "\t")
+			e.Setenv("BADINJECT", badinject)
 			return scriptEnv(e)
 		},
 		RequireExplicitExec: true,

@@ -88,11 +88,20 @@ Without flags it lists every secret of the organization; --project and
 (use --project "" for secrets without a project). With KEY it lists that key
 in every scope that has it, and fails if there is none.
 
+With --resolve it shows what a task running in --project and --domain would
+see instead: each key it can read, once, with the scope it resolves from
+(project and domain, then project, then domain, then organization).
+
 Each value is checked for tampering as it is listed: a secret that fails the
 check is reported on standard error and the command exits with status 1
-after listing the others.`,
+after listing the others.
+
+Example:
+  flyte get secret --project my_project --domain development
+  flyte get secret --resolve -p my_project -d development`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "only secrets whose scope has")
+		fs.BoolVar(&c.resolve, "resolve", false, "list what a task in --project and --domain sees: each key once, from the scope it resolves to")
 		fs.StringVarP(&c.output, "output", "o", "table", "output `FORMAT`: table or json")
 		flagConfig(c, fs)
 	},
@@ -333,7 +342,15 @@ func (c *cli) get(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := m.List(c.ctx, f)
+	var res secrets.ListResult
+	if c.resolve {
+		res, err = m.Visible(c.ctx, c.project, c.domain)
+		if f.Key != "" {
+			res.Secrets = keep(res.Secrets, f.Key)
+		}
+	} else {
+		res, err = m.List(c.ctx, f)
+	}
 	if err != nil {
 		return c.explain(err, f.Key)
 	}
@@ -361,6 +378,16 @@ func (c *cli) get(args []string) error {
 		return errReported
 	}
 	return nil
+}
+
+func keep(list []secrets.Secret, key string) []secrets.Secret {
+	var out []secrets.Secret
+	for _, s := range list {
+		if s.Key == key {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func dash(s string) string {

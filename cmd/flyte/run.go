@@ -1,0 +1,170 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/flytesecrets/flyte/host/inject"
+	"github.com/flytesecrets/flyte/host/mask"
+	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/flytesecrets/flyte/host/task"
+	"github.com/spf13/pflag"
+)
+
+var cmdRun = &command{
+	Name:      "run",
+	UsageLine: "ENV [-p PROJECT] [-d DOMAIN] [--no-mask] -- CMD [ARGS...]",
+	Short:     "run a command as a task of an environment, with its secrets",
+	Long: `
+Run runs CMD as a task of the environment ENV defined in flyte.toml
+([[environments]]), in the environment's project and domain unless --project
+or --domain say otherwise. Each secret the environment asks for is resolved
+from the most specific scope that has it: project and domain, then project,
+then domain, then the organization; a secret scoped anywhere else is never
+visible. If one is missing, nothing runs.
+
+Secrets asked for with as_env_var (or neither) become environment variables;
+those asked for with mount = "/etc/flyte/secrets" become files
+/etc/flyte/secrets/KEY (mode 0400, owned by you) on a tmpfs that only this
+task can see and that is gone when it ends. Which injector plugin places each
+secret is configurable; flyte checks every plan before applying it.
+
+The task gets flyte's environment plus its secrets, standard input, and the
+signals INT, TERM, HUP, QUIT, USR1 and USR2. Its output passes through a
+masker that replaces each secret value (also base64- and JSON-encoded) with
+*****; --no-mask turns that off. flyte exits with the task's status, or
+128+N when signal N killed it; 127 when CMD is not found.
+
+Example:
+  flyte run env_1 -- python3 task.py
+  flyte run env_2 -p my_project -d staging -- cat /etc/flyte/secrets/my_secret`,
+	Flags: func(c *cli, fs *pflag.FlagSet) {
+		flagScope(c, fs, "run the task in")
+		fs.BoolVar(&c.noMask, "no-mask", false, "do not mask secret values in the task's output")
+		flagConfig(c, fs)
+	},
+	Run: (*cli).run,
+}
+
+// exitCode ends flyte with a status and no message (the task's own).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func (c *cli) run(args []string) error {
+	dash := c.fs.ArgsLenAtDash()
+	if dash < 0 {
+		return withHint(usagef("missing -- before the command"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
+	}
+	if dash != 1 {
+		if dash == 0 {
+			return withHint(usagef("missing environment name"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
+		}
+		return withHint(usagef("too many arguments before --"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
+	}
+	if len(args) == 1 {
+		return withHint(usagef("missing command after --"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
+	}
+	name, argv := args[0], args[1:]
+	k, err := c.engine()
+	if err != nil {
+		return err
+	}
+	var project, domain *string
+	if c.fs.Changed("project") {
+		project = &c.project
+	}
+	if c.fs.Changed("domain") {
+		domain = &c.domain
+	}
+	env, p, d, err := k.Environment(name, project, domain)
+	if err != nil {
+		return err
+	}
+	path, err := task.LookPath(argv[0])
+	if err != nil {
+		return c.startFailed(err)
+	}
+	t, err := k.PrepareTask(c.ctx, env, p, d)
+	if err != nil {
+		return c.explainTask(err, p, d)
+	}
+	defer t.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	spec := task.Spec{
+		Path: path, Args: argv, Env: taskEnv(os.Environ(), t.Applied.Env),
+		Files: t.Applied.Files, Stdin: c.stdin, Stdout: c.stdout, Stderr: c.stderr, Self: self,
+	}
+	if !c.noMask {
+		spec.Mask = [][]byte{}
+		for _, v := range t.Values() {
+			spec.Mask = append(spec.Mask, mask.Forms(v)...)
+		}
+	}
+	code, err := task.Run(spec)
+	if err != nil {
+		var ns *task.NamespaceError
+		if errors.As(err, &ns) {
+			return withHint(err, "run flyte as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); flyte never writes secret files to the real /etc")
+		}
+		return c.startFailed(err)
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+func (c *cli) startFailed(err error) error {
+	var se *task.StartError
+	if errors.As(err, &se) {
+		fmt.Fprintf(c.stderr, "flyte: %s\n", se.Msg)
+		return exitCode(se.Code)
+	}
+	return err
+}
+
+// taskEnv is the parent's environment with the injected variables set,
+// replacing any of the same name.
+func taskEnv(parent []string, injected []inject.EnvVar) []string {
+	set := map[string]bool{}
+	for _, v := range injected {
+		set[v.Name] = true
+	}
+	out := make([]string, 0, len(parent)+len(injected))
+	for _, kv := range parent {
+		if name, _, _ := strings.Cut(kv, "="); !set[name] {
+			out = append(out, kv)
+		}
+	}
+	for _, v := range injected {
+		out = append(out, v.Name+"="+string(v.Value))
+	}
+	return out
+}
+
+// explainTask adds hints to a failed resolution.
+func (c *cli) explainTask(err error, project, domain string) error {
+	var me *secrets.MissingError
+	if errors.As(err, &me) {
+		var hints []string
+		flags := join(flagIf("-p", project), flagIf("-d", domain))
+		for _, k := range me.Keys {
+			hints = append(hints, "create it with: flyte create secret "+join(flags, k))
+		}
+		return withHint(err, hints...)
+	}
+	return c.explain(err, "")
+}
+
+func flagIf(flag, v string) string {
+	if v == "" {
+		return ""
+	}
+	return flag + " " + v
+}
