@@ -28,8 +28,9 @@ lint: plugins
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject
-	$(GO) run $(STATICCHECK) ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) run $(STATICCHECK) ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	bin/staticcheck ./...
+	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject
 
 # Fuzz each parser of untrusted bytes for a short while (not part of test).
 fuzz:

@@ -46,9 +46,11 @@ func strptr(s string) unsafe.Pointer {
 	return unsafe.Pointer(unsafe.StringData(s))
 }
 
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport flyte_abi_v1
 func abiV1() {}
 
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport flyte_describe
 func describe() uint32 {
 	if handler == nil {
@@ -58,6 +60,7 @@ func describe() uint32 {
 	return outputWrite(ptr(out), uint32(len(out)))
 }
 
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport flyte_handle
 func handle(op, inLen uint32) uint32 {
 	// Yield after every call: a Go guest's collector only makes progress
