@@ -7,7 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -142,9 +145,30 @@ func mountSecrets(s *initSpec) error {
 				return err
 			}
 		}
+		// An overlay shows only /etc's own files: keep what is mounted
+		// below it (a container's /etc/hosts and /etc/resolv.conf) by
+		// binding each mount aside first and back on top after.
+		subs, err := submounts("/etc")
+		if err != nil {
+			return err
+		}
+		aside := filepath.Join(s.Stage, "aside")
+		if err := os.Mkdir(aside, 0o700); err != nil {
+			return err
+		}
+		for i, m := range subs {
+			if err := bindTo(m, filepath.Join(aside, strconv.Itoa(i))); err != nil {
+				return fmt.Errorf("keeping %s: %w", m, err)
+			}
+		}
 		opts := "lowerdir=/etc,upperdir=" + upper + ",workdir=" + work
 		if err := unix.Mount("overlay", "/etc", "overlay", 0, opts); err != nil {
 			return fmt.Errorf("laying an overlay on /etc: %w", err)
+		}
+		for i, m := range subs {
+			if err := bindTo(filepath.Join(aside, strconv.Itoa(i)), m); err != nil {
+				return fmt.Errorf("restoring %s: %w", m, err)
+			}
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -171,6 +195,67 @@ func mountSecrets(s *initSpec) error {
 		return fmt.Errorf("making %s read-only: %w", dir, err)
 	}
 	return nil
+}
+
+// submounts lists the mount points strictly below dir, outermost first.
+func submounts(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if strings.HasPrefix(mp, dir+"/") && !slices.Contains(out, mp) {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") < strings.Count(out[j], "/") })
+	return out, nil
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of
+// /proc/self/mountinfo.
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// bindTo bind-mounts src on dst, creating dst like src (file or directory)
+// when it does not exist.
+func bindTo(src, dst string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); err != nil {
+		if fi.IsDir() {
+			err = os.MkdirAll(dst, 0o755)
+		} else {
+			var f *os.File
+			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				err = f.Close()
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, "")
 }
 
 func writeSecret(path string, mode fs.FileMode, v []byte) error {
