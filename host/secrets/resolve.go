@@ -47,11 +47,15 @@ func (e *MissingError) Error() string {
 // Resolution stops there rather than fall back to a wider scope, which a
 // tamperer could otherwise force.
 type DamagedError struct {
-	Key   string
-	Scope scope.Scope
+	Key    string
+	Scope  scope.Scope
+	Reason string // what the store said, when it found the damage itself
 }
 
 func (e *DamagedError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("secret %s in %s scope is damaged: %s", e.Key, e.Scope, e.Reason)
+	}
 	return fmt.Sprintf("secret %s in %s scope failed its integrity check (altered, moved or sealed under another key)", e.Key, e.Scope)
 }
 
@@ -77,6 +81,10 @@ func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []st
 			err := m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &r)
 			if errors.Is(err, ErrNotFound) {
 				continue
+			}
+			var se *abi.StatusError
+			if errors.As(err, &se) && se.Code == abi.Internal {
+				return nil, &DamagedError{Key: key, Scope: s, Reason: se.Message}
 			}
 			if err != nil {
 				return nil, err

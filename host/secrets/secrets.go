@@ -242,7 +242,7 @@ func (m *Manager) call(ctx context.Context, op abi.Op, req abi.Message, resp abi
 			case abi.Conflict:
 				return fmt.Errorf("%w: %s", ErrConflict, se.Message)
 			}
-			return fmt.Errorf("store: %s", se.Message)
+			return fmt.Errorf("store: %w", se)
 		}
 		return err
 	}
