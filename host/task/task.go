@@ -132,7 +132,7 @@ func Run(spec Spec) (int, error) {
 	var outs []*mask.Writer
 	if spec.Mask != nil {
 		o := mask.NewWriter(spec.Stdout, spec.Mask, maskHold)
-		e := mask.NewWriter(spec.Stderr, spec.Mask, maskHold)
+		e := o.Sibling(spec.Stderr)
 		cmd.Stdout, cmd.Stderr, outs = o, e, []*mask.Writer{o, e}
 	} else {
 		cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
