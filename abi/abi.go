@@ -10,6 +10,8 @@
 // or anything in the host.
 package abi
 
+import "strconv"
+
 // Version is the ABI major version implemented by this package. A guest
 // declares it by exporting the marker function named by MarkerExport.
 const Version = 1
@@ -73,7 +75,7 @@ func (s Status) String() string {
 	if int(s) < len(statusNames) {
 		return statusNames[s]
 	}
-	return "status " + utoa(uint64(s))
+	return "status " + strconv.FormatUint(uint64(s), 10)
 }
 
 // Op numbers the operations a guest's handle export serves.
@@ -192,18 +194,4 @@ func StatusOf(err error) Status {
 		e = u.Unwrap()
 	}
 	return Internal
-}
-
-func utoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return string(b[i:])
 }

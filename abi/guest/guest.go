@@ -92,13 +92,15 @@ type storeHandler struct {
 	store Store
 }
 
-func (h storeHandler) Describe() *abi.Describe {
+// describe is what a plugin of this kind with these ops says of itself.
+func (i Info) describe(kind abi.PluginKind, ops []abi.Op) *abi.Describe {
 	return &abi.Describe{
-		Minor: abi.Minor, Kind: abi.KindStore,
-		Name: h.info.Name, Version: h.info.Version, Summary: h.info.Summary,
-		Ops: storeOps, Capabilities: h.info.Capabilities,
+		Minor: abi.Minor, Kind: kind, Name: i.Name, Version: i.Version, Summary: i.Summary,
+		Ops: ops, Capabilities: i.Capabilities,
 	}
 }
+
+func (h storeHandler) Describe() *abi.Describe { return h.info.describe(abi.KindStore, storeOps) }
 
 func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 	bad := func(err error) error { return abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error()) }
@@ -194,11 +196,7 @@ type injectorHandler struct {
 }
 
 func (h injectorHandler) Describe() *abi.Describe {
-	return &abi.Describe{
-		Minor: abi.Minor, Kind: abi.KindInjector,
-		Name: h.info.Name, Version: h.info.Version, Summary: h.info.Summary,
-		Ops: []abi.Op{abi.OpPlan}, Capabilities: h.info.Capabilities,
-	}
+	return h.info.describe(abi.KindInjector, []abi.Op{abi.OpPlan})
 }
 
 func (h injectorHandler) Handle(op abi.Op, in []byte) ([]byte, error) {

@@ -21,6 +21,7 @@ package filestore
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -154,7 +155,7 @@ func (st *Store) Update(r *abi.Record, expected uint64) (*abi.Record, error) {
 		return nil, err
 	}
 	if expected != 0 && old.Version != expected {
-		return nil, abi.Errorf(abi.Conflict, "secret was changed since version ", itoa(expected), " (now version ", itoa(old.Version), ")")
+		return nil, abi.Errorf(abi.Conflict, "secret was changed since version ", strconv.FormatUint(expected, 10), " (now version ", strconv.FormatUint(old.Version, 10), ")")
 	}
 	rec := *r
 	rec.Version = old.Version + 1
@@ -203,7 +204,7 @@ func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 			return err
 		}
 		if old.Version != expected {
-			return abi.Errorf(abi.Conflict, "secret was changed since version ", itoa(expected), " (now version ", itoa(old.Version), ")")
+			return abi.Errorf(abi.Conflict, "secret was changed since version ", strconv.FormatUint(expected, 10), " (now version ", strconv.FormatUint(old.Version, 10), ")")
 		}
 	}
 	if err := st.fs.Remove(p); err != nil {
@@ -350,17 +351,4 @@ func (st *Store) MetaPut(name string, value []byte, createOnly bool) ([]byte, er
 		return nil, err
 	}
 	return value, nil
-}
-
-func itoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }
