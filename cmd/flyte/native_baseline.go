@@ -9,6 +9,12 @@
 // without Wasm. It is the baseline the Wasm host is measured against, and
 // it reads and writes the same on-disk store as a normal flyte. Never ship
 // it: it bypasses the plugin sandbox.
+//
+// It differs from flyte only where Wasm is involved: no "compiling plugin"
+// line on a cold cache, and the configured store plugin (store.plugin,
+// [plugins.NAME]) is not consulted, since core.Options.NativeStore replaces
+// whatever store the configuration names. The testscript suite passes with
+// -tags flytenative except for the two scripts that check exactly that.
 
 package main
 

@@ -28,8 +28,9 @@ type Options struct {
 	Progress io.Writer
 	// Log receives plugins' log messages; nil drops them.
 	Log io.Writer
-	// NativeStore, when set, replaces the store plugin by a natively linked
-	// store over the same directory. It exists for benchmark baselines.
+	// NativeStore, when set, replaces the built-in filestore plugin by a
+	// natively linked store over the same directory. It exists for
+	// benchmark baselines.
 	NativeStore func(dir string) secrets.Store
 }
 
@@ -78,7 +79,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		return c.secrets, nil
 	}
 	var store secrets.Store
-	if c.opts.NativeStore != nil {
+	if c.opts.NativeStore != nil && c.cfg.Store.Plugin == "filestore" {
 		store = c.opts.NativeStore(c.cfg.Store.Path)
 	} else {
 		p, err := c.load(ctx, c.cfg.Store.Plugin, abi.KindStore)

@@ -13,7 +13,6 @@ package plugin_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 
@@ -26,10 +25,11 @@ import (
 )
 
 // nativeCall is one natively linked store call, as flyte-native makes it:
-// a guest.FS for the call whose locks are released when it returns.
+// the store sees the directory through a per-call fsgrant.Call, whose locks
+// are released when the call returns.
 func nativeCall(dir *fsgrant.Dir, op abi.Op, in []byte) ([]byte, error) {
-	fs := &benchFS{Dir: dir, ctx: context.Background()}
-	defer fs.release()
+	fs := dir.Begin(context.Background())
+	defer fs.End()
 	st, out := guest.Dispatch(guest.StoreHandler(filestore.Info, filestore.New(fs)), op, in)
 	if st != abi.OK {
 		var m abi.ErrorMessage
@@ -37,26 +37,6 @@ func nativeCall(dir *fsgrant.Dir, op abi.Op, in []byte) ([]byte, error) {
 		return nil, &abi.StatusError{Code: st, Message: plugin.Sanitize(m.Message)}
 	}
 	return out, nil
-}
-
-type benchFS struct {
-	*fsgrant.Dir
-	ctx   context.Context
-	locks []*os.File
-}
-
-func (f *benchFS) Lock(p string) error {
-	l, err := f.Dir.Lock(f.ctx, p)
-	if err == nil {
-		f.locks = append(f.locks, l)
-	}
-	return err
-}
-
-func (f *benchFS) release() {
-	for _, l := range f.locks {
-		_ = l.Close()
-	}
 }
 
 // benchStore loads the built-in store plugin over a fresh directory holding
