@@ -40,9 +40,19 @@ type Core struct {
 	opts Options
 	host *plugin.Host
 
-	mu      sync.Mutex
-	loaded  map[string]*plugin.Plugin
+	mu      sync.Mutex // guards secrets
 	secrets *secrets.Manager
+
+	loadMu sync.Mutex
+	loads  map[string]*loadCall // by plugin name: done or in progress
+}
+
+// loadCall is one plugin load; concurrent users of the same plugin wait
+// for the first.
+type loadCall struct {
+	done chan struct{}
+	p    *plugin.Plugin
+	err  error
 }
 
 // New returns a Core for cfg. Nothing is loaded yet.
@@ -51,7 +61,7 @@ func New(cfg *config.Config, opts Options) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Core{cfg: cfg, opts: opts, host: h, loaded: map[string]*plugin.Plugin{}}, nil
+	return &Core{cfg: cfg, opts: opts, host: h, loads: map[string]*loadCall{}}, nil
 }
 
 // Config returns the configuration the Core was built from.
@@ -64,10 +74,15 @@ func (c *Core) Close() {
 	if c.secrets != nil {
 		c.secrets.Close()
 	}
-	for _, p := range c.loaded {
-		p.Close(context.Background())
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	for _, l := range c.loads {
+		<-l.done
+		if l.p != nil {
+			l.p.Close(context.Background())
+		}
 	}
-	c.loaded = nil
+	c.loads = nil
 	_ = c.host.Close()
 }
 
@@ -137,23 +152,41 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// load returns the named plugin, loading it on first use. Different
+// plugins load in parallel (each compile uses its own workers); callers
+// of one plugin share a single load.
 func (c *Core) load(ctx context.Context, name string, kind abi.PluginKind) (*plugin.Plugin, error) {
-	if p, ok := c.loaded[name]; ok {
-		if kind != 0 && p.Info.Kind != kind {
-			return nil, fmt.Errorf("plugin %s is %s, not %s", name, plugin.KindPhrase(p.Info.Kind), plugin.KindPhrase(kind))
+	c.loadMu.Lock()
+	l, ok := c.loads[name]
+	if !ok {
+		l = &loadCall{done: make(chan struct{})}
+		c.loads[name] = l
+	}
+	c.loadMu.Unlock()
+	if !ok {
+		s, err := c.spec(name, kind)
+		if err == nil {
+			l.p, err = c.host.Load(ctx, s)
 		}
-		return p, nil
+		l.err = err
+		close(l.done)
 	}
-	s, err := c.spec(name, kind)
-	if err != nil {
-		return nil, err
+	<-l.done
+	if l.err != nil {
+		return nil, l.err
 	}
-	p, err := c.host.Load(ctx, s)
-	if err != nil {
-		return nil, err
+	if kind != 0 && l.p.Info.Kind != kind {
+		return nil, fmt.Errorf("plugin %s is %s, not %s", name, plugin.KindPhrase(l.p.Info.Kind), plugin.KindPhrase(kind))
 	}
-	c.loaded[name] = p
-	return p, nil
+	return l.p, nil
+}
+
+// Prefetch starts loading the named plugins in the background, so that
+// their compile or cache load overlaps other work.
+func (c *Core) Prefetch(ctx context.Context, kind abi.PluginKind, names ...string) {
+	for _, n := range names {
+		go func() { _, _ = c.load(ctx, n, kind) }()
+	}
 }
 
 // PluginInfo describes a plugin for `flyte plugin list`.
@@ -177,8 +210,7 @@ func (c *Core) Plugins(ctx context.Context) []PluginInfo {
 		}
 	}
 	sort.Strings(names)
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Prefetch(ctx, 0, names...)
 	var out []PluginInfo
 	for _, n := range names {
 		p, err := c.load(ctx, n, 0)

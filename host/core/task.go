@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -76,6 +77,14 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 // PrepareTask resolves the environment's secrets for a task in project and
 // domain, and has the injectors plan where they go. Nothing is applied.
 func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project, domain string) (*Task, error) {
+	// The injectors load while the store resolves the secrets.
+	var injectors []string
+	for _, s := range env.Secrets {
+		if !slices.Contains(injectors, s.Injector) {
+			injectors = append(injectors, s.Injector)
+		}
+	}
+	c.Prefetch(ctx, abi.KindInjector, injectors...)
 	m, err := c.Secrets(ctx)
 	if err != nil {
 		return nil, err
@@ -99,8 +108,6 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 	}
 	task := abi.Task{Environment: env.Name, Org: c.cfg.Organization, Project: project, Domain: domain}
 	t.Applied, err = inject.Plan(ctx, task, in, func(name string) (inject.Injector, error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		return c.load(ctx, name, abi.KindInjector)
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +70,12 @@ func (e env) environ() []string {
 // exec runs bin with args as a process and returns its wall time. It fails
 // unless the process exits with status 0.
 func (e env) exec(bin string, args ...string) (time.Duration, error) {
+	d, _, err := e.execRSS(bin, args...)
+	return d, err
+}
+
+// execRSS is exec that also returns the process's peak resident set size.
+func (e env) execRSS(bin string, args ...string) (time.Duration, int64, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = e.home
 	cmd.Env = e.environ()
@@ -80,9 +87,13 @@ func (e env) exec(bin string, args ...string) (time.Duration, error) {
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return 0, 0, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	return d, nil
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // kilobytes on Linux
+	}
+	return d, rss, nil
 }
 
 // stats summarises samples.
@@ -427,6 +438,12 @@ func run() error {
 	t.add(row{what: "in-process: plugin Load, warm cache", a: loadS})
 	t.add(row{what: "  of which CompileModule (cache hit)", a: compileS})
 
+	// flyte run: a task with two env and two file secrets (namespace,
+	// tmpfs, two injector plugins, the masker) beside the bare command.
+	if err := taskRows(&t, newEnv, flyte); err != nil {
+		return err
+	}
+
 	// get secret over the large store: the small one, grown.
 	if err := populateStore(small, native, *flagSecrets, *flagLarge); err != nil {
 		return err
@@ -442,6 +459,61 @@ func run() error {
 	fmt.Printf("load average (1 min) before / after: %s / %s\n", loadBefore, loadavg())
 	fmt.Println()
 	t.print(os.Stdout)
+	return nil
+}
+
+const taskConfig = `
+[[environments]]
+name = "task"
+project = "proj"
+domain = "development"
+secrets = ["E1", "E2", { key = "F1", mount = "/etc/flyte/secrets" }, { key = "F2", mount = "/etc/flyte/secrets" }]
+
+[[environments]]
+name = "envonly"
+project = "proj"
+domain = "development"
+secrets = ["E1", "E2"]
+`
+
+// taskRows measures flyte run ENV -- true against a bare true, and the
+// peak memory of flyte run.
+func taskRows(t *table, newEnv func(string) (env, error), flyte string) error {
+	e, err := newEnv("task")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(e.home, "flyte.toml"), []byte(taskConfig), 0o600); err != nil {
+		return err
+	}
+	for _, k := range []string{"E1", "E2", "F1", "F2"} {
+		if _, err := e.exec(flyte, "create", "secret", k, "bench-task-value-"+k); err != nil {
+			return err
+		}
+	}
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		return err
+	}
+	bare := func(int) (time.Duration, error) { return e.exec(trueBin) }
+	var rss []time.Duration // peak RSS in bytes, carried in a Duration for summarize
+	for _, c := range []struct{ env, what string }{
+		{"task", "run ENV -- true, 2 env + 2 file secrets, warm"},
+		{"envonly", "run ENV -- true, 2 env secrets (no namespace), warm"},
+	} {
+		a, b, err := pair(*flagN, func(int) (time.Duration, error) {
+			d, r, err := e.execRSS(flyte, "run", c.env, "--", trueBin)
+			if c.env == "task" {
+				rss = append(rss, time.Duration(r))
+			}
+			return d, err
+		}, bare)
+		if err != nil {
+			return err
+		}
+		t.add(row{what: c.what, a: a, b: b, baseline: "bare true"})
+	}
+	t.add(row{what: "peak RSS: flyte run, 2 env + 2 file secrets (median)", bytesA: int64(summarize(rss).median)})
 	return nil
 }
 
