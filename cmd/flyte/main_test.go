@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -63,6 +64,12 @@ func buildTestPlugin(t testing.TB, name string) string {
 	builtMu.Lock()
 	defer builtMu.Unlock()
 	if p, ok := built[name]; ok {
+		return p
+	}
+	// A nested run as another user gets the plugins prebuilt: it may not
+	// be able to read the Go module cache.
+	if p := os.Getenv("FLYTE_TEST_PLUGIN_" + strings.ToUpper(name)); p != "" {
+		built[name] = p
 		return p
 	}
 	dir, err := os.MkdirTemp("", "flyte-testplugin-")
@@ -265,4 +272,67 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("jsonget: element %d has no field %q", i, args[2])
 	}
 	ts.Setenv(args[3], fmt.Sprint(v))
+}
+
+// TestScriptsAsUser runs every script again as an ordinary user (nobody),
+// when the tests run as root: file secrets then go through a user
+// namespace, and every message and exit status must be the same.
+func TestScriptsAsUser(t *testing.T) {
+	const nobody = 65534
+	if os.Geteuid() != 0 {
+		t.Skip("already an ordinary user: TestScripts covers it")
+	}
+	if os.Getenv("FLYTE_TEST_AS_USER") != "" {
+		t.Skip("nested")
+	}
+	badinject := buildTestPlugin(t, "badinject")
+	root, err := os.MkdirTemp("", "flyte-as-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, plug := filepath.Join(root, "flyte.test"), filepath.Join(root, "badinject.wasm")
+	for src, dst := range map[string]string{exe: bin, badinject: plug} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home, tmp := filepath.Join(root, "home"), filepath.Join(root, "tmp")
+	for _, d := range []string{home, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	cmd := exec.Command(bin, "-test.run", "^TestScripts$", "-test.count=1", "-test.v")
+	cmd.Dir = wd
+	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + tmp, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C",
+		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the scripts failed as uid %d: %v\n%s", nobody, err, out)
+	}
+	// The file-secret scripts must really have run, through a user namespace.
+	for _, name := range []string{"run_file", "run_env", "run_hostile", "run_resolve", "create_scopes"} {
+		if !bytes.Contains(out, []byte("--- PASS: TestScripts/"+name+" ")) {
+			t.Errorf("script %s did not pass as uid %d", name, nobody)
+		}
+	}
+	t.Logf("as uid %d: %d scripts passed, %d skipped", nobody,
+		bytes.Count(out, []byte("--- PASS: TestScripts/")), bytes.Count(out, []byte("--- SKIP: TestScripts/")))
 }
