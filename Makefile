@@ -57,7 +57,13 @@ demo: build
 	bin/flyte delete secret MY_SECRET_KEY && \
 	bin/flyte get secret && \
 	bin/flyte plugin list && \
-	! grep -r my_secret_value .demo
+	bin/flyte create secret my_secret my_task_secret_value && \
+	bin/flyte get secret --resolve -p my_project -d development && \
+	bin/flyte run env_1 -- sh -c 'echo "task 1 reads MY_SECRET_ENV_VAR=$$MY_SECRET_ENV_VAR"' && \
+	bin/flyte run env_2 -- sh -c 'ls -l /etc/flyte/secrets; echo "task 2 reads $$(cat /etc/flyte/secrets/my_secret)"' && \
+	bin/flyte run env_2 --no-mask -- sh -c 'test "$$(cat /etc/flyte/secrets/my_secret)" = my_task_secret_value && echo "task 2 got the right value (checked, not printed)"' && \
+	! test -e /etc/flyte && \
+	! grep -r -e my_secret_value -e my_task_secret_value .demo
 
 clean:
 	rm -rf bin host/builtin/wasm/*.wasm
