@@ -176,6 +176,19 @@ secrets = [{ key = "f", mount = "/etc/flyte/secrets" }, { key = "v", as_env_var 
 		const nobody = 65534
 		u := asUser(t, e, nobody)
 		check(t, u, nobody)
+		// The helper's capabilities do not reach the command, in any set.
+		out, err := u("run", "e", "--", "grep", "^Cap[IPEA][nrfm][hmfb]:", "/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasSuffix(line, "\t0000000000000000") {
+				t.Errorf("task has capabilities: %q", line)
+			}
+		}
+		if strings.Count(out, "\n") != 4 {
+			t.Errorf("expected CapInh, CapPrm, CapEff and CapAmb, got %q", out)
+		}
 	})
 }
 

@@ -21,11 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"sync"
 	"time"
 
 	"filippo.io/age"
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
 )
@@ -426,7 +428,7 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 		}
 		for _, d := range resp.Damaged {
 			if req.Matches(d.Scope, d.Key) {
-				res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(d.Scope), Key: d.Key, Reason: d.Reason})
+				res.Damaged = append(res.Damaged, damaged(d.Scope, d.Key, plugin.Sanitize(d.Reason)))
 			}
 		}
 		if resp.NextPageToken == "" {
@@ -444,7 +446,7 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if errors.Is(err, ErrNotFound) {
 		// Records without a data key cannot be genuine.
 		for _, r := range records {
-			res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(r.Scope), Key: r.Key, Reason: "the store has no data key"})
+			res.Damaged = append(res.Damaged, damaged(r.Scope, r.Key, "the store has no data key"))
 		}
 		return res, nil
 	}
@@ -454,12 +456,24 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	for i := range records {
 		r := &records[i]
 		if err := verify(sealer, r); err != nil {
-			res.Damaged = append(res.Damaged, Damaged{Scope: scope.Scope(r.Scope), Key: r.Key, Reason: err.Error()})
+			res.Damaged = append(res.Damaged, damaged(r.Scope, r.Key, err.Error()))
 			continue
 		}
 		res.Secrets = append(res.Secrets, toSecret(r))
 	}
 	return res, nil
+}
+
+// damaged reports a record the store returned. Its names come from the
+// store and are printed: any that is not a valid name is shown sanitised
+// and quoted, so that a hostile store cannot write to the terminal.
+func damaged(s abi.Scope, key, reason string) Damaged {
+	// Scope.String quotes parts that are not valid names itself.
+	sc := scope.Scope{Org: plugin.Sanitize(s.Org), Project: plugin.Sanitize(s.Project), Domain: plugin.Sanitize(s.Domain)}
+	if scope.ValidateKey(key) != nil {
+		key = strconv.Quote(plugin.Sanitize(key))
+	}
+	return Damaged{Scope: sc, Key: key, Reason: reason}
 }
 
 // verify opens a record's value and drops it: listing proves integrity

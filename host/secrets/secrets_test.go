@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -158,5 +159,33 @@ func TestStoreSeesNoPlaintext(t *testing.T) {
 	}
 	if len(st.inputs) < 3 {
 		t.Fatalf("only %d requests recorded", len(st.inputs))
+	}
+}
+
+// Names and reasons a store puts in a listing's damaged entries reach the
+// terminal: control characters never get through.
+func TestDamagedEntriesSanitised(t *testing.T) {
+	m, st := newManager(t)
+	if _, err := m.Create(ctx, scope.Scope{}, "A", abi.SecretString, []byte("value-a")); err != nil {
+		t.Fatal(err)
+	}
+	st.tamper = func(op abi.Op, out []byte) []byte {
+		if op != abi.OpList {
+			return out
+		}
+		var l abi.ListResponse
+		_ = abi.Unmarshal(out, &l)
+		l.Damaged = append(l.Damaged, abi.Damaged{Scope: abi.Scope{Org: "acme", Project: "p\x1b[2J"}, Key: "K\x1b[1A\r", Reason: "all good\x1b[8m"})
+		return abi.Marshal(&l)
+	}
+	res, err := m.List(ctx, secrets.Filter{})
+	if err != nil || len(res.Damaged) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	d := res.Damaged[0]
+	for _, s := range []string{d.Key, d.Reason, d.Scope.String()} {
+		if strings.ContainsAny(s, "\x1b\r\n") {
+			t.Fatalf("control characters in %q", s)
+		}
 	}
 }

@@ -109,9 +109,7 @@ func InitMain() {
 		fail(statusNamespace, 126, err)
 	}
 	clear(conf)
-	// The command gets no capabilities: drop the ambient one the helper
-	// needed for its mounts.
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+	if err := dropCapabilities(); err != nil {
 		fail(statusNamespace, 126, fmt.Errorf("dropping capabilities: %w", err))
 	}
 	_ = syscall.Close(3)
@@ -122,6 +120,23 @@ func InitMain() {
 		code = 127
 	}
 	fail(statusStart, code, fmt.Errorf("%s: %w", spec.Path, err))
+}
+
+// dropCapabilities leaves the helper, and so the command, without the
+// capabilities it needed for its mounts, in every set: ambient (which exec
+// would keep), inheritable (which a file with inheritable capabilities
+// would pick up), permitted and effective. As root outside a user namespace
+// the command is root, like flyte, and keeps its usual capabilities.
+func dropCapabilities() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return err
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	return unix.Capset(&hdr, &data[0])
 }
 
 const secretsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/flytesecrets/flyte/host/inject"
@@ -122,12 +123,21 @@ func Run(spec Spec) (int, error) {
 		}
 	}
 	cmd.Stdin = spec.Stdin
-	// On a terminal the task gets its own foreground process group, so that
-	// ^C reaches it once, from the terminal, and not again from flyte.
+	// The task dies with flyte: it is never left running unsupervised
+	// (flyte killed, or its own output gone). Pdeathsig is tied to the
+	// thread that starts the child, so that thread stays put until Wait.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// The task shares flyte's process group, so that the terminal's ^C, ^\
+	// and ^Z reach both and job control works. On a terminal flyte
+	// therefore does not pass INT and QUIT on again: the task already has
+	// them from the terminal.
+	forward := Forwarded
 	if f, ok := spec.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		cmd.SysProcAttr.Setpgid = true
-		cmd.SysProcAttr.Foreground = true
-		cmd.SysProcAttr.Ctty = int(f.Fd())
+		forward = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+		defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
 	}
 	var outs []*mask.Writer
 	if spec.Mask != nil {
@@ -155,8 +165,14 @@ func Run(spec Spec) (int, error) {
 	}
 
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, Forwarded...)
+	signal.Notify(sigs, forward...)
 	defer signal.Stop(sigs)
+	// A closed stdout must not kill flyte with SIGPIPE: the write fails,
+	// the task's own output pipe breaks in turn, and flyte still reports
+	// the task's status. (Catching, unlike ignoring, is not inherited.)
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 
 	if err := cmd.Start(); err != nil {
 		if conf != nil {
