@@ -278,6 +278,7 @@ func (c *cli) explain(err error, key string) error {
 	var missing *secrets.NotFoundError
 	var locked *secrets.LockedError
 	var conflict *secrets.ConflictError
+	var kindChange *secrets.KindChangeError
 	switch {
 	case errors.As(err, &exists):
 		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
@@ -295,6 +296,12 @@ func (c *cli) explain(err error, key string) error {
 			return withHint(err, "the store was created with another identity: set [seal] identity in flyte.toml to that identity file")
 		}
 		return withHint(err, "the identity file or the store's data key (meta/datakey in the store) is missing or damaged: restore it from a backup, or set [seal] identity in flyte.toml to the right identity file")
+	case errors.As(err, &kindChange):
+		how := "with --from-file"
+		if kindChange.Have == abi.SecretString {
+			how = "with a value, not --from-file"
+		}
+		return withHint(err, "update it "+how+", or delete it and create it again to change its type")
 	case errors.As(err, &conflict):
 		return withHint(err, "someone changed it meanwhile: check with 'flyte get secret "+join(key, conflict.Scope.Flags())+" -o json' before updating again")
 	}

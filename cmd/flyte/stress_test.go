@@ -457,7 +457,11 @@ func TestKillMidWrite(t *testing.T) {
 			}
 			if prevVersion == 0 {
 				// The first update round creates it.
-				mustOK(t, e.run(nil, "create", "secret", key, "initial"+randText(t, 8)))
+				initial := filepath.Join(e.work, "initial")
+				if err := os.WriteFile(initial, []byte("initial"+randText(t, 8)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				mustOK(t, e.run(nil, "create", "secret", key, "--from-file", initial))
 				prevVersion = 1
 			}
 		}

@@ -3,8 +3,10 @@
 // hostile until proven otherwise: they never see values (a plan names
 // secrets by reference), and a plan that would set a loader or shell
 // control variable, write outside /etc/flyte/secrets, use a link or a wide
-// mode, exceed a limit, name a secret not routed to it, or leave one out is
-// refused as a whole.
+// mode, exceed a limit, name a secret not routed to it, deliver one twice,
+// somewhere other than where it was requested, or not at all, is refused
+// as a whole. The user decides where each secret goes; an injector decides
+// how (today: the file mode).
 package inject
 
 import (
@@ -194,6 +196,9 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 		if !mine[r] {
 			return nil, bad("%s refers to a secret that was not routed to this injector", what)
 		}
+		if used[r] {
+			return nil, bad("%s delivers secret %s a second time", what, v.secrets[r-1].Key)
+		}
 		used[r] = true
 		return &v.secrets[r-1], nil
 	}
@@ -213,6 +218,13 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 		s, err := ref("variable "+e.Name, e.Ref, e.Value)
 		if err != nil {
 			return err
+		}
+		// The user chose where each secret goes; an injector decides how.
+		switch {
+		case s.AsEnvVar == "":
+			return bad("puts secret %s in variable %s, but it was requested as a file", s.Key, e.Name)
+		case e.Name != s.AsEnvVar:
+			return bad("puts secret %s in variable %s, but it was requested as %s", s.Key, e.Name, s.AsEnvVar)
 		}
 		switch {
 		case s.Kind == abi.SecretFile:
@@ -243,6 +255,12 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 		s, err := ref("file "+f.Path, f.Ref, f.Value)
 		if err != nil {
 			return err
+		}
+		switch {
+		case s.Mount == "":
+			return bad("writes secret %s to %s, but it was requested as variable %s", s.Key, f.Path, s.AsEnvVar)
+		case base != s.Key:
+			return bad("writes secret %s to %s, but it was requested as %s/%s", s.Key, f.Path, s.Mount, s.Key)
 		}
 		if v.bytes += len(s.Value); v.bytes > MaxFileBytes {
 			return bad("files total more than %d bytes", MaxFileBytes)

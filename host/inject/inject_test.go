@@ -36,7 +36,8 @@ func TestValidateRefusesHostilePlans(t *testing.T) {
 	s := secretsFixture()
 	env := func(e ...abi.EnvEntry) *abi.Plan { return &abi.Plan{Env: e} }
 	file := func(f ...abi.FileEntry) *abi.Plan { return &abi.Plan{Files: f} }
-	big := []Secret{{Key: "big", Kind: abi.SecretString, Value: make([]byte, MaxEnvValue+1)}}
+	big := []Secret{{Key: "big", Kind: abi.SecretString, AsEnvVar: "BIG", Value: make([]byte, MaxEnvValue+1)}}
+	fileAsEnv := []Secret{{Key: "f", Kind: abi.SecretFile, AsEnvVar: "F", Value: []byte("v")}}
 	for _, tt := range []struct {
 		name    string
 		secrets []Secret
@@ -61,8 +62,13 @@ func TestValidateRefusesHostilePlans(t *testing.T) {
 		{"unknown ref", s, []int{0}, env(abi.EnvEntry{Name: "X", Ref: 99}), `not routed`},
 		{"zero ref", s, []int{0}, env(abi.EnvEntry{Name: "X"}), `not routed`},
 		{"omitted", s, []int{0}, &abi.Plan{}, `leaves out secret my_secret`},
-		{"twice", s, []int{0}, env(abi.EnvEntry{Name: "A", Ref: 1}, abi.EnvEntry{Name: "A", Ref: 1}), `sets A twice`},
-		{"file secret as env", s, []int{1}, env(abi.EnvEntry{Name: "F", Ref: 2}), `puts file secret my_file in variable F: request it with mount = "/etc/flyte/secrets"`},
+		{"twice", s, []int{0}, env(abi.EnvEntry{Name: "MY_SECRET_ENV_VAR", Ref: 1}, abi.EnvEntry{Name: "MY_SECRET_ENV_VAR", Ref: 1}), `sets MY_SECRET_ENV_VAR twice`},
+		{"file secret as env", fileAsEnv, []int{0}, env(abi.EnvEntry{Name: "F", Ref: 1}), `puts file secret f in variable F: request it with mount = "/etc/flyte/secrets"`},
+		{"renamed", s, []int{0}, env(abi.EnvEntry{Name: "OTHER_NAME", Ref: 1}), `puts secret my_secret in variable OTHER_NAME, but it was requested as MY_SECRET_ENV_VAR`},
+		{"env for a file request", s, []int{1}, env(abi.EnvEntry{Name: "F", Ref: 2}), `puts secret my_file in variable F, but it was requested as a file`},
+		{"file for an env request", s, []int{0}, file(abi.FileEntry{Path: "/etc/flyte/secrets/my_secret", Ref: 1}), `writes secret my_secret to /etc/flyte/secrets/my_secret, but it was requested as variable MY_SECRET_ENV_VAR`},
+		{"file renamed", s, []int{1}, file(abi.FileEntry{Path: "/etc/flyte/secrets/other", Ref: 2}), `writes secret my_file to /etc/flyte/secrets/other, but it was requested as /etc/flyte/secrets/my_file`},
+		{"delivered twice", s, []int{0}, env(abi.EnvEntry{Name: "MY_SECRET_ENV_VAR", Ref: 1}, abi.EnvEntry{Name: "COPY", Ref: 1}), `variable COPY delivers secret my_secret a second time`},
 		{"too big for env", big, []int{0}, env(abi.EnvEntry{Name: "BIG", Ref: 1}), `the limit is 131072 bytes; mount it as a file`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +89,7 @@ func TestLimits(t *testing.T) {
 	var routed []int
 	plan := &abi.Plan{}
 	for i := range MaxEnv + 1 {
-		secrets = append(secrets, Secret{Key: "k", Kind: abi.SecretString, Value: []byte("v")})
+		secrets = append(secrets, Secret{Key: "k", Kind: abi.SecretString, AsEnvVar: "V" + strings.Repeat("A", i), Value: []byte("v")})
 		routed = append(routed, i)
 		plan.Env = append(plan.Env, abi.EnvEntry{Name: "V" + strings.Repeat("A", i), Ref: uint32(i + 1)})
 	}

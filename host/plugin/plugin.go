@@ -215,6 +215,7 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	}
 	out, err := p.call(ctx, inst, inst.describe, nil)
 	if err != nil {
+		p.Close(ctx)
 		return nil, err
 	}
 	if err := abi.Unmarshal(out, &p.Info); err != nil {
@@ -359,6 +360,8 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	}
 	status := abi.Status(uint32(res[0]))
 	if status == abi.OK {
+		// The caller decodes the answer; an instance that answered OK is
+		// sound as far as the host can tell, and goes back to the pool.
 		p.put(ctx, inst)
 		return st.out, nil
 	}
@@ -388,14 +391,18 @@ func firstLine(s string) string {
 }
 
 // Sanitize makes text from a plugin safe to print: no control characters
-// (terminal escapes), at most 300 bytes.
+// (terminal escapes), no zero-width or bidirectional controls, at most 300
+// bytes.
 func Sanitize(s string) string {
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
+		switch {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return ' ' // C0 and C1 controls: terminal escapes
+		case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
+			return -1 // zero-width and bidirectional controls: text that reads differently than it is
 		}
 		return r
 	}, strings.ToValidUTF8(s, "?"))

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -76,6 +77,18 @@ var (
 	ErrTooLarge = fmt.Errorf("secret value is larger than %d bytes (1 MiB)", MaxValue)
 	ErrConflict = errors.New("secret was changed meanwhile")
 )
+
+// KindChangeError says an update would turn a file secret into a string
+// secret or the reverse.
+type KindChangeError struct {
+	Key        string
+	Scope      scope.Scope
+	Have, Want abi.SecretKind
+}
+
+func (e *KindChangeError) Error() string {
+	return fmt.Sprintf("secret %s in %s scope is a %s secret; this update would make it a %s secret", e.Key, e.Scope, e.Have, e.Want)
+}
 
 // ConflictError says a compare-and-set found another version.
 type ConflictError struct {
@@ -179,27 +192,32 @@ func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
 	case wrapped == nil:
-		id, _, err := seal.LoadOrCreateIdentity(m.identity)
+		id, created, err := seal.LoadOrCreateIdentity(m.identity)
 		if err != nil {
 			return nil, err
 		}
 		w, s, err := seal.NewDataKey(id.Recipient())
-		if err != nil {
-			return nil, err
-		}
-		// Another process may have initialised the store meanwhile; the
-		// store keeps the first key and returns it.
-		stored, err := m.metaPut(ctx, dataKeyName, w)
-		if err != nil {
+		if err == nil {
+			// Another process may have initialised the store meanwhile;
+			// the store keeps the first key and returns it.
+			var stored []byte
+			if stored, err = m.metaPut(ctx, dataKeyName, w); err == nil {
+				wrapped = stored
+				if string(stored) == string(w) {
+					m.sealer = s
+					return s, nil
+				}
+			}
 			s.Destroy()
+		}
+		if err != nil {
+			// A failed command changes nothing: an identity made for a
+			// store that could not be set up goes too.
+			if created {
+				_ = os.Remove(m.identity)
+			}
 			return nil, fmt.Errorf("failed to store the data key: %w", err)
 		}
-		if string(stored) == string(w) {
-			m.sealer = s
-			return s, nil
-		}
-		s.Destroy()
-		wrapped = stored
 	}
 	id, err := seal.LoadIdentity(m.identity)
 	if err != nil {
@@ -339,6 +357,17 @@ func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind ab
 	}
 	if err != nil {
 		return Secret{}, err
+	}
+	// A task asks for a file secret as a file and a string secret as a
+	// variable: a rotation must not silently change which one it is.
+	var cur abi.Record
+	switch err := m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &cur); {
+	case errors.Is(err, ErrNotFound):
+		return Secret{}, m.notFound(ctx, s, key)
+	case err != nil:
+		return Secret{}, err
+	case cur.Kind != kind:
+		return Secret{}, &KindChangeError{Key: key, Scope: s, Have: cur.Kind, Want: kind}
 	}
 	var out abi.Record
 	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: ifVersion}, &out); err != nil {

@@ -149,7 +149,7 @@ func TestStoreSeesNoPlaintext(t *testing.T) {
 	if _, err := m.Create(ctx, scope.Scope{Project: "p"}, "K", abi.SecretString, secret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Update(ctx, scope.Scope{Project: "p"}, "K", abi.SecretFile, secret, 0); err != nil {
+	if _, err := m.Update(ctx, scope.Scope{Project: "p"}, "K", abi.SecretString, secret, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range append(seen, st.inputs...) {

@@ -178,7 +178,14 @@ func Run(spec Spec) (int, error) {
 		if conf != nil {
 			confW.Close()
 			statusR.Close()
-			return 0, &NamespaceError{Err: unwrapSyscall(err)}
+			errno := unwrapSyscall(err)
+			// clone(2) refuses new namespaces with EPERM, EINVAL or
+			// ENOSPC (user.max_user_namespaces); anything else is about
+			// starting flyte's own helper.
+			if errors.Is(errno, syscall.EPERM) || errors.Is(errno, syscall.EINVAL) || errors.Is(errno, syscall.ENOSPC) || errors.Is(errno, syscall.EUSERS) {
+				return 0, &NamespaceError{Err: errno}
+			}
+			return 0, fmt.Errorf("cannot start the task's helper (%s): %w", spec.Self, errno)
 		}
 		return 0, startError(spec.Path, err)
 	}

@@ -322,11 +322,23 @@ func last(r *abi.ListResponse) (string, string, string) {
 	}
 	if nd > 0 {
 		d := r.Damaged[nd-1]
-		if nr == 0 || pageToken(d.Scope.Project, d.Scope.Domain, d.Key) > pageToken(s.Project, s.Domain, k) {
+		if nr == 0 || after(d.Scope, d.Key, s, k) {
 			s, k = d.Scope, d.Key
 		}
 	}
 	return s.Project, s.Domain, k
+}
+
+// after reports whether (a, ak) comes after (b, bk) in listing order:
+// project, domain, key, with "" first (which "@" in a token would not give).
+func after(a abi.Scope, ak string, b abi.Scope, bk string) bool {
+	if a.Project != b.Project {
+		return a.Project > b.Project
+	}
+	if a.Domain != b.Domain {
+		return a.Domain > b.Domain
+	}
+	return ak > bk
 }
 
 // MetaGet implements guest.Store.

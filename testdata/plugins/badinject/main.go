@@ -13,9 +13,9 @@ import (
 type bad struct{}
 
 func (bad) Plan(req *abi.PlanRequest) (*abi.Plan, error) {
-	ref := uint32(1)
+	ref, name := uint32(1), "K"
 	if len(req.Secrets) > 0 {
-		ref = req.Secrets[0].Ref
+		ref, name = req.Secrets[0].Ref, req.Secrets[0].AsEnvVar
 	}
 	file := func(path string, mode uint32) *abi.Plan {
 		return &abi.Plan{Files: []abi.FileEntry{{Path: path, Mode: mode, Ref: ref}}}
@@ -47,7 +47,11 @@ func (bad) Plan(req *abi.PlanRequest) (*abi.Plan, error) {
 	case "omit":
 		return &abi.Plan{}, nil
 	case "twice":
-		return &abi.Plan{Env: []abi.EnvEntry{{Name: "A", Ref: ref}, {Name: "A", Ref: ref}}}, nil
+		return &abi.Plan{Env: []abi.EnvEntry{{Name: name, Ref: ref}, {Name: name, Ref: ref}}}, nil
+	case "rename":
+		return env("SOMEWHERE_ELSE"), nil
+	case "copy":
+		return &abi.Plan{Env: []abi.EnvEntry{{Name: name, Ref: ref}, {Name: "COPY", Ref: ref}}}, nil
 	case "flood":
 		p := &abi.Plan{}
 		for i := 0; i < 300; i++ {
@@ -62,7 +66,7 @@ func (bad) Plan(req *abi.PlanRequest) (*abi.Plan, error) {
 		}
 	}
 	// A well-behaved plan, to show the plugin itself loads and works.
-	return env("BADINJECT_OK"), nil
+	return env(name), nil
 }
 
 func init() {
