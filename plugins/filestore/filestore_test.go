@@ -206,3 +206,40 @@ func TestListPagesBySize(t *testing.T) {
 		t.Fatalf("%d records in %d pages", total, pages)
 	}
 }
+
+// A page that ends on a damaged record continues after it: the position is
+// compared in listing order ("" first), not as the "@" of a path.
+func TestPageEndsOnDamaged(t *testing.T) {
+	s, dir, end := newStore(t)
+	defer end()
+	if _, err := s.Create(rec("", "", "A")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(rec("0p", "", "B")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secrets", "acme", "0p", "@", "B"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	req := abi.ListRequest{Org: "acme", Limit: 2}
+	for range 5 {
+		resp, err := s.List(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.Records {
+			seen[r.Key]++
+		}
+		for _, d := range resp.Damaged {
+			seen[d.Key]++
+		}
+		if resp.NextPageToken == "" {
+			break
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if seen["A"] != 1 || seen["B"] != 1 {
+		t.Fatalf("entries seen %v, want each once", seen)
+	}
+}
