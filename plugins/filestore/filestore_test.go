@@ -215,8 +215,10 @@ func TestPageEndsOnDamaged(t *testing.T) {
 	if _, err := s.Create(rec("", "", "A")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(rec("0p", "", "B")); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"B", "C"} {
+		if _, err := s.Create(rec("0p", "", k)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "secrets", "acme", "0p", "@", "B"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
@@ -239,7 +241,7 @@ func TestPageEndsOnDamaged(t *testing.T) {
 		}
 		req.PageToken = resp.NextPageToken
 	}
-	if seen["A"] != 1 || seen["B"] != 1 {
+	if seen["A"] != 1 || seen["B"] != 1 || seen["C"] != 1 {
 		t.Fatalf("entries seen %v, want each once", seen)
 	}
 }
