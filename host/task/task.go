@@ -133,11 +133,12 @@ func Run(spec Spec) (int, error) {
 	// and ^Z reach both and job control works. On a terminal flyte
 	// therefore does not pass INT and QUIT on again: the task already has
 	// them from the terminal.
-	forward := Forwarded
+	// (They are caught and dropped, not ignored: an ignored signal would
+	// stay ignored in the task.)
+	forward, drop := Forwarded, []os.Signal(nil)
 	if f, ok := spec.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		forward = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
-		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
-		defer signal.Reset(syscall.SIGINT, syscall.SIGQUIT)
+		drop = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 	}
 	var outs []*mask.Writer
 	if spec.Mask != nil {
@@ -167,6 +168,11 @@ func Run(spec Spec) (int, error) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forward...)
 	defer signal.Stop(sigs)
+	dropped := make(chan os.Signal, 8)
+	if drop != nil {
+		signal.Notify(dropped, drop...)
+		defer signal.Stop(dropped)
+	}
 	// A closed stdout must not kill flyte with SIGPIPE: the write fails,
 	// the task's own output pipe breaks in turn, and flyte still reports
 	// the task's status. (Catching, unlike ignoring, is not inherited.)
@@ -195,6 +201,7 @@ func Run(spec Spec) (int, error) {
 			select {
 			case s := <-sigs:
 				_ = cmd.Process.Signal(s)
+			case <-dropped:
 			case <-done:
 				return
 			}
