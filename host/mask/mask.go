@@ -43,6 +43,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"slices"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // MinLen is the length of the shortest value masked: shorter values would
@@ -94,7 +96,15 @@ func Forms(v []byte) [][]byte {
 	enc.SetEscapeHTML(false)
 	if enc.Encode(string(v)) == nil {
 		j := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
-		cands = append(cands, bytes.Clone(j[1:len(j)-1]))
+		body := bytes.Clone(j[1 : len(j)-1])
+		// Python's json.dumps escapes every non-ASCII character.
+		cands = append(cands, body, asciiEscaped(body))
+	}
+	// `echo "$S" | base64` encodes the value and a newline, and wraps
+	// lines at 76 columns.
+	withNL := append(bytes.Clone(v), '\n')
+	for _, e := range [][]byte{cands[1], []byte(base64.StdEncoding.EncodeToString(withNL))} {
+		cands = append(cands, e, wrap(e, 76))
 	}
 	var out [][]byte
 next:
@@ -110,4 +120,38 @@ next:
 		out = append(out, c)
 	}
 	return out
+}
+
+// asciiEscaped replaces each non-ASCII character of a JSON string body by
+// its \uXXXX escape (UTF-16, lower-case hex), as Python's json.dumps does.
+func asciiEscaped(body []byte) []byte {
+	const hex = "0123456789abcdef"
+	var out []byte
+	for len(body) > 0 {
+		r, n := utf8.DecodeRune(body)
+		body = body[n:]
+		if r < utf8.RuneSelf {
+			out = append(out, byte(r))
+			continue
+		}
+		units := []uint16{uint16(r)}
+		if r > 0xffff {
+			a, b := utf16.EncodeRune(r)
+			units = []uint16{uint16(a), uint16(b)}
+		}
+		for _, u := range units {
+			out = append(out, '\\', 'u', hex[u>>12], hex[u>>8&15], hex[u>>4&15], hex[u&15])
+		}
+	}
+	return out
+}
+
+// wrap inserts a newline every n bytes, as base64(1) does.
+func wrap(b []byte, n int) []byte {
+	var out []byte
+	for len(b) > n {
+		out = append(append(out, b[:n]...), '\n')
+		b = b[n:]
+	}
+	return append(out, b...)
 }

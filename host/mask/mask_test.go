@@ -93,6 +93,8 @@ func TestForms(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString(b),
 		`pa\"ss\u003c\n\\wörd??!`,
 		`pa\"ss<\n\\wörd??!`,
+		`pa\"ss<\n\\w\u00f6rd??!`, // Python's json.dumps
+		base64.StdEncoding.EncodeToString(append(bytes.Clone(b), '\n')), // echo "$S" | base64
 	}
 	got := Forms(b)
 	if len(got) != len(want) {
@@ -104,9 +106,9 @@ func TestForms(t *testing.T) {
 		}
 	}
 
-	// No padding, no URL-unsafe characters, nothing to escape: raw and one
-	// base64 form only.
-	if got := Forms([]byte("abcdef")); len(got) != 2 || string(got[0]) != "abcdef" || string(got[1]) != "YWJjZGVm" {
+	// No padding, no URL-unsafe characters, nothing to escape: raw, one
+	// base64 form, and base64 of the value with a newline.
+	if got := Forms([]byte("abcdef")); len(got) != 3 || string(got[0]) != "abcdef" || string(got[1]) != "YWJjZGVm" || string(got[2]) != "YWJjZGVmCg==" {
 		t.Errorf("Forms(abcdef) = %q", got)
 	}
 	for _, short := range []string{"", "a", "abc"} {
@@ -598,5 +600,21 @@ func TestLargeValue(t *testing.T) {
 	_ = o2.Close()
 	if bytes.Contains(out.Bytes(), v[:MinLen*4]) || !bytes.HasPrefix(out.Bytes(), []byte("start *****")) || !bytes.HasSuffix(out.Bytes(), []byte("***** end")) {
 		t.Fatalf("large value leaked: %q", out.Bytes()[:80])
+	}
+}
+
+// Python's json.dumps and `echo "$S" | base64` are how a task most likely
+// re-encodes a value.
+func TestCommonToolForms(t *testing.T) {
+	v := []byte("pässwörd-😀-" + strings.Repeat("x", 60))
+	py := `p\u00e4ssw\u00f6rd-\ud83d\ude00-` + strings.Repeat("x", 60)
+	echoB64 := base64.StdEncoding.EncodeToString(append(bytes.Clone(v), '\n'))
+	wrapped := echoB64[:76] + "\n" + echoB64[76:]
+	var out bytes.Buffer
+	w := NewWriter(&out, Forms(v), 0)
+	_, _ = w.Write([]byte("py: " + py + "\nb64: " + wrapped + "\n"))
+	_ = w.Close()
+	if got := out.String(); got != "py: *****\nb64: *****\n" {
+		t.Fatalf("got %q", got)
 	}
 }
