@@ -198,9 +198,15 @@ func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
 		return err
 	}
 	dir := path.Dir(p)
-	if dir != "." {
+	if _, err := root.Stat(dir); err != nil && dir != "." {
 		if err := root.MkdirAll(dir, 0o700); err != nil {
 			return fail("write", p, err)
+		}
+		// New directories must survive a crash too: sync each parent.
+		for d := dir; d != "."; d = path.Dir(d) {
+			if err := syncDir(root, path.Dir(d), p); err != nil {
+				return err
+			}
 		}
 	}
 	var rnd [8]byte
