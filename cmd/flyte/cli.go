@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -311,7 +310,7 @@ func (c *cli) engine() (*core.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := core.Options{CacheDir: c.cacheDir(), Progress: c.stderr, NativeStore: nativeStore}
+	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore}
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}
@@ -321,21 +320,6 @@ func (c *cli) engine() (*core.Core, error) {
 	}
 	c.core = k
 	return k, nil
-}
-
-// cacheDir is where compiled plugins are kept: $FLYTE_CACHE_DIR, or flyte/
-// in the user cache directory.
-func (c *cli) cacheDir() string {
-	if d := c.getenv("FLYTE_CACHE_DIR"); d != "" {
-		return d
-	}
-	if d := c.getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "flyte")
-	}
-	if h := c.getenv("HOME"); h != "" {
-		return filepath.Join(h, ".cache", "flyte")
-	}
-	return "" // no cache: every run compiles
 }
 
 // argCount rejects too few or too many arguments.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/mask"
+	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/host/task"
 	"github.com/spf13/pflag"
@@ -153,18 +154,11 @@ func (c *cli) explainTask(err error, project, domain string) error {
 	var me *secrets.MissingError
 	if errors.As(err, &me) {
 		var hints []string
-		flags := join(flagIf("-p", project), flagIf("-d", domain))
+		flags := scope.Scope{Project: project, Domain: domain}.Flags()
 		for _, k := range me.Keys {
 			hints = append(hints, "create it with: flyte create secret "+join(flags, k))
 		}
 		return withHint(err, hints...)
 	}
 	return c.explain(err, "")
-}
-
-func flagIf(flag, v string) string {
-	if v == "" {
-		return ""
-	}
-	return flag + " " + v
 }

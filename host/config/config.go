@@ -259,6 +259,20 @@ func dataHome(getenv func(string) string) string {
 	return xdg(getenv, "XDG_DATA_HOME", ".local/share")
 }
 
+// CacheDir is where compiled plugins are kept: $FLYTE_CACHE_DIR, else
+// flyte/ under $XDG_CACHE_HOME or ~/.cache; "" when none is known (then
+// every run compiles).
+func CacheDir(getenv func(string) string) string {
+	getenv = orEmpty(getenv)
+	if d := getenv("FLYTE_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d := xdg(getenv, "XDG_CACHE_HOME", ".cache"); d != "" {
+		return filepath.Join(d, "flyte")
+	}
+	return ""
+}
+
 // configHome returns $XDG_CONFIG_HOME, or ~/.config; "" when neither is known. It is computed here rather
 // than with os.UserConfigDir so that it goes through getenv.
 func configHome(getenv func(string) string) string {

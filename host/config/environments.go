@@ -8,12 +8,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/scope"
 )
-
-// SecretsMount is the only directory file secrets can be mounted in, as in
-// the Flyte SDK.
-const SecretsMount = "/etc/flyte/secrets"
 
 // Default injectors for each way of asking for a secret.
 const (
@@ -251,7 +248,7 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 		// almost certainly a mistake.
 		return s, d.errorf("%s: as_env_var and mount both given: ask for one", where)
 	case hasMount:
-		if s.Mount != SecretsMount {
+		if s.Mount != abi.SecretsDir {
 			return s, d.errorf("%s: Only /etc/flyte/secrets is supported as secret mount path today.", where)
 		}
 	default:

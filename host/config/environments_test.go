@@ -111,3 +111,19 @@ secrets = ["a b"]`, `: environment e: invalid secret key "a b"`},
 		})
 	}
 }
+
+func TestCacheDir(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"FLYTE_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/c"},
+		{map[string]string{"XDG_CACHE_HOME": "/x", "HOME": "/h"}, "/x/flyte"},
+		{map[string]string{"XDG_CACHE_HOME": "relative", "HOME": "/h"}, "/h/.cache/flyte"},
+		{map[string]string{}, ""},
+	} {
+		if got := CacheDir(func(k string) string { return tt.env[k] }); got != tt.want {
+			t.Errorf("%v: got %q, want %q", tt.env, got, tt.want)
+		}
+	}
+}

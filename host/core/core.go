@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 
@@ -63,9 +64,6 @@ func New(cfg *config.Config, opts Options) (*Core, error) {
 	}
 	return &Core{cfg: cfg, opts: opts, host: h, loads: map[string]*loadCall{}}, nil
 }
-
-// Config returns the configuration the Core was built from.
-func (c *Core) Config() *config.Config { return c.cfg }
 
 // Close releases every plugin and forgets the data key.
 func (c *Core) Close() {
@@ -129,7 +127,7 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 	} else {
 		b, err := builtin.Module(name)
 		if err != nil {
-			if errors.Is(err, builtin.ErrMissing) && !contains(builtin.Names(), name) && len(builtin.Names()) > 0 {
+			if errors.Is(err, builtin.ErrMissing) && !slices.Contains(builtin.Names(), name) && len(builtin.Names()) > 0 {
 				return s, fmt.Errorf("unknown plugin %q: it is neither built in nor configured in [plugins.%s]", name, name)
 			}
 			return s, fmt.Errorf("plugin %s: %w", name, err)
@@ -141,15 +139,6 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 		s.Dir = c.cfg.Store.Path
 	}
 	return s, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // load returns the named plugin, loading it on first use. Different
@@ -205,7 +194,7 @@ type PluginInfo struct {
 func (c *Core) Plugins(ctx context.Context) []PluginInfo {
 	names := append([]string(nil), builtin.Names()...)
 	for n := range c.cfg.Plugins {
-		if !contains(names, n) {
+		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

@@ -26,11 +26,8 @@ func (e *UnknownEnvironmentError) Error() string {
 	return fmt.Sprintf("unknown environment %q: defined are %s", e.Name, strings.Join(e.Known, ", "))
 }
 
-// Task is a task ready to run: where it runs and what it gets.
+// Task is a task ready to run: its secrets and where they go.
 type Task struct {
-	Env     *config.Environment
-	Project string
-	Domain  string
 	Secrets []secrets.Resolved
 	Applied *inject.Applied
 }
@@ -97,7 +94,7 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{Env: env, Project: project, Domain: domain, Secrets: resolved}
+	t := &Task{Secrets: resolved}
 	in := make([]inject.Secret, len(env.Secrets))
 	for i, req := range env.Secrets {
 		r := resolved[i]

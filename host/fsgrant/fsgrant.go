@@ -50,9 +50,6 @@ type Dir struct {
 // New grants the directory at path.
 func New(path string) *Dir { return &Dir{path: path} }
 
-// Path returns the directory's path on the host.
-func (d *Dir) Path() string { return d.path }
-
 // Close releases the directory.
 func (d *Dir) Close() error {
 	d.mu.Lock()
@@ -97,9 +94,9 @@ func pathErr(err error) string {
 	return err.Error()
 }
 
-// CheckPath reports whether p is a path a guest may use: relative,
+// checkPath reports whether p is a path a guest may use: relative,
 // slash-separated, clean, without dot-prefixed components.
-func CheckPath(p string) error {
+func checkPath(p string) error {
 	if p == "" || len(p) > abi.MaxPath {
 		return abi.Errorf(abi.InvalidArgument, "path is empty or too long")
 	}
@@ -151,7 +148,7 @@ func fail(op, p string, err error) error {
 
 // ReadFile returns the contents of a regular file.
 func (d *Dir) ReadFile(p string) ([]byte, error) {
-	if err := CheckPath(p); err != nil {
+	if err := checkPath(p); err != nil {
 		return nil, err
 	}
 	root, err := d.open(false)
@@ -187,7 +184,7 @@ func (d *Dir) ReadFile(p string) ([]byte, error) {
 // and fails with AlreadyExists if it exists. Parent directories are
 // created with mode 0700, files with 0600.
 func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
-	if err := CheckPath(p); err != nil {
+	if err := checkPath(p); err != nil {
 		return err
 	}
 	if len(data) > abi.MaxMessage {
@@ -255,7 +252,7 @@ func syncDir(root *os.Root, dir, p string) error {
 
 // Remove deletes a file or an empty directory.
 func (d *Dir) Remove(p string) error {
-	if err := CheckPath(p); err != nil {
+	if err := checkPath(p); err != nil {
 		return err
 	}
 	root, err := d.open(false)
@@ -272,7 +269,7 @@ func (d *Dir) Remove(p string) error {
 // hidden; stale temporary files are removed on the way.
 func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 	if p != "." {
-		if err := CheckPath(p); err != nil {
+		if err := checkPath(p); err != nil {
 			return nil, err
 		}
 	}
@@ -311,7 +308,7 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 // until ctx is done. The lock is held until the returned file is closed,
 // or the process exits.
 func (d *Dir) Lock(ctx context.Context, p string) (*os.File, error) {
-	if err := CheckPath(p); err != nil {
+	if err := checkPath(p); err != nil {
 		return nil, err
 	}
 	root, err := d.open(true)
