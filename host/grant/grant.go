@@ -1,0 +1,234 @@
+// Package grant decides whether a directory may be granted to a plugin. A
+// grant must never reach flyte's own secrets: the identity, the
+// configuration, the state directory, the plugin compilation cache (whose
+// native code flyte runs without checking it again) and the plugin files
+// flyte runs. A plugin granted a directory that contains one of them, or
+// lies inside one, could read the identity or take over the host, so such
+// a grant is refused before the plugin is loaded.
+//
+// Both sides are compared as the kernel will see them: symlinks are
+// followed (a path that does not exist yet is its deepest existing
+// ancestor, resolved, with the rest appended), and directories are also
+// compared by device and inode, so that a bind mount of a protected
+// directory is recognised too. Containment is by whole path components:
+// /a/cache2 is not inside /a/cache.
+//
+// The check is made when the grant is given (when the plugin is loaded).
+// Someone who can rename a directory on the granted path can move the grant
+// afterwards; a directory other users can change is no place for a store.
+package grant
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/state"
+)
+
+// Protected is a file or directory that no grant may reach.
+type Protected struct {
+	// What names it in messages: "flyte's plugin cache".
+	What string
+	// Path is where it is, as configured; "" protects nothing.
+	Path string
+}
+
+// Own lists flyte's own files and directories for cfg and the environment:
+// the identity, the configuration file in use, the configuration
+// directory, the state directory, the plugin compilation cache and the
+// files of the configured plugins. When flyte installs plugins or keeps
+// credential files, their paths join this list.
+func Own(cfg *config.Config, getenv func(string) string) []Protected {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	var own []Protected
+	if cfg != nil {
+		own = append(own,
+			Protected{"the identity file", cfg.Seal.Identity},
+			Protected{"the configuration file", cfg.Path})
+	}
+	own = append(own,
+		Protected{"flyte's configuration directory", configDir(getenv)},
+		Protected{"flyte's state directory", state.Path(getenv)},
+		Protected{"flyte's plugin cache", config.CacheDir(getenv)})
+	if cfg != nil {
+		names := make([]string, 0, len(cfg.Plugins))
+		for n := range cfg.Plugins {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			own = append(own, Protected{"the file of plugin " + n, cfg.Plugins[n].Path})
+		}
+	}
+	return own
+}
+
+// configDir is flyte's configuration directory: $XDG_CONFIG_HOME/flyte,
+// else ~/.config/flyte, as config.Find looks for flyte.toml there.
+func configDir(getenv func(string) string) string {
+	if d := getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "flyte")
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return filepath.Join(h, ".config", "flyte")
+	}
+	return ""
+}
+
+// Check returns an error when dir, granted to grantee ("the store plugin")
+// by setting ("store.path"), contains, equals or lies inside one of the
+// protected paths. The error is one line that names the setting, the
+// directory and what it would reach.
+func Check(setting, grantee, dir string, protected []Protected) error {
+	g, err := where(dir)
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot tell where it leads: %w", setting, dir, err)
+	}
+	for _, p := range protected {
+		if p.Path == "" {
+			continue
+		}
+		w, err := where(p.Path)
+		if err != nil {
+			// Unreachable for flyte too; compare what can be seen of it.
+			w = place{lexical: absClean(p.Path), real: absClean(p.Path)}
+		}
+		if overlap(g, w) {
+			return fmt.Errorf("%s %s would give %s %s (%s); choose a directory outside it", setting, dir, grantee, p.What, p.Path)
+		}
+	}
+	return nil
+}
+
+// place is a path as written and as the kernel reaches it.
+type place struct {
+	lexical, real string
+	// id is the file's device and inode, when it exists.
+	id *fileID
+	// chain holds the ids of the real path's existing ancestors and of the
+	// path itself.
+	chain []fileID
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// overlap reports whether one place contains the other.
+func overlap(a, b place) bool {
+	if within(a.lexical, b.lexical) || within(b.lexical, a.lexical) ||
+		within(a.real, b.real) || within(b.real, a.real) {
+		return true
+	}
+	return a.id != nil && slices.Contains(b.chain, *a.id) || b.id != nil && slices.Contains(a.chain, *b.id)
+}
+
+// within reports whether p is dir or lies inside it (whole components).
+func within(p, dir string) bool {
+	if p == dir || dir == "/" {
+		return true
+	}
+	return strings.HasPrefix(p, dir+"/")
+}
+
+func absClean(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}
+
+func where(p string) (place, error) {
+	pl := place{lexical: absClean(p)}
+	r, err := resolve(pl.lexical)
+	if err != nil {
+		return pl, err
+	}
+	pl.real = r
+	for q := r; ; q = filepath.Dir(q) {
+		if id, ok := statID(q); ok {
+			if q == r {
+				pl.id = &id
+			}
+			pl.chain = append(pl.chain, id)
+		}
+		if q == "/" {
+			break
+		}
+	}
+	return pl, nil
+}
+
+func statID(p string) (fileID, bool) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fileID{}, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino}, true
+}
+
+// maxLinks bounds the symlinks followed in one path, as the kernel does.
+const maxLinks = 40
+
+// resolve returns the real path the kernel reaches through the absolute,
+// clean path p: every symlink followed, even one whose target does not
+// exist yet, and the missing tail appended to the deepest existing
+// directory.
+func resolve(p string) (string, error) {
+	pending := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := "/"
+	links := 0
+	for len(pending) > 0 {
+		c := pending[0]
+		pending = pending[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			// cur is real: its parent is too.
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		fi, err := os.Lstat(next)
+		switch {
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+			// Nothing below exists: the rest is created as written.
+			return filepath.Join(append([]string{next}, pending...)...), nil
+		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			links++
+			if links > maxLinks {
+				return "", syscall.ELOOP
+			}
+			t, err := os.Readlink(next)
+			if err != nil {
+				return "", err
+			}
+			if filepath.IsAbs(t) {
+				cur = "/"
+			}
+			pending = append(strings.Split(t, "/"), pending...)
+		default:
+			cur = next
+		}
+	}
+	return cur, nil
+}
