@@ -91,17 +91,9 @@ type Host struct {
 func NewHost(opts Options) (*Host, error) {
 	h := &Host{opts: opts}
 	if opts.CacheDir != "" {
-		if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
-			return nil, fmt.Errorf("failed to create plugin cache: %w", err)
-		}
-		// The cache holds native code that wazero runs without checking it
-		// again: nobody else may write there.
-		if err := os.Chmod(opts.CacheDir, 0o700); err != nil {
-			return nil, fmt.Errorf("failed to secure plugin cache: %w", err)
-		}
-		c, err := wazero.NewCompilationCacheWithDir(filepath.Join(opts.CacheDir, "wazero"))
+		c, err := openCache(opts.CacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("failed to open plugin cache: %w", err)
+			return nil, err
 		}
 		h.cache = c
 	}
