@@ -5,9 +5,22 @@
 // in wazero 1.12 a guest escapes it by creating a symlink.)
 //
 // Every write is atomic and durable: a temporary file in the same directory,
-// fsync, rename (or link, for exclusive creation), fsync of the directory.
-// A process killed mid-write leaves at most a temporary file, which readers
-// never see and later listings clean up.
+// fsync, rename, fsync of the directory. Exclusive creation renames with
+// renameat2(RENAME_NOREPLACE), which fails if the name exists, so creation
+// is atomic across processes without any lock. A process killed mid-write
+// leaves at most a temporary file, which readers never see and later
+// listings clean up.
+//
+// A file with more than one hard link is refused on read: a link planted
+// in the directory would let the plugin read a file that lives outside it
+// (the identity, say), and the file's other name could change it under the
+// store. (Writes replace names, so they never reach a linked file.) Where
+// the filesystem refuses RENAME_NOREPLACE (EINVAL; ENOSYS where a sandbox
+// filters the call), exclusive creation falls back to link(2) then
+// unlink(2) of the temporary name, and for that brief window the new file
+// has two links: a reader that sees a second link looks again a few times,
+// a millisecond apart, before it refuses the file, so a concurrent
+// creation is not mistaken for a planted link.
 //
 // Errors are *abi.StatusError values, ready to be passed to a guest.
 package fsgrant
@@ -169,6 +182,9 @@ func (d *Dir) ReadFile(p string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, abi.Errorf(abi.InvalidArgument, "read ", quote(p), ": not a regular file")
 	}
+	if err := singleLink(f, fi, p); err != nil {
+		return nil, err
+	}
 	if fi.Size() > abi.MaxMessage {
 		return nil, abi.Errorf(abi.TooLarge, "read ", quote(p), ": file too large")
 	}
@@ -222,10 +238,7 @@ func (d *Dir) WriteFile(p string, data []byte, exclusive bool) error {
 	}
 	if werr == nil {
 		if exclusive {
-			// link(2) fails if the name exists: creation is atomic across
-			// processes without any lock.
-			werr = root.Link(tmp, p)
-			_ = root.Remove(tmp)
+			werr = createExclusive(root, dir, tmp, p)
 		} else {
 			werr = root.Rename(tmp, p)
 		}
