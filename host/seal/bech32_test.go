@@ -25,19 +25,19 @@ func TestBech32Vectors(t *testing.T) {
 		}
 	}
 	invalid := []string{
-		"\x201nwldj5",      // HRP character out of range
-		"\x7f1axkwrx",      // HRP character out of range
-		"\x801eym55h",      // HRP character out of range
-		"pzry9x0s0muk",     // no separator
-		"1pzry9x0s0muk",    // empty HRP
-		"x1b4n0q5v",        // invalid data character
-		"li1dgmt3",         // checksum too short
-		"de1lg7wt\xff",     // invalid character in checksum
-		"A1G7SGD8",         // checksum made with the upper-case HRP
-		"10a06t8",          // empty HRP
-		"1qzzfhee",         // empty HRP
-		"A12uEL5L",         // mixed case
-		"a12uel5m",         // one character changed
+		"\x201nwldj5",   // HRP character out of range
+		"\x7f1axkwrx",   // HRP character out of range
+		"\x801eym55h",   // HRP character out of range
+		"pzry9x0s0muk",  // no separator
+		"1pzry9x0s0muk", // empty HRP
+		"x1b4n0q5v",     // invalid data character
+		"li1dgmt3",      // checksum too short
+		"de1lg7wt\xff",  // invalid character in checksum
+		"A1G7SGD8",      // checksum made with the upper-case HRP
+		"10a06t8",       // empty HRP
+		"1qzzfhee",      // empty HRP
+		"A12uEL5L",      // mixed case
+		"a12uel5m",      // one character changed
 		strings.Repeat("a", maxBech32+1),
 	}
 	for _, s := range invalid {

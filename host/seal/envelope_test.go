@@ -170,12 +170,15 @@ func TestEnvelopeFieldsTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	edits := map[string]func(e *Envelope){
-		"epoch":     func(e *Envelope) { e.Epoch++ },
-		"store id":  func(e *Envelope) { e.StoreID[0] ^= 1 },
-		"key id":    func(e *Envelope) { e.KeyID[0] ^= 1 },
-		"creator":   func(e *Envelope) { e.Creator = bobPub },
-		"label":     func(e *Envelope) { e.Recipients[0].Label = "someone" },
-		"recipient": func(e *Envelope) { e.Recipients = append(e.Recipients, Member{"eve", bobPub}); e.Tags = append(e.Tags, e.Tags[0]) },
+		"epoch":    func(e *Envelope) { e.Epoch++ },
+		"store id": func(e *Envelope) { e.StoreID[0] ^= 1 },
+		"key id":   func(e *Envelope) { e.KeyID[0] ^= 1 },
+		"creator":  func(e *Envelope) { e.Creator = bobPub },
+		"label":    func(e *Envelope) { e.Recipients[0].Label = "someone" },
+		"recipient": func(e *Envelope) {
+			e.Recipients = append(e.Recipients, Member{"eve", bobPub})
+			e.Tags = append(e.Tags, e.Tags[0])
+		},
 		"order":     func(e *Envelope) { e.Recipients[0], e.Recipients[1] = e.Recipients[1], e.Recipients[0] },
 		"wrapped":   func(e *Envelope) { e.Wrapped = otherEnv.Wrapped },
 		"tag":       func(e *Envelope) { e.Tags[0][5] ^= 1 },
