@@ -11,6 +11,7 @@ import (
 
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
+	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/spf13/pflag"
 )
@@ -310,7 +311,8 @@ func (c *cli) engine() (*core.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore}
+	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore,
+		Protected: grant.Own(cfg, c.getenv)}
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}

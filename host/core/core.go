@@ -17,6 +17,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/builtin"
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/secrets"
 )
@@ -33,6 +34,9 @@ type Options struct {
 	// natively linked store over the same directory. It exists for
 	// benchmark baselines.
 	NativeStore func(dir string) secrets.Store
+	// Protected are flyte's own files and directories (grant.Own), which
+	// no directory granted to a plugin may contain or lie inside.
+	Protected []grant.Protected
 }
 
 // Core is a configured flyte.
@@ -137,6 +141,9 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 	// Only the store plugin gets the store's directory.
 	if name == c.cfg.Store.Plugin {
 		s.Dir = c.cfg.Store.Path
+		if err := grant.Check("store.path", "the store plugin", s.Dir, c.opts.Protected); err != nil {
+			return s, err
+		}
 	}
 	return s, nil
 }
