@@ -37,7 +37,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -58,6 +58,9 @@ type cli struct {
 	ifVersion  uint64
 	noMask     bool
 	resolve    bool
+
+	trustList   bool // config trust --list
+	trustRevoke bool // config trust --revoke
 
 	cfg  *config.Config
 	core *core.Core
@@ -272,15 +275,9 @@ func (c *cli) config() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := config.Find(c.configPath, cwd, c.getenv)
+	cfg, err := c.loadConfig(cwd) // config.go: the trust rules
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := config.Load(path, c.getenv)
-	if err != nil {
-		// A bad file is a failure (1), not a misuse of the command line
-		// (2), even when what is wrong is a name in it.
-		return nil, errors.New(err.Error())
 	}
 	c.cfg = cfg
 	return cfg, nil

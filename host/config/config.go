@@ -8,7 +8,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,13 +97,41 @@ type PluginConfig struct {
 	Config map[string]string
 }
 
+// Source says how a configuration file was found, which decides what it may set.
+type Source int
+
+// The ways a file is found, in Find's order.
+const (
+	// SourceNone: no file; the defaults apply.
+	SourceNone Source = iota
+	// SourceFlag: named with --config.
+	SourceFlag
+	// SourceEnv: named by $FLYTE_CONFIG.
+	SourceEnv
+	// SourceSearch: found by walking up from the working directory. Someone else may have written it (a
+	// cloned repository, another user of a shared directory), so it is foreign until the user trusts it.
+	SourceSearch
+	// SourceUser: the user's own $XDG_CONFIG_HOME/flyte/flyte.toml (or ~/.config/flyte/flyte.toml).
+	SourceUser
+)
+
+// Own reports whether the user chose the file: named it, or keeps it in their config dir. Only a file
+// found by the upward search is not the user's own.
+func (s Source) Own() bool { return s != SourceSearch }
+
+// Found is the file Find picked and how.
+type Found struct {
+	Path   string // absolute; "" for SourceNone
+	Source Source
+}
+
 // Find picks the configuration file, first match wins:
 //
 //  1. explicit (the --config flag), when non-empty; it must exist;
 //  2. the file named by $FLYTE_CONFIG, when set; it must exist;
-//  3. flyte.toml in cwd, then in each parent directory up to the root;
+//  3. flyte.toml in cwd, then in each parent directory up to the root (see Search);
 //  4. flyte.toml in the user config dir ($XDG_CONFIG_HOME/flyte or ~/.config/flyte);
-//  5. none: it returns "", and Load("") gives the defaults.
+//  5. none: it returns SourceNone, and Load("") gives the defaults.
 //
 // Relative paths are taken relative to cwd, and the result is absolute. getenv reads HOME,
 // XDG_CONFIG_HOME and FLYTE_CONFIG; nil means an empty environment.
@@ -113,20 +140,43 @@ type PluginConfig struct {
 //
 // A file named explicitly or by $FLYTE_CONFIG that does not exist is an error rather than a silent fall
 // back to another file, which would put secrets in a store the user did not mean. So is a flyte.toml
-// that exists but cannot be examined (permissions).
-func Find(explicit, cwd string, getenv func(string) string) (string, error) {
+// that exists but cannot be examined (permissions), or that is not a regular file (a named pipe, a
+// device): flyte never opens one, so a FIFO planted in a parent directory cannot hang it.
+func Find(explicit, cwd string, getenv func(string) string) (Found, error) {
 	getenv = orEmpty(getenv)
 	cwd, err := filepath.Abs(cwd)
 	if err != nil {
-		return "", fmt.Errorf("cannot resolve working directory: %w", err)
+		return Found{}, fmt.Errorf("cannot resolve working directory: %w", err)
 	}
 	if explicit != "" {
-		return named(abs(cwd, explicit), "")
+		p, err := named(abs(cwd, explicit), "")
+		return Found{p, SourceFlag}, err
 	}
 	if env := getenv(EnvConfig); env != "" {
-		return named(abs(cwd, env), " (from "+EnvConfig+")")
+		p, err := named(abs(cwd, env), " (from "+EnvConfig+")")
+		return Found{p, SourceEnv}, err
 	}
-	for dir := cwd; ; {
+	if p, err := Search(cwd); err != nil || p != "" {
+		return Found{p, SourceSearch}, err
+	}
+	if p := UserFile(getenv); p != "" {
+		if ok, err := isFile(p); err != nil {
+			return Found{}, err
+		} else if ok {
+			return Found{p, SourceUser}, nil
+		}
+	}
+	return Found{}, nil
+}
+
+// Search returns the flyte.toml in dir or its nearest parent that has one, "" when there is none. A
+// directory of that name is passed over; anything else that is not a regular file is an error.
+func Search(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("cannot resolve working directory: %w", err)
+	}
+	for {
 		p := filepath.Join(dir, FileName)
 		if ok, err := isFile(p); err != nil {
 			return "", err
@@ -135,19 +185,19 @@ func Find(explicit, cwd string, getenv func(string) string) (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			break
+			return "", nil
 		}
 		dir = parent
 	}
-	if home := configHome(getenv); home != "" {
-		p := filepath.Join(home, "flyte", FileName)
-		if ok, err := isFile(p); err != nil {
-			return "", err
-		} else if ok {
-			return p, nil
-		}
+}
+
+// UserFile is the user's own configuration file, $XDG_CONFIG_HOME/flyte/flyte.toml or
+// ~/.config/flyte/flyte.toml; "" when neither variable is usable.
+func UserFile(getenv func(string) string) string {
+	if home := configHome(orEmpty(getenv)); home != "" {
+		return filepath.Join(home, "flyte", FileName)
 	}
-	return "", nil
+	return ""
 }
 
 // named checks a file the user pointed at; from says where the name came from, for the message.
@@ -159,16 +209,24 @@ func named(p, from string) (string, error) {
 	if fi.IsDir() {
 		return "", fmt.Errorf("config file %s%s: is a directory", p, from)
 	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("config file %s%s: %s, not a regular file", p, from, kind(fi.Mode()))
+	}
 	return p, nil
 }
 
 // isFile reports whether p is a file to read. A missing file or a directory of that name is not; any other
-// failure is an error, since skipping it could pick a different configuration.
+// failure, or a file that is not regular, is an error, since skipping it could pick a different
+// configuration.
 func isFile(p string) (bool, error) {
 	fi, err := os.Stat(p)
 	switch {
+	case err == nil && fi.IsDir():
+		return false, nil
+	case err == nil && !fi.Mode().IsRegular():
+		return false, fmt.Errorf("config file %s: %s, not a regular file", p, kind(fi.Mode()))
 	case err == nil:
-		return !fi.IsDir(), nil
+		return true, nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return false, nil
 	default:
@@ -176,17 +234,39 @@ func isFile(p string) (bool, error) {
 	}
 }
 
-// Load reads the configuration file at path and applies defaults; path "" gives the defaults alone.
-// getenv reads HOME, XDG_CONFIG_HOME and XDG_DATA_HOME for the default paths; nil means an empty
-// environment.
+// kind names the type of a file that is not regular, with its article.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	default:
+		return "a special file"
+	}
+}
+
+// Load reads the configuration file at path as the user's own (everything in it has effect) and applies
+// defaults; path "" gives the defaults alone. It is Read of Found{path, SourceFlag} then Decode.
+// getenv reads HOME, XDG_CONFIG_HOME and XDG_DATA_HOME for the default paths and for "~"; nil means an
+// empty environment.
 //
 // # Errors
 //
-// Each error is one line: `config file PATH: no such file` when the file cannot be read,
-// `PATH:LINE:COL: message` for malformed TOML, `PATH: unknown setting "store.pth"` for a setting flyte
-// does not know (a typo must not be ignored), and `PATH: ...` naming the setting for a wrong type or
-// value. Invalid names wrap a *scope.InvalidError. Without HOME or XDG variables, a default path that
-// cannot be chosen is an error that says which setting to add.
+// Each error is one line: `config file PATH: no such file` when the file cannot be read, `config file
+// PATH: ...` when its type or ownership makes it unsafe to read (see Read), `PATH:LINE:COL: message` for
+// malformed TOML, `PATH: unknown setting "store.pth"` for a setting flyte does not know (a typo must not
+// be ignored), and `PATH: ...` naming the setting for a wrong type or value. Invalid names wrap a
+// *scope.InvalidError. Without HOME or XDG variables, a default path that cannot be chosen is an error
+// that says which setting to add.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	getenv = orEmpty(getenv)
 	if path == "" {
@@ -200,28 +280,11 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	data, err := readFile(path)
+	f, err := Read(Found{Path: path, Source: SourceFlag})
 	if err != nil {
 		return nil, err
 	}
-	return parse(path, data, getenv)
-}
-
-// readFile reads at most maxFileSize bytes of path.
-func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("config file %s: larger than %d bytes", path, maxFileSize)
-	}
-	return data, nil
+	return f.Decode(getenv)
 }
 
 // defaults returns the configuration without a file. Paths the environment cannot supply are left ""

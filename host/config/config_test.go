@@ -69,19 +69,19 @@ func TestFind(t *testing.T) {
 		files    []string // created before the call, removed after
 		explicit string
 		getenv   func(string) string
-		want     string
+		want     Found
 	}{
-		{"explicit wins", []string{inCwd, inParent, inXDG}, explicit, env("FLYTE_CONFIG", fromEnv, "XDG_CONFIG_HOME", xdg), explicit},
-		{"explicit relative to cwd", []string{inCwd}, "../../../explicit.toml", env(), explicit},
-		{"FLYTE_CONFIG next", []string{inCwd, inParent, inXDG}, "", env("FLYTE_CONFIG", fromEnv, "XDG_CONFIG_HOME", xdg), fromEnv},
-		{"FLYTE_CONFIG relative to cwd", nil, "", env("FLYTE_CONFIG", "../../../env.toml"), fromEnv},
-		{"cwd next", []string{inCwd, inParent, inXDG}, "", env("XDG_CONFIG_HOME", xdg), inCwd},
-		{"then a parent", []string{inParent, inXDG}, "", env("XDG_CONFIG_HOME", xdg), inParent},
-		{"then XDG_CONFIG_HOME", []string{inXDG, inHome}, "", env("XDG_CONFIG_HOME", xdg, "HOME", home), inXDG},
-		{"then ~/.config", []string{inHome}, "", env("HOME", home), inHome},
-		{"relative XDG_CONFIG_HOME ignored", []string{inHome}, "", env("XDG_CONFIG_HOME", "xdg", "HOME", home), inHome},
-		{"none", nil, "", env("XDG_CONFIG_HOME", xdg, "HOME", home), ""},
-		{"none, empty environment", nil, "", nil, ""},
+		{"explicit wins", []string{inCwd, inParent, inXDG}, explicit, env("FLYTE_CONFIG", fromEnv, "XDG_CONFIG_HOME", xdg), Found{explicit, SourceFlag}},
+		{"explicit relative to cwd", []string{inCwd}, "../../../explicit.toml", env(), Found{explicit, SourceFlag}},
+		{"FLYTE_CONFIG next", []string{inCwd, inParent, inXDG}, "", env("FLYTE_CONFIG", fromEnv, "XDG_CONFIG_HOME", xdg), Found{fromEnv, SourceEnv}},
+		{"FLYTE_CONFIG relative to cwd", nil, "", env("FLYTE_CONFIG", "../../../env.toml"), Found{fromEnv, SourceEnv}},
+		{"cwd next", []string{inCwd, inParent, inXDG}, "", env("XDG_CONFIG_HOME", xdg), Found{inCwd, SourceSearch}},
+		{"then a parent", []string{inParent, inXDG}, "", env("XDG_CONFIG_HOME", xdg), Found{inParent, SourceSearch}},
+		{"then XDG_CONFIG_HOME", []string{inXDG, inHome}, "", env("XDG_CONFIG_HOME", xdg, "HOME", home), Found{inXDG, SourceUser}},
+		{"then ~/.config", []string{inHome}, "", env("HOME", home), Found{inHome, SourceUser}},
+		{"relative XDG_CONFIG_HOME ignored", []string{inHome}, "", env("XDG_CONFIG_HOME", "xdg", "HOME", home), Found{inHome, SourceUser}},
+		{"none", nil, "", env("XDG_CONFIG_HOME", xdg, "HOME", home), Found{}},
+		{"none, empty environment", nil, "", nil, Found{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestFind(t *testing.T) {
 			}
 			got, err := Find(tt.explicit, cwd, tt.getenv)
 			if err != nil || got != tt.want {
-				t.Errorf("Find = %q, %v; want %q", got, err, tt.want)
+				t.Errorf("Find = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}
@@ -103,8 +103,8 @@ func TestFind(t *testing.T) {
 		defer os.Remove(inCwd)
 		write(t, inParent, "")
 		defer os.Remove(inParent)
-		if got, err := Find("", cwd, env()); err != nil || got != inParent {
-			t.Errorf("Find = %q, %v; want %q", got, err, inParent)
+		if got, err := Find("", cwd, env()); err != nil || got != (Found{inParent, SourceSearch}) {
+			t.Errorf("Find = %v, %v; want %q", got, err, inParent)
 		}
 	})
 }
@@ -130,7 +130,7 @@ func TestFindErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Find(tt.explicit, root, tt.getenv)
 			if err == nil || err.Error() != tt.want {
-				t.Errorf("Find = %q, %v; want error %q", got, err, tt.want)
+				t.Errorf("Find = %v, %v; want error %q", got, err, tt.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,25 +41,47 @@ var fileSchema = &schema{keys: map[string]*schema{
 	"environments": nil, // an array of tables, checked by its decoder
 }}
 
-// parse decodes the contents of the file at path (absolute) over the defaults.
+// parse decodes the contents of the file at path (absolute) over the defaults, as the user's own file.
+func parse(path string, data []byte, getenv func(string) string) (*Config, error) {
+	f, err := parseFile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return f.Decode(getenv)
+}
+
+// parseFile checks the syntax and the setting names of the contents of the file at path (absolute), and
+// lists the settings that need the user's trust. It decodes no value and resolves no path.
 //
 // The file is decoded into a generic tree and checked against fileSchema by hand rather than decoded into
 // structs: toml's struct decoding matches names case-insensitively (so "Store.Path" would pass) and stops
 // at the first type mismatch in map order (so messages would change from run to run). Walking the tree in
 // a fixed order gives one deterministic message that names the setting.
-func parse(path string, data []byte, getenv func(string) string) (*Config, error) {
+func parseFile(path string, data []byte) (*File, error) {
 	text := stripBOM(string(data))
 	var tree map[string]any
-	if _, err := toml.Decode(text, &tree); err != nil {
+	md, err := toml.Decode(text, &tree)
+	if err != nil {
 		return nil, syntaxError(path, text, err)
 	}
 	if k := unknownKeys(fileSchema, nil, tree); len(k) > 0 {
 		return nil, fmt.Errorf("%s: unknown setting %q", path, k[0])
 	}
+	return &File{Path: path, Real: path, SHA256: sha256.Sum256(data), Restricted: restricted(md), tree: tree}, nil
+}
+
+// Decode turns the file's settings into a Config over the defaults: it validates every value, and
+// resolves paths against the file's directory, a leading "~" or "~/" against $HOME. Nothing is decided
+// here about whether the file may use its settings: callers look at Source and Restricted first.
+func (f *File) Decode(getenv func(string) string) (*Config, error) {
+	getenv = orEmpty(getenv)
 	c := defaults(getenv)
-	c.Path, c.Dir = path, filepath.Dir(path)
-	d := &decoder{path: path, dir: c.Dir}
-	if err := d.file(tree, c); err != nil {
+	c.Path, c.Dir = f.Path, filepath.Dir(f.Path)
+	d := &decoder{path: f.Path, dir: c.Dir}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		d.home = filepath.Clean(h)
+	}
+	if err := d.file(f.tree, c); err != nil {
 		return nil, err
 	}
 	if err := c.checkPaths(); err != nil {
@@ -153,6 +176,7 @@ func unknownKeys(s *schema, prefix toml.Key, m map[string]any) []string {
 type decoder struct {
 	path string // the file, for messages
 	dir  string // what relative paths are relative to
+	home string // what "~" stands for; "" when $HOME is not an absolute path
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -349,7 +373,8 @@ func (d *decoder) str(t map[string]any, key toml.Key) (s string, ok bool, err er
 	return s, true, nil
 }
 
-// pathSetting returns the path at key resolved against the file's directory; an empty path is an error rather
+// pathSetting returns the path at key resolved against the file's directory, or against $HOME when it is
+// "~" or starts with "~/" (as a shell would; "~user" is not expanded). An empty path is an error rather
 // than a silent "current directory".
 func (d *decoder) pathSetting(t map[string]any, key toml.Key) (string, bool, error) {
 	s, ok, err := d.str(t, key)
@@ -358,6 +383,12 @@ func (d *decoder) pathSetting(t map[string]any, key toml.Key) (string, bool, err
 	}
 	if s == "" {
 		return "", false, d.errorf("setting %q is empty", key.String())
+	}
+	if s == "~" || strings.HasPrefix(s, "~/") {
+		if d.home == "" {
+			return "", false, d.errorf("setting %q starts with ~, but HOME is not set to an absolute path", key.String())
+		}
+		return filepath.Join(d.home, s[1:]), true, nil
 	}
 	return abs(d.dir, s), true, nil
 }
