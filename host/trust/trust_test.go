@@ -250,10 +250,10 @@ func TestParse(t *testing.T) {
 	}
 	bad := map[string]string{
 		`{"version":2,"files":[]}`: "trust records have version 2; this flyte reads version 1",
-		`{"version":1,"files":[{"path":"rel","sha256":"` + strings.Repeat("a", 64) + `"}]}`:                  "trust record 1: path must be absolute and clean",
-		`{"version":1,"files":[{"path":"/a/../b","sha256":"` + strings.Repeat("a", 64) + `"}]}`:              "trust record 1: path must be absolute and clean",
-		`{"version":1,"files":[{"path":"/a","sha256":"` + strings.Repeat("A", 64) + `"}]}`:                   "trust record 1: sha256 must be 64 lower-case hexadecimal digits",
-		`{"version":1,"files":[{"path":"/a","sha256":"` + strings.Repeat("a", 64) + `"},{"path":"/a","sha256":"` + strings.Repeat("a", 64) + `"}]}`: "trust record 2: its path is trusted twice",
+		`{"version":1,"files":[{"path":"rel","sha256":"` + strings.Repeat("a", 64) + `"}]}`:                                                                                     "trust record 1: path must be absolute and clean",
+		`{"version":1,"files":[{"path":"/a/../b","sha256":"` + strings.Repeat("a", 64) + `"}]}`:                                                                                 "trust record 1: path must be absolute and clean",
+		`{"version":1,"files":[{"path":"/a","sha256":"` + strings.Repeat("A", 64) + `"}]}`:                                                                                      "trust record 1: sha256 must be 64 lower-case hexadecimal digits",
+		`{"version":1,"files":[{"path":"/a","sha256":"` + strings.Repeat("a", 64) + `"},{"path":"/a","sha256":"` + strings.Repeat("a", 64) + `"}]}`:                             "trust record 2: its path is trusted twice",
 		`{"version":1,"files":[{"path":"/a","sha256":"` + strings.Repeat("a", 64) + `","plugins":[{"name":"\u001b","path":"/p","sha256":"` + strings.Repeat("a", 64) + `"}]}]}`: "trust record 1, plugin 1: invalid name",
 		`{"version":1,"files":[],"secret":"x"}`: "trust records are not valid: not the expected fields",
 		`{"version":1,"files":[]} {}`:           "trust records are not valid: data after the end",
