@@ -1,0 +1,579 @@
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/state"
+)
+
+// The data key and who vouches for it.
+//
+// The store's meta entry "datakey" holds a seal.Envelope: the data key
+// wrapped to every recipient, with a tag per recipient made by the
+// envelope's creator. This machine accepts an envelope only when the tag for
+// its own identity verifies and the creator is a voucher it trusts: its own
+// identity (so a CI runner given the user's identity accepts what the user
+// made), or a teammate whose key was accepted explicitly, in the state
+// directory's keys/vouchers. It remembers the highest epoch seen of each
+// store (keys/stores) and refuses an older one.
+//
+// A store written before envelopes holds the bare age file. It is still
+// opened, and its next write replaces it with an envelope, provided that
+// the secrets the store holds open under it (so that a key an attacker put
+// in its place is not vouched for by the upgrade). A machine that has seen
+// an envelope at a store's location refuses a bare key there afterwards.
+//
+// A missing data key in a store that holds records is an error, never a
+// new key: a new key could never open them.
+
+// State files, under the state directory.
+const (
+	vouchersFile = "keys/vouchers"
+	storesFile   = "keys/stores"
+	storesHeader = "flyte-stores 1\n"
+	// maxStores bounds the stores file, in lines.
+	maxStores = 10000
+)
+
+// MissingKeyError says the store lost its data key but still holds secrets.
+type MissingKeyError struct {
+	Count int  // records found on the first page of the listing
+	More  bool // the listing had more pages
+}
+
+func (e *MissingKeyError) Error() string {
+	n := strconv.Itoa(e.Count)
+	if e.More {
+		n = "at least " + n
+	}
+	noun := "secrets"
+	if e.Count == 1 && !e.More {
+		noun = "secret"
+	}
+	return "the store's data key is missing but it holds " + n + " " + noun +
+		": it was removed or lost; flyte will not create a new key, which could never open them (restore meta/datakey from a backup)"
+}
+
+// UntrustedVoucherError says the data key's envelope verifies but was made
+// by someone this machine has not accepted.
+type UntrustedVoucherError struct {
+	Creator seal.PublicKey
+	Label   string // what the store calls the creator; "" when it does not
+	File    string // where accepting the creator would be recorded
+}
+
+func (e *UntrustedVoucherError) Error() string {
+	label := e.Label
+	if label == "" {
+		label = "teammate"
+	}
+	who := e.Creator.String()
+	if e.Label != "" {
+		who += " (labelled " + strconv.Quote(e.Label) + " in the store)"
+	}
+	return "the store's data key is vouched for by " + who + ", whom this machine has not accepted: " +
+		"if that is a teammate's key (check it with them), accept it by adding the line \"" +
+		e.Creator.String() + " " + label + "\" to " + e.File + "; otherwise someone replaced the store's data key"
+}
+
+// OldEpochError says the store's data key is older than one seen before.
+type OldEpochError struct {
+	Epoch, Seen uint64
+}
+
+func (e *OldEpochError) Error() string {
+	return fmt.Sprintf("the store's data key is older than one this machine has seen (epoch %d, seen epoch %d): an old key was put back; flyte will not use it", e.Epoch, e.Seen)
+}
+
+// ErrDowngrade says a bare (legacy) data key is where an envelope was seen.
+var ErrDowngrade = errors.New("the store's data key is in the old, unvouched format, but this machine has seen a vouched key for this store: it was replaced; flyte will not use it")
+
+// ErrNotVouched says the envelope's tag for this identity does not verify.
+var ErrNotVouched = errors.New("the store's data key is not vouched for: its tag for your identity does not verify (the envelope was altered or forged); flyte will not use it")
+
+// openDataKey reads, checks and opens the store's data key. With create, a
+// store without one, and without records, gets one. m.mu is held.
+func (m *Manager) openDataKey(ctx context.Context, create bool) (*seal.Sealer, error) {
+	stored, err := m.metaGet(ctx, dataKeyName)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		n, more, err := m.firstPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("the store has no data key, and listing its secrets failed: %w", err)
+		}
+		if n > 0 || more {
+			return nil, &MissingKeyError{Count: n, More: more}
+		}
+		if !create {
+			return nil, ErrNotFound
+		}
+		return m.newDataKey(ctx)
+	case err != nil:
+		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
+	}
+	id, err := m.loadIdentity()
+	if err != nil {
+		return nil, err
+	}
+	return m.acceptDataKey(stored, id)
+}
+
+func (m *Manager) loadIdentity() (*age.X25519Identity, error) {
+	id, err := seal.LoadIdentity(m.identity)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist"), Missing: true}
+	}
+	return id, err
+}
+
+// firstPage counts the records of the organization on the first page of
+// the store's listing (damaged ones too: they are data all the same), and
+// says whether there are more pages.
+func (m *Manager) firstPage(ctx context.Context) (int, bool, error) {
+	var resp abi.ListResponse
+	if err := m.call(ctx, abi.OpList, &abi.ListRequest{Org: m.org}, &resp); err != nil {
+		return 0, false, err
+	}
+	return len(resp.Records) + len(resp.Damaged), resp.NextPageToken != "", nil
+}
+
+// newDataKey makes a data key in an envelope vouched for by the user's
+// identity (created if needed) and puts it in the store, create-only: when
+// another process got there first, its key is checked and used instead.
+func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
+	// The state directory must work before the store changes: a key whose
+	// epoch this machine cannot remember is not worth making.
+	if _, err := m.keyState(); err != nil {
+		return nil, err
+	}
+	id, created, err := seal.LoadOrCreateIdentity(m.identity)
+	if err != nil {
+		return nil, err
+	}
+	s, env, err := m.envelopeFor(id, nil)
+	var stored []byte
+	if err == nil {
+		stored, err = m.metaPut(ctx, dataKeyName, env.Marshal())
+	}
+	if err != nil {
+		if s != nil {
+			s.Destroy()
+		}
+		// A failed command changes nothing: an identity made for a store
+		// that could not be set up goes too.
+		if created {
+			_ = os.Remove(m.identity)
+		}
+		return nil, fmt.Errorf("failed to store the data key: %w", err)
+	}
+	if bytes.Equal(stored, env.Marshal()) {
+		if err := m.remember(env); err != nil {
+			s.Destroy()
+			return nil, err
+		}
+		return s, nil
+	}
+	s.Destroy()
+	return m.acceptDataKey(stored, id)
+}
+
+// envelopeFor puts the data key of s (a new one when s is nil) in a new
+// store's first envelope, vouched for by id and wrapped to it alone.
+func (m *Manager) envelopeFor(id *age.X25519Identity, s *seal.Sealer) (*seal.Sealer, *seal.Envelope, error) {
+	pub, err := seal.IdentityPublicKey(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s == nil {
+		if s, err = seal.NewSealer(); err != nil {
+			return nil, nil, err
+		}
+	}
+	env, err := seal.NewEnvelope(id, seal.StoreIDFor(s), 1, []seal.Member{{Label: ownLabel(), Public: pub}}, s)
+	if err != nil {
+		return s, nil, err
+	}
+	return s, env, nil
+}
+
+// ownLabel names the user in a new envelope: user@host, in the characters
+// a label allows.
+func ownLabel() string {
+	name := "owner"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if !seal.ValidLabel(string(c)) {
+			b[i] = '-'
+		}
+	}
+	if len(b) > seal.MaxLabel {
+		b = b[:seal.MaxLabel]
+	}
+	return string(b)
+}
+
+// acceptDataKey checks a stored data key (an envelope, or a bare age file
+// from before envelopes) and opens it with id.
+func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Sealer, error) {
+	ks, err := m.readKeyState()
+	if err != nil {
+		return nil, err
+	}
+	if !seal.IsEnvelope(stored) {
+		if ks.at[m.locationID()] != "" {
+			return nil, ErrDowngrade
+		}
+		s, err := seal.UnwrapDataKey(stored, age.Identity(id))
+		if err != nil {
+			return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: errors.Is(err, age.ErrIncorrectIdentity)}
+		}
+		m.legacyKey = true
+		return s, nil
+	}
+	env, err := seal.ParseEnvelope(stored)
+	if err != nil {
+		return nil, &LockedError{Identity: m.identity, Err: err}
+	}
+	self, err := seal.IdentityPublicKey(id)
+	if err != nil {
+		return nil, err
+	}
+	vouchers, err := m.vouchers()
+	if err != nil {
+		return nil, err
+	}
+	s, err := env.Open(id, func(k seal.PublicKey) bool { return k == self || vouchers[k] })
+	var ue *seal.UntrustedError
+	switch {
+	case errors.Is(err, seal.ErrNotRecipient):
+		return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: true}
+	case errors.Is(err, seal.ErrBadTag):
+		return nil, ErrNotVouched
+	case errors.As(err, &ue):
+		return nil, &UntrustedVoucherError{Creator: ue.Creator, Label: ue.Label, File: m.stateFile(vouchersFile)}
+	case err != nil:
+		return nil, &LockedError{Identity: m.identity, Err: err}
+	}
+	sid := hex.EncodeToString(env.StoreID[:])
+	if seen := ks.epoch[sid]; env.Epoch < seen {
+		s.Destroy()
+		return nil, &OldEpochError{Epoch: env.Epoch, Seen: seen}
+	}
+	if ks.epoch[sid] != env.Epoch || ks.at[m.locationID()] != sid {
+		if err := m.remember(env); err != nil {
+			s.Destroy()
+			return nil, err
+		}
+	}
+	m.legacyKey = false
+	return s, nil
+}
+
+// unlockToWrite is unlock for a command that changes the store: a data key
+// from before envelopes gets one first.
+func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer, error) {
+	s, err := m.unlock(ctx, create)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.legacyKey {
+		return s, nil
+	}
+	if err := m.upgrade(ctx, s); err != nil {
+		return nil, err
+	}
+	m.legacyKey = false
+	return s, nil
+}
+
+// upgrade replaces a bare data key by an envelope vouched for by the
+// user's identity, once the secrets the store holds prove the key is the
+// one they were sealed under.
+func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
+	var resp abi.ListResponse
+	if err := m.call(ctx, abi.OpList, &abi.ListRequest{Org: m.org}, &resp); err != nil {
+		return err
+	}
+	opened := 0
+	for _, r := range resp.Records {
+		v, err := s.Open(aad(scope.Scope(r.Scope), r.Key, r.Kind), r.Sealed)
+		clear(v)
+		if err == nil {
+			opened++
+		}
+	}
+	if opened == 0 || opened < len(resp.Records) {
+		return fmt.Errorf("the store's data key is in the old, unvouched format, and it opens %d of the %d secrets on the first page of the store's listing: "+
+			"it may have been replaced, and flyte will not vouch for it (if you emptied this store yourself, remove meta/datakey from it and flyte makes a new key)",
+			opened, len(resp.Records))
+	}
+	if _, err := m.keyState(); err != nil {
+		return err
+	}
+	id, err := m.loadIdentity()
+	if err != nil {
+		return err
+	}
+	_, env, err := m.envelopeFor(id, s)
+	if err != nil {
+		return err
+	}
+	want := env.Marshal()
+	var put abi.MetaResponse
+	if err := m.call(ctx, abi.OpMetaPut, &abi.MetaRequest{Name: dataKeyName, Value: want}, &put); err != nil {
+		return fmt.Errorf("failed to store the data key's envelope: %w", err)
+	}
+	// Two processes upgrading at once write equivalent envelopes (same
+	// store id, epoch and key); anything else is not ours to accept here.
+	got, err := m.metaGet(ctx, dataKeyName)
+	if err != nil {
+		return fmt.Errorf("failed to read the store's data key back: %w", err)
+	}
+	if !bytes.Equal(got, want) {
+		other, err := seal.ParseEnvelope(got)
+		if err != nil || other.StoreID != env.StoreID || other.KeyID != env.KeyID || other.Epoch != env.Epoch {
+			return errors.New("the store's data key changed while flyte put it in an envelope; try again")
+		}
+	}
+	return m.remember(env)
+}
+
+// keyStates is what this machine remembers about data keys: the highest
+// epoch seen per store id, and which store id was last seen at each store
+// location (so that a bare key where an envelope was is refused).
+type keyStates struct {
+	epoch map[string]uint64 // store id (hex) -> highest epoch
+	at    map[string]string // location id (hex) -> store id (hex)
+}
+
+// parseKeyStates reads the stores file:
+//
+//	flyte-stores 1
+//	store STOREID EPOCH
+//	at LOCATION STOREID
+//
+// STOREID is 32 hex digits, LOCATION 64, EPOCH a decimal of at least 1.
+// Empty input is an empty state; anything else that deviates is an error
+// naming the line.
+func parseKeyStates(b []byte) (*keyStates, error) {
+	ks := &keyStates{epoch: map[string]uint64{}, at: map[string]string{}}
+	if len(b) == 0 {
+		return ks, nil
+	}
+	rest, ok := bytes.CutPrefix(b, []byte(storesHeader))
+	if !ok {
+		return nil, errors.New("line 1: not a stores file")
+	}
+	if len(rest) > 0 && rest[len(rest)-1] != '\n' {
+		return nil, errors.New("no newline at the end")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n")
+	if len(rest) == 0 {
+		lines = nil
+	}
+	if len(lines) > maxStores {
+		return nil, fmt.Errorf("more than %d lines", maxStores)
+	}
+	for i, line := range lines {
+		f := strings.Split(line, " ")
+		bad := fmt.Errorf("line %d: malformed", i+2)
+		if len(f) != 3 {
+			return nil, bad
+		}
+		switch f[0] {
+		case "store":
+			n, err := strconv.ParseUint(f[2], 10, 64)
+			if !isHex(f[1], seal.StoreIDSize) || err != nil || n == 0 || f[2] != strconv.FormatUint(n, 10) {
+				return nil, bad
+			}
+			if _, dup := ks.epoch[f[1]]; dup {
+				return nil, fmt.Errorf("line %d: store listed twice", i+2)
+			}
+			ks.epoch[f[1]] = n
+		case "at":
+			if !isHex(f[1], sha256.Size) || !isHex(f[2], seal.StoreIDSize) {
+				return nil, bad
+			}
+			if _, dup := ks.at[f[1]]; dup {
+				return nil, fmt.Errorf("line %d: location listed twice", i+2)
+			}
+			ks.at[f[1]] = f[2]
+		default:
+			return nil, bad
+		}
+	}
+	return ks, nil
+}
+
+func (ks *keyStates) encode() []byte {
+	var b strings.Builder
+	b.WriteString(storesHeader)
+	for _, k := range slices.Sorted(maps.Keys(ks.epoch)) {
+		fmt.Fprintf(&b, "store %s %d\n", k, ks.epoch[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(ks.at)) {
+		fmt.Fprintf(&b, "at %s %s\n", k, ks.at[k])
+	}
+	return []byte(b.String())
+}
+
+// isHex reports whether s is exactly n bytes in lower-case hex.
+func isHex(s string, n int) bool {
+	if len(s) != 2*n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// locationID names where this Manager's store is (Options.Location),
+// hashed: the state file need not show paths or endpoints.
+func (m *Manager) locationID() string {
+	h := sha256.Sum256([]byte("flyte/store-location/v1\x00" + m.org + "\x00" + m.location))
+	return hex.EncodeToString(h[:])
+}
+
+// keyState opens the state directory; nil without one (no HOME): such a
+// machine remembers nothing, and trusts only its own identity.
+func (m *Manager) keyState() (*state.Dir, error) {
+	if m.stateDir == "" {
+		return nil, nil
+	}
+	return m.state()
+}
+
+// stateFile names a state file for messages.
+func (m *Manager) stateFile(name string) string {
+	if m.stateDir == "" {
+		return "$XDG_STATE_HOME/flyte/" + name
+	}
+	return m.stateDir + "/" + name
+}
+
+// readKeyState reads the stores file without creating anything.
+func (m *Manager) readKeyState() (*keyStates, error) {
+	b, err := m.readState(storesFile)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := parseKeyStates(b)
+	if err != nil {
+		return nil, fmt.Errorf("the data keys this machine has seen (%s) are damaged: %v; remove the file to start again", m.stateFile(storesFile), err)
+	}
+	return ks, nil
+}
+
+// readState reads a state file; a missing state directory reads as empty
+// and is not created.
+func (m *Manager) readState(name string) ([]byte, error) {
+	if m.stateDir == "" {
+		return nil, nil
+	}
+	if _, err := os.Lstat(m.stateDir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	d, err := m.state()
+	if err != nil {
+		return nil, err
+	}
+	return d.Read(name)
+}
+
+// remember records env's epoch as seen, and its store at this location.
+func (m *Manager) remember(env *seal.Envelope) error {
+	d, err := m.keyState()
+	if err != nil || d == nil {
+		return err
+	}
+	sid := hex.EncodeToString(env.StoreID[:])
+	loc := m.locationID()
+	return d.Update(storesFile, func(old []byte) ([]byte, error) {
+		ks, err := parseKeyStates(old)
+		if err != nil {
+			return nil, fmt.Errorf("the data keys this machine has seen (%s) are damaged: %v; remove the file to start again", m.stateFile(storesFile), err)
+		}
+		if seen := ks.epoch[sid]; env.Epoch < seen {
+			// Another flyte saw a newer epoch meanwhile.
+			return nil, &OldEpochError{Epoch: env.Epoch, Seen: seen}
+		}
+		if ks.epoch[sid] == env.Epoch && ks.at[loc] == sid {
+			return nil, nil
+		}
+		if _, ok := ks.epoch[sid]; !ok && len(ks.epoch)+len(ks.at) >= maxStores-1 {
+			return nil, fmt.Errorf("%s holds %d stores, the most flyte keeps; remove stores you no longer use from it", m.stateFile(storesFile), len(ks.epoch))
+		}
+		ks.epoch[sid] = env.Epoch
+		ks.at[loc] = sid
+		return ks.encode(), nil
+	})
+}
+
+// vouchers reads the teammates this machine accepts as vouchers for a data
+// key, from the vouchers file:
+//
+//	# comments and blank lines
+//	age1... LABEL
+func (m *Manager) vouchers() (map[seal.PublicKey]bool, error) {
+	b, err := m.readState(vouchersFile)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseVouchers(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", m.stateFile(vouchersFile), err)
+	}
+	return v, nil
+}
+
+// parseVouchers parses the vouchers file. Errors name the line, never its
+// content.
+func parseVouchers(b []byte) (map[seal.PublicKey]bool, error) {
+	out := map[seal.PublicKey]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want an age recipient and a label", i+1)
+		}
+		k, err := seal.ParsePublicKey(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		if !seal.ValidLabel(f[1]) {
+			return nil, fmt.Errorf("line %d: invalid label (1 to %d letters, digits and . _ @ + -)", i+1, seal.MaxLabel)
+		}
+		out[k] = true
+	}
+	return out, nil
+}
