@@ -34,7 +34,13 @@ func TestMain(m *testing.M) {
 func warmCache(t testing.TB) {
 	t.Helper()
 	home := t.TempDir()
-	env := map[string]string{"HOME": home, "FLYTE_CACHE_DIR": testCache}
+	// An empty configuration of its own, not the repository's flyte.toml
+	// that the upward search from this directory would find.
+	empty := filepath.Join(home, "flyte.toml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOME": home, "FLYTE_CACHE_DIR": testCache, "FLYTE_CONFIG": empty}
 	var out, errb bytes.Buffer
 	if code := run([]string{"plugin", "list"}, nil, &out, &errb, func(k string) string { return env[k] }); code != 0 {
 		t.Fatalf("flyte plugin list: exit %d\n%s%s", code, out.String(), errb.String())
