@@ -13,6 +13,7 @@ import (
 	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/state"
 	"github.com/spf13/pflag"
 )
 
@@ -309,7 +310,7 @@ func (c *cli) engine() (*core.Core, error) {
 		return nil, err
 	}
 	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore,
-		Protected: grant.Own(cfg, c.getenv)}
+		Protected: grant.Own(cfg, c.getenv), StateDir: state.Path(c.getenv)}
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}

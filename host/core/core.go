@@ -37,6 +37,9 @@ type Options struct {
 	// Protected are flyte's own files and directories (grant.Own), which
 	// no directory granted to a plugin may contain or lie inside.
 	Protected []grant.Protected
+	// StateDir is flyte's state directory (state.Path); "" keeps no
+	// history, so rollbacks go undetected.
+	StateDir string
 }
 
 // Core is a configured flyte.
@@ -105,7 +108,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		}
 		store = p
 	}
-	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity})
+	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity, StateDir: c.opts.StateDir})
 	return c.secrets, nil
 }
 

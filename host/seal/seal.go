@@ -9,26 +9,42 @@
 // X25519 identity (see [LoadOrCreateIdentity]). A [Sealer] holds the unwrapped
 // data key in memory and seals values with AES-256-GCM.
 //
-// # Blob format (version 1)
+// # Blob format (version 2)
 //
 //	offset  size  field
-//	0       1     version, always 0x01
+//	0       1     version, 0x02
 //	1       8     key id: first 8 bytes of SHA-256("flyte/data-key-id/v1\x00" || data key)
 //	9       12    nonce, fresh from crypto/rand for every Seal
-//	21      n+16  AES-256-GCM ciphertext of the n-byte plaintext, followed by the 16-byte tag
+//	21      8     record version (big-endian): 1 on create, +1 on each update
+//	29      8     created time, Unix nanoseconds (big-endian two's complement)
+//	37      8     updated time, Unix nanoseconds (big-endian two's complement)
+//	45      16    incarnation: random, chosen when the key is created in its
+//	              scope, kept by updates; a delete then create starts a new one
+//	61      n+16  AES-256-GCM ciphertext of the n-byte plaintext, followed by the 16-byte tag
 //
 // The GCM associated data is
 //
-//	"flyte/secret/v1\x00" || header (the 21 bytes above) ||
+//	"flyte/secret/v2\x00" || header (the 61 bytes above) ||
 //	uvarint(len(Org)) || Org || uvarint(len(Project)) || Project ||
 //	uvarint(len(Domain)) || Domain || uvarint(len(Key)) || Key ||
 //	uvarint(len(Kind)) || Kind
 //
 // Every field is length-prefixed so that distinct AADs can never encode to the
 // same bytes (("ab","c") and ("a","bc") differ), and the header is covered so
-// the version and key id cannot be altered either. A blob opened under any
-// other AAD, altered in any bit, truncated, or sealed under another data key
-// fails with an error matching [ErrTampered].
+// the version, key id, record version, times and incarnation cannot be
+// altered either. A blob opened under any other AAD, altered in any bit,
+// truncated, or sealed under another data key fails with an error matching
+// [ErrTampered]. [Sealer.OpenRecord] returns the sealed [Meta], which the
+// caller compares with what the store claims (the store's own version and
+// times are not authenticated) and with the highest version it has seen.
+//
+// # Version 1 (still opened, never written)
+//
+// Blobs written before version 2 have a 21-byte header (version 0x01, key id,
+// nonce) and the associated data "flyte/secret/v1\x00" || header || the same
+// fields. They seal no record version, times or incarnation: OpenRecord opens
+// them and returns a nil *Meta, so callers can report them as records without
+// a sealed version. A record is rewritten as version 2 on its next update.
 package seal
 
 import (
@@ -66,16 +82,51 @@ var ErrTampered = errors.New("sealed value failed authentication (altered, trunc
 var ErrWrongKey = fmt.Errorf("%w: sealed under a different data key", ErrTampered)
 
 const (
-	blobVersion = 1
+	blobVersion = 2  // what Seal writes
+	blobV1      = 1  // still opened
 	keySize     = 32 // AES-256
 	keyIDSize   = 8
 	nonceSize   = 12 // standard GCM nonce
 	tagSize     = 16
-	headerSize  = 1 + keyIDSize + nonceSize
+	headerV1    = 1 + keyIDSize + nonceSize
+	metaSize    = 8 + 8 + 8 + IncarnationSize
+	headerSize  = headerV1 + metaSize
 
-	aadDomain   = "flyte/secret/v1\x00"
+	aadDomainV1 = "flyte/secret/v1\x00"
+	aadDomain   = "flyte/secret/v2\x00"
 	keyIDDomain = "flyte/data-key-id/v1\x00"
 )
+
+// IncarnationSize is the length of an [Incarnation] in bytes.
+const IncarnationSize = 16
+
+// Incarnation tells apart two lives of one key in one scope: it is chosen at
+// random when a secret is created and kept by its updates, so a record from
+// before a delete and create is never mistaken for an older version of the
+// current secret.
+type Incarnation [IncarnationSize]byte
+
+// NewIncarnation returns a fresh random incarnation.
+func NewIncarnation() (Incarnation, error) {
+	var in Incarnation
+	if _, err := rand.Read(in[:]); err != nil {
+		return in, fmt.Errorf("incarnation: %w", err)
+	}
+	return in, nil
+}
+
+// String is the incarnation in hex.
+func (in Incarnation) String() string { return hex.EncodeToString(in[:]) }
+
+// Meta is what a version-2 blob seals about its record besides the value:
+// the record's version, its created and updated times (Unix nanoseconds),
+// and its incarnation.
+type Meta struct {
+	Version     uint64
+	Created     int64
+	Updated     int64
+	Incarnation Incarnation
+}
 
 // errDestroyed is returned after Destroy so a use-after-destroy bug fails
 // loudly instead of sealing under a zeroed key.
@@ -183,9 +234,14 @@ func (s *Sealer) KeyID() string {
 }
 
 // appendAAD appends the GCM associated data for header and aad, in the
-// length-prefixed form documented in the package comment.
+// length-prefixed form documented in the package comment. The domain
+// follows the header's version.
 func appendAAD(dst, header []byte, aad AAD) []byte {
-	dst = append(dst, aadDomain...)
+	if header[0] == blobV1 {
+		dst = append(dst, aadDomainV1...)
+	} else {
+		dst = append(dst, aadDomain...)
+	}
 	dst = append(dst, header...)
 	for _, f := range [...]string{aad.Org, aad.Project, aad.Domain, aad.Key, aad.Kind} {
 		dst = binary.AppendUvarint(dst, uint64(len(f)))
@@ -194,58 +250,94 @@ func appendAAD(dst, header []byte, aad AAD) []byte {
 	return dst
 }
 
-// Seal encrypts plaintext bound to aad and returns a version-1 blob. Every
-// call uses a fresh random nonce, so sealing the same value twice gives
-// different blobs.
-func (s *Sealer) Seal(aad AAD, plaintext []byte) ([]byte, error) {
+// Seal encrypts plaintext bound to aad and to the record's meta, and returns
+// a version-2 blob. meta.Version must be at least 1. Every call uses a fresh
+// random nonce, so sealing the same value twice gives different blobs.
+func (s *Sealer) Seal(aad AAD, meta Meta, plaintext []byte) ([]byte, error) {
 	if s.aead == nil {
 		return nil, errDestroyed
+	}
+	if meta.Version == 0 {
+		return nil, errors.New("seal: record version 0")
 	}
 	var nonce [nonceSize]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("nonce: %w", err)
 	}
-	return s.sealWithNonce(aad, plaintext, nonce), nil
+	return s.sealWithNonce(aad, meta, plaintext, nonce), nil
 }
 
 // sealWithNonce is Seal with the nonce supplied. It is split out only so
 // tests can produce reproducible blobs; production code must use Seal, since
 // reusing a nonce under one key breaks GCM.
-func (s *Sealer) sealWithNonce(aad AAD, plaintext []byte, nonce [nonceSize]byte) []byte {
+func (s *Sealer) sealWithNonce(aad AAD, meta Meta, plaintext []byte, nonce [nonceSize]byte) []byte {
 	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
 	out[0] = blobVersion
 	copy(out[1:1+keyIDSize], s.id[:])
-	copy(out[1+keyIDSize:headerSize], nonce[:])
-	ad := appendAAD(nil, out[:headerSize], aad)
+	copy(out[1+keyIDSize:headerV1], nonce[:])
+	m := out[headerV1:headerSize]
+	binary.BigEndian.PutUint64(m[0:8], meta.Version)
+	binary.BigEndian.PutUint64(m[8:16], uint64(meta.Created))
+	binary.BigEndian.PutUint64(m[16:24], uint64(meta.Updated))
+	copy(m[24:], meta.Incarnation[:])
+	ad := appendAAD(nil, out, aad)
 	return s.aead.Seal(out, nonce[:], plaintext, ad)
 }
 
-// Open authenticates and decrypts a blob produced by [Sealer.Seal] under the
-// same aad. Any failure (garbage, truncation, bit flips, another AAD, another
-// data key) returns an error matching [ErrTampered]; a blob whose header names
-// another data key also matches [ErrWrongKey]. Open never panics on input.
+// Open authenticates and decrypts a blob produced by [Sealer.Seal] (or a
+// version-1 blob) under the same aad, and drops what it seals about the
+// record; see [Sealer.OpenRecord].
 func (s *Sealer) Open(aad AAD, sealed []byte) ([]byte, error) {
+	pt, _, err := s.OpenRecord(aad, sealed)
+	return pt, err
+}
+
+// OpenRecord authenticates and decrypts a blob under aad and returns its
+// plaintext and sealed record meta; meta is nil for a version-1 blob, which
+// seals none. Any failure (garbage, truncation, bit flips, another AAD,
+// another data key) returns an error matching [ErrTampered]; a blob whose
+// header names another data key also matches [ErrWrongKey]. OpenRecord never
+// panics on input.
+func (s *Sealer) OpenRecord(aad AAD, sealed []byte) ([]byte, *Meta, error) {
 	if s.aead == nil {
-		return nil, errDestroyed
+		return nil, nil, errDestroyed
 	}
-	if len(sealed) < headerSize+tagSize {
-		return nil, fmt.Errorf("%w: blob too short (%d bytes)", ErrTampered, len(sealed))
+	if len(sealed) == 0 {
+		return nil, nil, fmt.Errorf("%w: blob too short (0 bytes)", ErrTampered)
 	}
-	if sealed[0] != blobVersion {
-		return nil, fmt.Errorf("%w: unknown blob version %d", ErrTampered, sealed[0])
+	hsize := headerSize
+	switch sealed[0] {
+	case blobVersion:
+	case blobV1:
+		hsize = headerV1
+	default:
+		return nil, nil, fmt.Errorf("%w: unknown blob version %d", ErrTampered, sealed[0])
+	}
+	if len(sealed) < hsize+tagSize {
+		return nil, nil, fmt.Errorf("%w: blob too short (%d bytes)", ErrTampered, len(sealed))
 	}
 	blobID := sealed[1 : 1+keyIDSize]
 	if !bytes.Equal(blobID, s.id[:]) {
-		return nil, fmt.Errorf("%w (blob key id %x, this data key %x)", ErrWrongKey, blobID, s.id[:])
+		return nil, nil, fmt.Errorf("%w (blob key id %x, this data key %x)", ErrWrongKey, blobID, s.id[:])
 	}
-	header := sealed[:headerSize]
-	nonce := sealed[1+keyIDSize : headerSize]
+	header := sealed[:hsize]
+	nonce := sealed[1+keyIDSize : headerV1]
 	ad := appendAAD(nil, header, aad)
-	pt, err := s.aead.Open(nil, nonce, sealed[headerSize:], ad)
+	pt, err := s.aead.Open(nil, nonce, sealed[hsize:], ad)
 	if err != nil {
-		return nil, ErrTampered
+		return nil, nil, ErrTampered
 	}
-	return pt, nil
+	if hsize == headerV1 {
+		return pt, nil, nil
+	}
+	m := header[headerV1:]
+	meta := &Meta{
+		Version: binary.BigEndian.Uint64(m[0:8]),
+		Created: int64(binary.BigEndian.Uint64(m[8:16])),
+		Updated: int64(binary.BigEndian.Uint64(m[16:24])),
+	}
+	copy(meta.Incarnation[:], m[24:])
+	return pt, meta, nil
 }
 
 // Destroy zeroes the Sealer's copy of the data key and disables it; later

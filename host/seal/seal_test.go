@@ -28,6 +28,8 @@ func testSealer(t testing.TB) *Sealer {
 
 var baseAAD = AAD{Org: "acme", Project: "web", Domain: "prod", Key: "DB_PASSWORD", Kind: "env"}
 
+var testMeta = Meta{Version: 3, Created: 1_700_000_000_000_000_000, Updated: 1_700_000_100_000_000_000, Incarnation: Incarnation{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}
+
 func TestRoundTrip(t *testing.T) {
 	s := testSealer(t)
 	for _, tc := range []struct {
@@ -41,7 +43,7 @@ func TestRoundTrip(t *testing.T) {
 		{"binary", baseAAD, bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			blob, err := s.Seal(tc.aad, tc.pt)
+			blob, err := s.Seal(tc.aad, testMeta, tc.pt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,7 +80,7 @@ func TestAADBinding(t *testing.T) {
 		{"empty vs nonempty", AAD{"", "x", "", "", ""}, AAD{"x", "", "", "", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			blob, err := s.Seal(tc.seal, []byte("secret"))
+			blob, err := s.Seal(tc.seal, testMeta, []byte("secret"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func TestAADBinding(t *testing.T) {
 
 func TestBitFlips(t *testing.T) {
 	s := testSealer(t)
-	blob, err := s.Seal(baseAAD, []byte("the plaintext"))
+	blob, err := s.Seal(baseAAD, testMeta, []byte("the plaintext"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestBitFlips(t *testing.T) {
 
 func TestTruncated(t *testing.T) {
 	s := testSealer(t)
-	blob, err := s.Seal(baseAAD, []byte("the plaintext"))
+	blob, err := s.Seal(baseAAD, testMeta, []byte("the plaintext"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +138,7 @@ func TestWrongDataKey(t *testing.T) {
 	if s1.KeyID() == s2.KeyID() {
 		t.Fatal("two random keys share a key id")
 	}
-	blob, err := s1.Seal(baseAAD, []byte("secret"))
+	blob, err := s1.Seal(baseAAD, testMeta, []byte("secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,18 +165,18 @@ func TestWrongDataKey(t *testing.T) {
 func TestNonceRandomAndNoPlaintext(t *testing.T) {
 	s := testSealer(t)
 	pt := []byte("a very recognisable plaintext value")
-	a, err := s.Seal(baseAAD, pt)
+	a, err := s.Seal(baseAAD, testMeta, pt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Seal(baseAAD, pt)
+	b, err := s.Seal(baseAAD, testMeta, pt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Equal(a, b) {
 		t.Fatal("two seals of the same plaintext are identical")
 	}
-	if bytes.Equal(a[1+keyIDSize:headerSize], b[1+keyIDSize:headerSize]) {
+	if bytes.Equal(a[1+keyIDSize:headerV1], b[1+keyIDSize:headerV1]) {
 		t.Fatal("nonce reused")
 	}
 	for _, blob := range [][]byte{a, b} {
@@ -200,7 +202,7 @@ func TestKeyID(t *testing.T) {
 
 func TestDestroy(t *testing.T) {
 	s := testSealer(t)
-	blob, err := s.Seal(baseAAD, []byte("x"))
+	blob, err := s.Seal(baseAAD, testMeta, []byte("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +210,7 @@ func TestDestroy(t *testing.T) {
 	if s.key != ([keySize]byte{}) {
 		t.Fatal("key not zeroed")
 	}
-	if _, err := s.Seal(baseAAD, []byte("x")); err == nil {
+	if _, err := s.Seal(baseAAD, testMeta, []byte("x")); err == nil {
 		t.Fatal("Seal after Destroy succeeded")
 	}
 	if _, err := s.Open(baseAAD, blob); err == nil {
@@ -229,7 +231,7 @@ func TestWrapUnwrap(t *testing.T) {
 	if bytes.HasPrefix(wrapped, []byte("-----BEGIN")) {
 		t.Fatal("wrapped key is armored")
 	}
-	blob, err := s.Seal(baseAAD, []byte("secret"))
+	blob, err := s.Seal(baseAAD, testMeta, []byte("secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +433,9 @@ func TestIdentityConcurrentCreate(t *testing.T) {
 }
 
 // FuzzOpen checks that Open never panics on arbitrary input and never accepts
-// anything but an exact blob produced by Seal under the same AAD.
+// anything but an exact blob produced by Seal (version 2) or by flyte
+// before it (version 1) under the same AAD, and that the meta it returns is
+// exactly the one sealed.
 func FuzzOpen(f *testing.F) {
 	s, err := newSealer(bytes.Repeat([]byte{0x42}, keySize))
 	if err != nil {
@@ -439,19 +443,31 @@ func FuzzOpen(f *testing.F) {
 	}
 	// Fixed key and nonces: the fuzzing engine runs this setup in every
 	// worker process, and all of them must agree on which blobs are genuine.
-	valid := map[string]string{} // blob -> plaintext
+	type sealed struct {
+		pt   string
+		meta *Meta
+	}
+	valid := map[string]sealed{} // blob -> what it seals
 	for i, pt := range []string{"", "x", "hunter2", strings.Repeat("secret", 20)} {
-		blob := s.sealWithNonce(baseAAD, []byte(pt), [nonceSize]byte{byte(i)})
-		valid[string(blob)] = pt
+		m := testMeta
+		m.Version = uint64(i + 1)
+		m.Incarnation[0] = byte(i)
+		blob := s.sealWithNonce(baseAAD, m, []byte(pt), [nonceSize]byte{byte(i)})
+		valid[string(blob)] = sealed{pt, &m}
 		f.Add(blob)
 		f.Add(blob[:len(blob)/2])
 		f.Add(blob[:headerSize])
+		v1 := s.sealV1WithNonce(baseAAD, []byte(pt), [nonceSize]byte{byte(i), 1})
+		valid[string(v1)] = sealed{pt, nil}
+		f.Add(v1)
+		f.Add(v1[:headerV1])
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1})
+	f.Add([]byte{2})
 	f.Add(bytes.Repeat([]byte{0}, headerSize+tagSize))
 	f.Fuzz(func(t *testing.T, blob []byte) {
-		pt, err := s.Open(baseAAD, blob)
+		pt, meta, err := s.OpenRecord(baseAAD, blob)
 		if err != nil {
 			if !errors.Is(err, ErrTampered) {
 				t.Fatalf("error %v does not match ErrTampered", err)
@@ -462,8 +478,125 @@ func FuzzOpen(f *testing.F) {
 		if !ok {
 			t.Fatalf("Open accepted a blob Seal never produced: %x", blob)
 		}
-		if string(pt) != want {
-			t.Fatalf("Open = %q, want %q", pt, want)
+		if string(pt) != want.pt {
+			t.Fatalf("Open = %q, want %q", pt, want.pt)
+		}
+		if (meta == nil) != (want.meta == nil) || meta != nil && *meta != *want.meta {
+			t.Fatalf("meta = %+v, want %+v", meta, want.meta)
 		}
 	})
+}
+
+// sealV1WithNonce writes a version-1 blob, as flyte did before version 2,
+// so tests can check that such blobs still open. Production code never
+// writes one.
+func (s *Sealer) sealV1WithNonce(aad AAD, plaintext []byte, nonce [nonceSize]byte) []byte {
+	out := make([]byte, headerV1, headerV1+len(plaintext)+tagSize)
+	out[0] = blobV1
+	copy(out[1:1+keyIDSize], s.id[:])
+	copy(out[1+keyIDSize:headerV1], nonce[:])
+	ad := appendAAD(nil, out, aad)
+	return s.aead.Seal(out, nonce[:], plaintext, ad)
+}
+
+// A version-2 blob seals the record's version, times and incarnation:
+// OpenRecord returns them, and changing any of them in the header (or
+// resealing under other meta and swapping headers) fails authentication.
+func TestSealedMeta(t *testing.T) {
+	s := testSealer(t)
+	blob, err := s.Seal(baseAAD, testMeta, []byte("value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, meta, err := s.OpenRecord(baseAAD, blob)
+	if err != nil || string(pt) != "value" || meta == nil || *meta != testMeta {
+		t.Fatalf("OpenRecord = %q, %+v, %v", pt, meta, err)
+	}
+	for _, f := range []struct {
+		name     string
+		off, len int
+	}{
+		{"version", headerV1, 8},
+		{"created", headerV1 + 8, 8},
+		{"updated", headerV1 + 16, 8},
+		{"incarnation", headerV1 + 24, IncarnationSize},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			// Every byte of the field, and a plausible edit (+1 on the last byte).
+			for i := f.off; i < f.off+f.len; i++ {
+				mod := bytes.Clone(blob)
+				mod[i]++
+				if pt, m, err := s.OpenRecord(baseAAD, mod); !errors.Is(err, ErrTampered) || pt != nil || m != nil {
+					t.Fatalf("byte %d of %s altered: OpenRecord = %q, %+v, %v; want ErrTampered", i, f.name, pt, m, err)
+				}
+			}
+		})
+	}
+	// The header of another genuine blob does not fit this ciphertext.
+	other := testMeta
+	other.Version++
+	blob2, err := s.Seal(baseAAD, other, []byte("value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := append(bytes.Clone(blob2[:headerSize]), blob[headerSize:]...)
+	copy(mixed[1+keyIDSize:headerV1], blob[1+keyIDSize:headerV1]) // keep this blob's nonce
+	if _, _, err := s.OpenRecord(baseAAD, mixed); !errors.Is(err, ErrTampered) {
+		t.Fatalf("swapped meta: err = %v, want ErrTampered", err)
+	}
+	if _, err := s.Seal(baseAAD, Meta{}, []byte("value")); err == nil {
+		t.Fatal("Seal accepted version 0")
+	}
+}
+
+// Blobs from before version 2 still open, with no sealed meta, and are held
+// to the same checks: another AAD, a bit flip or a truncation fails.
+func TestVersion1StillOpens(t *testing.T) {
+	s := testSealer(t)
+	blob := s.sealV1WithNonce(baseAAD, []byte("old value"), [nonceSize]byte{7})
+	pt, meta, err := s.OpenRecord(baseAAD, blob)
+	if err != nil || string(pt) != "old value" || meta != nil {
+		t.Fatalf("OpenRecord(v1) = %q, %+v, %v", pt, meta, err)
+	}
+	if pt, err := s.Open(baseAAD, blob); err != nil || string(pt) != "old value" {
+		t.Fatalf("Open(v1) = %q, %v", pt, err)
+	}
+	moved := baseAAD
+	moved.Key = "OTHER"
+	if _, err := s.Open(moved, blob); !errors.Is(err, ErrTampered) {
+		t.Fatalf("moved v1 blob: %v", err)
+	}
+	for i := range blob {
+		mod := bytes.Clone(blob)
+		mod[i] ^= 0x01
+		if _, _, err := s.OpenRecord(baseAAD, mod); !errors.Is(err, ErrTampered) {
+			t.Fatalf("v1 byte %d flipped: %v", i, err)
+		}
+	}
+	// A v1 blob relabelled as v2 (or the reverse) does not authenticate:
+	// the AAD domains differ and the headers have different lengths.
+	relabel := bytes.Clone(blob)
+	relabel[0] = blobVersion
+	if _, _, err := s.OpenRecord(baseAAD, relabel); !errors.Is(err, ErrTampered) {
+		t.Fatalf("v1 relabelled v2: %v", err)
+	}
+	v2, err := s.Seal(baseAAD, testMeta, []byte("old value"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2[0] = blobV1
+	if _, _, err := s.OpenRecord(baseAAD, v2); !errors.Is(err, ErrTampered) {
+		t.Fatalf("v2 relabelled v1: %v", err)
+	}
+}
+
+func TestIncarnation(t *testing.T) {
+	a, err := NewIncarnation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewIncarnation()
+	if a == b || a == (Incarnation{}) || len(a.String()) != 2*IncarnationSize {
+		t.Fatalf("incarnations %s %s", a, b)
+	}
 }

@@ -43,33 +43,63 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("%s not found for a task in %s (looked in: %s)", noun, where, strings.Join(tried, "; "))
 }
 
-// DamagedError says a record a task needs failed its integrity check.
+// DamagedError says a record a task needs (or an update reads) failed its
+// integrity check, has altered version or times, or was rolled back.
 // Resolution stops there rather than fall back to a wider scope, which a
 // tamperer could otherwise force.
 type DamagedError struct {
 	Key    string
 	Scope  scope.Scope
 	Reason string // what the store said, when it found the damage itself
+	Err    error  // what flyte found: nil (integrity), version or times altered, or a *RollbackError
 }
 
 func (e *DamagedError) Error() string {
-	if e.Reason != "" {
+	var rb *RollbackError
+	switch {
+	case e.Reason != "":
 		return fmt.Sprintf("secret %s in %s scope is damaged: %s", e.Key, e.Scope, e.Reason)
+	case errors.As(e.Err, &rb):
+		return fmt.Sprintf("secret %s in %s scope was %s", e.Key, e.Scope, rb)
+	case e.Err != nil && e.Err != errIntegrity:
+		return fmt.Sprintf("secret %s in %s scope is damaged: %s", e.Key, e.Scope, e.Err)
 	}
 	return fmt.Sprintf("secret %s in %s scope failed its integrity check (altered, moved or sealed under another key)", e.Key, e.Scope)
 }
 
+// Unwrap gives what flyte found, so errors.As finds a *RollbackError.
+func (e *DamagedError) Unwrap() error { return e.Err }
+
 // Resolve finds each key for a task in project and domain, most specific
 // scope first: (project, domain), (project, -), (-, domain), organization.
-// A secret in any other scope is never visible. The caller owns the
-// values and should clear them after use.
-func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []string) ([]Resolved, error) {
+// A secret in any other scope is never visible. Each record found must
+// open, carry the version and times it sealed, and be no older than the
+// newest version of it this machine has seen; the versions it finds are
+// then remembered. The caller owns the values and should clear them after
+// use.
+func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []string) (_ []Resolved, err error) {
 	cands := scope.Candidates(m.org, project, domain)
 	var out []Resolved
+	defer func() {
+		if err != nil {
+			for _, r := range out {
+				clear(r.Value)
+			}
+		}
+	}()
 	var missing []string
+	var seen []sighting
 	sealer, err := m.unlock(ctx, false)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
+	}
+	var h *history
+	if sealer != nil {
+		// Read before the store, so that a version another flyte records
+		// meanwhile is never held against this read.
+		if h, err = m.history(sealer, true); err != nil {
+			return nil, err
+		}
 	}
 	for _, key := range keys {
 		found := false
@@ -92,11 +122,12 @@ func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []st
 			if scope.Scope(r.Scope) != s || r.Key != key {
 				return nil, &DamagedError{Key: key, Scope: s}
 			}
-			v, err := sealer.Open(aad(s, key, r.Kind), r.Sealed)
+			v, meta, err := h.open(sealer, &r)
 			if err != nil {
-				return nil, &DamagedError{Key: key, Scope: s}
+				return nil, err
 			}
-			out = append(out, Resolved{Secret: toSecret(&r), Value: v})
+			seen = append(seen, sighting{r.Scope, key, meta})
+			out = append(out, Resolved{Secret: toSecret(&r, meta), Value: v})
 			found = true
 			break
 		}
@@ -105,10 +136,12 @@ func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []st
 		}
 	}
 	if len(missing) > 0 {
-		for _, r := range out {
-			clear(r.Value)
-		}
 		return nil, &MissingError{Keys: missing, Project: project, Domain: domain, Tried: cands}
+	}
+	if h != nil {
+		if err := h.remember(seen); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/state"
 )
 
 // MaxValue is the largest secret value accepted, as in Vault and Kubernetes.
@@ -53,6 +54,10 @@ type Secret struct {
 	Version uint64
 	Created time.Time
 	Updated time.Time
+	// SealedVersion is false for a record written before flyte sealed
+	// versions and times into records: its version and times are only
+	// what the store says. Its next update seals them.
+	SealedVersion bool
 }
 
 // Damaged is a record that could not be read or failed its integrity check.
@@ -144,6 +149,11 @@ type Manager struct {
 
 	mu     sync.Mutex
 	sealer *seal.Sealer
+
+	// stateDir keeps the versions this machine has seen (marks.go).
+	stateDir  string
+	stateMu   sync.Mutex
+	stateOpen *state.Dir
 }
 
 // Options configure a Manager.
@@ -154,6 +164,10 @@ type Options struct {
 	Identity string
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// StateDir is flyte's state directory (state.Path), where the highest
+	// version seen of each secret is kept to detect rollbacks; "" keeps no
+	// history. It is created only when there is a version to record.
+	StateDir string
 }
 
 // New returns a Manager over store.
@@ -162,7 +176,7 @@ func New(store Store, opts Options) *Manager {
 	if now == nil {
 		now = time.Now
 	}
-	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now}
+	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now, stateDir: opts.StateDir}
 }
 
 // Close forgets the data key.
@@ -304,35 +318,52 @@ func checkValue(v []byte) error {
 	return nil
 }
 
-// record seals a value into a new record. Only create may set the store
-// up: an update or delete in a store without a data key has nothing to act on.
-func (m *Manager) record(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, create bool) (*abi.Record, error) {
-	if err := checkValue(value); err != nil {
-		return nil, err
-	}
-	sealer, err := m.unlock(ctx, create)
+// record seals a value into a record that carries meta's version and
+// times, which the store keeps beside the sealed value unauthenticated.
+func (m *Manager) record(sealer *seal.Sealer, s scope.Scope, key string, kind abi.SecretKind, value []byte, meta seal.Meta) (*abi.Record, error) {
+	sealed, err := sealer.Seal(aad(s, key, kind), meta, value)
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := sealer.Seal(aad(s, key, kind), value)
-	if err != nil {
-		return nil, err
-	}
-	now := m.now().UnixNano()
-	return &abi.Record{Scope: abi.Scope(s), Key: key, Kind: kind, Created: now, Updated: now, Sealed: sealed}, nil
+	return &abi.Record{Scope: abi.Scope(s), Key: key, Kind: kind, Version: meta.Version,
+		Created: meta.Created, Updated: meta.Updated, Sealed: sealed}, nil
 }
 
-func toSecret(r *abi.Record) Secret {
+// toSecret describes a record that passed verify; meta is what it sealed,
+// nil for a record written before versions were sealed.
+func toSecret(r *abi.Record, meta *seal.Meta) Secret {
 	return Secret{
 		Scope: scope.Scope(r.Scope), Key: r.Key, Kind: r.Kind, Version: r.Version,
 		Created: time.Unix(0, r.Created).UTC(), Updated: time.Unix(0, r.Updated).UTC(),
+		SealedVersion: meta != nil,
 	}
 }
 
 // Create stores a new secret. s.Org must be the manager's organization.
+// It seals version 1 and a new incarnation.
 func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (Secret, error) {
 	s.Org = m.org
-	rec, err := m.record(ctx, s, key, kind, value, true)
+	if err := checkValue(value); err != nil {
+		return Secret{}, err
+	}
+	sealer, err := m.unlockToWrite(ctx, true)
+	if err != nil {
+		return Secret{}, err
+	}
+	inc, err := seal.NewIncarnation()
+	if err != nil {
+		return Secret{}, err
+	}
+	now := m.now().UnixNano()
+	meta := seal.Meta{Version: 1, Created: now, Updated: now, Incarnation: inc}
+	rec, err := m.record(sealer, s, key, kind, value, meta)
+	if err != nil {
+		return Secret{}, err
+	}
+	h, err := m.history(sealer, false)
+	if err == nil {
+		err = h.ready()
+	}
 	if err != nil {
 		return Secret{}, err
 	}
@@ -343,59 +374,138 @@ func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind ab
 		}
 		return Secret{}, err
 	}
-	rec.Version = out.Version
-	return toSecret(rec), nil
+	if err := answered(&out, rec); err != nil {
+		return Secret{}, err
+	}
+	if err := h.remember([]sighting{{rec.Scope, key, &meta}}); err != nil {
+		return Secret{}, err
+	}
+	return toSecret(rec, &meta), nil
 }
 
-// Update replaces the value of an existing secret. A non-zero ifVersion
-// makes it a compare-and-set.
+// answered checks a store's answer to a write against the record flyte
+// sealed: the store assigns the version and keeps the created time, and
+// both must be what was sealed, or every later read would find the record
+// altered.
+func answered(out, rec *abi.Record) error {
+	switch {
+	case out.Scope != rec.Scope || out.Key != rec.Key:
+		return errors.New("store answered for another secret")
+	case out.Version != rec.Version:
+		return fmt.Errorf("store reported version %d for secret %s, not the version %d flyte sealed", out.Version, rec.Key, rec.Version)
+	case out.Created != rec.Created || out.Updated != rec.Updated:
+		return fmt.Errorf("store reported other times for secret %s than flyte sealed", rec.Key)
+	}
+	return nil
+}
+
+// maxUpdateAttempts bounds how often a plain update starts again because
+// another one came first: each conflict means one other writer succeeded.
+const maxUpdateAttempts = 32
+
+// errRetry says a plain update lost a race and may start again.
+var errRetry = errors.New("retry")
+
+// Update replaces the value of an existing secret. It reads and verifies
+// the current record (version v), seals version v+1 with the same
+// incarnation and created time, and writes it only if the store is still
+// at v. A plain update (ifVersion 0) then starts again on a conflict, so
+// concurrent rotations all succeed; a non-zero ifVersion makes it a
+// compare-and-set that fails unless the secret is at that version.
 func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
 	s.Org = m.org
-	rec, err := m.record(ctx, s, key, kind, value, false)
+	if err := checkValue(value); err != nil {
+		return Secret{}, err
+	}
+	sealer, err := m.unlockToWrite(ctx, false)
 	if errors.Is(err, ErrNotFound) {
 		return Secret{}, &NotFoundError{Key: key, Scope: s} // no data key: the store is empty
 	}
 	if err != nil {
 		return Secret{}, err
 	}
-	// A task asks for a file secret as a file and a string secret as a
-	// variable: a rotation must not silently change which one it is.
+	for attempt := 1; ; attempt++ {
+		sec, err := m.updateOnce(ctx, sealer, s, key, kind, value, ifVersion)
+		if err != errRetry {
+			return sec, err
+		}
+		if attempt == maxUpdateAttempts {
+			return Secret{}, fmt.Errorf("%w: secret %s in %s scope changed %d times while this update tried to write it", ErrConflict, key, s, attempt)
+		}
+	}
+}
+
+func (m *Manager) updateOnce(ctx context.Context, sealer *seal.Sealer, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
+	h, err := m.history(sealer, true)
+	if err != nil {
+		return Secret{}, err
+	}
 	var cur abi.Record
 	switch err := m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &cur); {
 	case errors.Is(err, ErrNotFound):
 		return Secret{}, m.notFound(ctx, s, key)
 	case err != nil:
 		return Secret{}, err
-	case cur.Kind != kind:
+	case scope.Scope(cur.Scope) != s || cur.Key != key:
+		return Secret{}, errors.New("store answered for another secret")
+	}
+	v, meta, err := h.open(sealer, &cur)
+	clear(v)
+	if err != nil {
+		return Secret{}, err
+	}
+	// A task asks for a file secret as a file and a string secret as a
+	// variable: a rotation must not silently change which one it is.
+	if cur.Kind != kind {
 		return Secret{}, &KindChangeError{Key: key, Scope: s, Have: cur.Kind, Want: kind}
 	}
+	if ifVersion != 0 && cur.Version != ifVersion {
+		return Secret{}, &ConflictError{Key: key, Scope: s, Want: ifVersion, Have: cur.Version}
+	}
+	next := seal.Meta{Version: cur.Version + 1, Created: cur.Created, Updated: m.now().UnixNano()}
+	if meta != nil {
+		next.Incarnation = meta.Incarnation
+	} else if next.Incarnation, err = seal.NewIncarnation(); err != nil {
+		return Secret{}, err // a record from before sealed versions starts its first incarnation
+	}
+	rec, err := m.record(sealer, s, key, kind, value, next)
+	if err != nil {
+		return Secret{}, err
+	}
+	if err := h.ready(); err != nil {
+		return Secret{}, err
+	}
 	var out abi.Record
-	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: ifVersion}, &out); err != nil {
+	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: cur.Version}, &out); err != nil {
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return Secret{}, m.notFound(ctx, s, key)
+		case errors.Is(err, ErrConflict) && ifVersion == 0:
+			return Secret{}, errRetry
 		case errors.Is(err, ErrConflict):
 			ce := &ConflictError{Key: key, Scope: s, Want: ifVersion}
-			var cur abi.Record
-			if m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &cur) == nil {
-				ce.Have = cur.Version
+			var now abi.Record
+			if m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, &now) == nil {
+				ce.Have = now.Version
 			}
 			return Secret{}, ce
 		}
 		return Secret{}, err
 	}
-	if out.Scope != rec.Scope || out.Key != key {
-		return Secret{}, errors.New("store answered for another secret")
+	if err := answered(&out, rec); err != nil {
+		return Secret{}, err
 	}
-	rec.Version, rec.Created = out.Version, out.Created
-	return toSecret(rec), nil
+	if err := h.remember([]sighting{{rec.Scope, key, &next}}); err != nil {
+		return Secret{}, err
+	}
+	return toSecret(rec, &next), nil
 }
 
 // Delete removes the secret key from exactly scope s. It needs the store
 // unlocked, like every other change: it proves this is the user's store.
 func (m *Manager) Delete(ctx context.Context, s scope.Scope, key string) error {
 	s.Org = m.org
-	if _, err := m.unlock(ctx, false); err != nil {
+	if _, err := m.unlockToWrite(ctx, false); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return &NotFoundError{Key: key, Scope: s}
 		}
@@ -482,15 +592,57 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if err != nil {
 		return ListResult{}, err
 	}
+	h, err := m.history(sealer, true)
+	if err != nil {
+		return ListResult{}, err
+	}
+	var seen []sighting
 	for i := range records {
 		r := &records[i]
-		if err := verify(sealer, r); err != nil {
+		meta, err := verify(sealer, r)
+		if err == nil {
+			if err = h.check(r.Scope, r.Key, meta); err != nil {
+				r, meta, err = m.reread(ctx, sealer, h, r, err)
+			}
+		}
+		if err != nil {
 			res.Damaged = append(res.Damaged, damaged(r.Scope, r.Key, err.Error()))
 			continue
 		}
-		res.Secrets = append(res.Secrets, toSecret(r))
+		if r == nil {
+			continue // deleted since it was listed
+		}
+		seen = append(seen, sighting{r.Scope, r.Key, meta})
+		res.Secrets = append(res.Secrets, toSecret(r, meta))
+	}
+	if err := h.remember(seen); err != nil {
+		return ListResult{}, err
 	}
 	return res, nil
+}
+
+// reread asks the store again for a listed record that looks rolled back.
+// The marks were read after the listing, so another flyte may have
+// recorded a newer version after this listing saw the old one: only a
+// record read after the marks were is held against them. It returns the
+// record as it is now (nil if it was deleted meanwhile), or why it is
+// damaged; when the store does not answer, the first finding stands.
+func (m *Manager) reread(ctx context.Context, sealer *seal.Sealer, h *history, r *abi.Record, found error) (*abi.Record, *seal.Meta, error) {
+	var now abi.Record
+	switch err := m.call(ctx, abi.OpGet, &abi.KeyRequest{Scope: r.Scope, Key: r.Key}, &now); {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, nil
+	case err != nil, now.Scope != r.Scope || now.Key != r.Key:
+		return r, nil, found
+	}
+	meta, err := verify(sealer, &now)
+	if err == nil {
+		err = h.check(now.Scope, now.Key, meta)
+	}
+	if err != nil {
+		return r, nil, err
+	}
+	return &now, meta, nil
 }
 
 // damaged reports a record the store returned. Its names come from the
@@ -505,13 +657,32 @@ func damaged(s abi.Scope, key, reason string) Damaged {
 	return Damaged{Scope: sc, Key: key, Reason: reason}
 }
 
-// verify opens a record's value and drops it: listing proves integrity
-// without handing out values.
-func verify(s *seal.Sealer, r *abi.Record) error {
-	v, err := s.Open(aad(scope.Scope(r.Scope), r.Key, r.Kind), r.Sealed)
+// What verify finds wrong with a record.
+var (
+	errIntegrity = errors.New("integrity check failed (altered, moved or sealed under another key)")
+	errAltered   = errors.New("version or times altered (they differ from what flyte sealed)")
+)
+
+// openRecord opens a record's sealed value and checks that the version and
+// times the store claims are the ones sealed with it. It returns the value
+// and what was sealed (nil meta for a record from before versions were
+// sealed); errors are errIntegrity or errAltered.
+func openRecord(s *seal.Sealer, r *abi.Record) ([]byte, *seal.Meta, error) {
+	v, meta, err := s.OpenRecord(aad(scope.Scope(r.Scope), r.Key, r.Kind), r.Sealed)
 	if err != nil {
-		return errors.New("integrity check failed (altered, moved or sealed under another key)")
+		return nil, nil, errIntegrity
 	}
+	if meta != nil && (r.Version != meta.Version || r.Created != meta.Created || r.Updated != meta.Updated) {
+		clear(v)
+		return nil, nil, errAltered
+	}
+	return v, meta, nil
+}
+
+// verify opens a record's value and drops it: listing proves integrity
+// without handing out values. It returns what the record sealed.
+func verify(s *seal.Sealer, r *abi.Record) (*seal.Meta, error) {
+	v, meta, err := openRecord(s, r)
 	clear(v)
-	return nil
+	return meta, err
 }

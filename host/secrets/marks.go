@@ -1,0 +1,394 @@
+package secrets
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/state"
+)
+
+// High-water marks: the highest sealed version this machine has seen of each
+// secret, per store, scope, key and incarnation. A record whose sealed
+// version is lower than its mark was put back by whoever can write the
+// store: a rollback. They live in the state directory, one file per store
+// named after the store's data key id:
+//
+//	versions/KEYID
+//
+// in lines, oldest first, after a header line:
+//
+//	flyte-versions 1
+//	INCARNATION VERSION ORG PROJECT DOMAIN KEY
+//
+// INCARNATION is 32 hex digits, VERSION a decimal number of at least 1, and
+// an empty project or domain is written "@", which no valid name can be.
+
+const (
+	marksHeader = "flyte-versions 1\n"
+	marksDir    = "versions/"
+	// maxMarks bounds the file (about 100 bytes a line): room for 100,000
+	// secrets with a few incarnations each, under state.MaxFile.
+	maxMarks = 150000
+	// maxIncarnations is how many incarnations of one key in one scope are
+	// remembered; the oldest is forgotten first.
+	maxIncarnations = 4
+	markEmpty       = "@"
+)
+
+// markID names what a mark is about.
+type markID struct {
+	scope       abi.Scope
+	key         string
+	incarnation seal.Incarnation
+}
+
+// keyIn is a key in a scope.
+type keyIn struct {
+	scope abi.Scope
+	key   string
+}
+
+// marks is a parsed marks file: the highest version per markID, the order
+// in which the ids were first recorded (oldest first), and how many
+// incarnations of each key are recorded.
+type marks struct {
+	version map[markID]uint64
+	order   []markID
+	count   map[keyIn]int
+	newest  map[keyIn]uint64 // built on first use by newestOf; marks read as a snapshot only
+}
+
+func newMarks() *marks { return &marks{version: map[markID]uint64{}, count: map[keyIn]int{}} }
+
+// parseMarks reads a marks file. Nil or empty input is an empty set. Any
+// other deviation from the format, and duplicate lines, are errors.
+func parseMarks(b []byte) (*marks, error) {
+	ms := newMarks()
+	if len(b) == 0 {
+		return ms, nil
+	}
+	if !bytes.HasPrefix(b, []byte(marksHeader)) {
+		return nil, errors.New("not a marks file (bad first line)")
+	}
+	b = b[len(marksHeader):]
+	for n := 2; len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil, fmt.Errorf("line %d is not terminated", n)
+		}
+		line := b[:i]
+		b = b[i+1:]
+		f := bytes.Split(line, []byte{' '})
+		if len(f) != 6 {
+			return nil, fmt.Errorf("line %d has %d fields, want 6", n, len(f))
+		}
+		var id markID
+		if len(f[0]) != 2*seal.IncarnationSize {
+			return nil, fmt.Errorf("line %d: bad incarnation", n)
+		}
+		if _, err := hex.Decode(id.incarnation[:], f[0]); err != nil || id.incarnation.String() != string(f[0]) {
+			return nil, fmt.Errorf("line %d: bad incarnation", n)
+		}
+		v, err := strconv.ParseUint(string(f[1]), 10, 64)
+		if err != nil || v == 0 || string(f[1]) != strconv.FormatUint(v, 10) {
+			return nil, fmt.Errorf("line %d: bad version", n)
+		}
+		for _, p := range f[2:] {
+			if len(p) == 0 || len(p) > 256 {
+				return nil, fmt.Errorf("line %d: bad name", n)
+			}
+			for _, c := range p {
+				if c <= ' ' || c >= 0x7f {
+					return nil, fmt.Errorf("line %d: bad name", n)
+				}
+			}
+		}
+		if string(f[2]) == markEmpty {
+			return nil, fmt.Errorf("line %d: bad name", n)
+		}
+		id.scope = abi.Scope{Org: string(f[2]), Project: unmarkPart(f[3]), Domain: unmarkPart(f[4])}
+		id.key = string(f[5])
+		if id.key == markEmpty {
+			return nil, fmt.Errorf("line %d: bad name", n)
+		}
+		if _, dup := ms.version[id]; dup {
+			return nil, fmt.Errorf("line %d repeats an earlier one", n)
+		}
+		if len(ms.order) == maxMarks {
+			return nil, fmt.Errorf("more than %d lines", maxMarks)
+		}
+		if ms.count[keyIn{id.scope, id.key}] == maxIncarnations {
+			return nil, fmt.Errorf("line %d: more than %d incarnations of one key", n, maxIncarnations)
+		}
+		ms.add(id, v)
+	}
+	return ms, nil
+}
+
+func markPart(s string) string {
+	if s == "" {
+		return markEmpty
+	}
+	return s
+}
+
+func unmarkPart(b []byte) string {
+	if string(b) == markEmpty {
+		return ""
+	}
+	return string(b)
+}
+
+// encode writes ms in the file format, oldest first.
+func (ms *marks) encode() []byte {
+	var b bytes.Buffer
+	b.WriteString(marksHeader)
+	for _, id := range ms.order {
+		fmt.Fprintf(&b, "%s %d %s %s %s %s\n", id.incarnation, ms.version[id], id.scope.Org,
+			markPart(id.scope.Project), markPart(id.scope.Domain), id.key)
+	}
+	return b.Bytes()
+}
+
+// markable reports whether a record's names can be written in a marks file.
+// Every genuine record's can (names are validated); this only keeps a
+// hostile store from breaking the format.
+func markable(s abi.Scope, key string) bool {
+	for _, p := range []string{s.Org, s.Project, s.Domain, key} {
+		if len(p) > 256 || p == markEmpty {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] <= ' ' || p[i] >= 0x7f {
+				return false
+			}
+		}
+	}
+	return s.Org != "" && key != ""
+}
+
+// seen returns the highest version recorded for id, or 0.
+func (ms *marks) seen(id markID) uint64 { return ms.version[id] }
+
+// newestOf returns the highest version recorded for any incarnation of k,
+// or 0. It must not be used on marks that change afterwards.
+func (ms *marks) newestOf(k keyIn) uint64 {
+	if ms.newest == nil {
+		ms.newest = map[keyIn]uint64{}
+		for id, v := range ms.version {
+			kk := keyIn{id.scope, id.key}
+			ms.newest[kk] = max(ms.newest[kk], v)
+		}
+	}
+	return ms.newest[k]
+}
+
+// raise records version v for id unless a higher one is recorded, and
+// reports whether anything changed. It keeps the bounds: at most
+// maxIncarnations per scope and key, at most maxMarks in all, dropping the
+// oldest first.
+func (ms *marks) raise(id markID, v uint64) bool {
+	old, ok := ms.version[id]
+	if ok {
+		if v <= old {
+			return false
+		}
+		ms.version[id] = v
+		return true
+	}
+	k := keyIn{id.scope, id.key}
+	if ms.count[k] >= maxIncarnations {
+		for i, o := range ms.order {
+			if o.scope == id.scope && o.key == id.key {
+				ms.drop(i)
+				break
+			}
+		}
+	}
+	if len(ms.order) >= maxMarks {
+		ms.drop(0)
+	}
+	ms.add(id, v)
+	return true
+}
+
+func (ms *marks) add(id markID, v uint64) {
+	ms.version[id] = v
+	ms.order = append(ms.order, id)
+	ms.count[keyIn{id.scope, id.key}]++
+}
+
+// drop forgets the i-th oldest mark.
+func (ms *marks) drop(i int) {
+	id := ms.order[i]
+	delete(ms.version, id)
+	if k := (keyIn{id.scope, id.key}); ms.count[k] > 1 {
+		ms.count[k]--
+	} else {
+		delete(ms.count, k)
+	}
+	ms.order = append(ms.order[:i], ms.order[i+1:]...)
+}
+
+// RollbackError says a record is older than one this machine has seen.
+type RollbackError struct {
+	Version uint64 // the record's sealed version; 0 for a record without one
+	Seen    uint64 // the highest version seen on this machine
+}
+
+func (e *RollbackError) Error() string {
+	if e.Version == 0 {
+		return fmt.Sprintf("rolled back: the record has no sealed version, but sealed version %d was seen on this machine", e.Seen)
+	}
+	return fmt.Sprintf("rolled back: version %d is older than version %d seen on this machine", e.Version, e.Seen)
+}
+
+// history is the marks of one store as read before the records they are
+// checked against, so that a concurrent flyte that records a newer
+// version after this one read the store never makes it cry rollback.
+type history struct {
+	m    *Manager
+	name string // state file name, "" when this machine keeps no history
+	snap *marks
+}
+
+// history reads the marks of the store whose data key is sealer's (with
+// read; a create has nothing to check and skips that). Without a state
+// directory (no HOME) it remembers nothing. A state directory that does not
+// exist yet is read as empty and not created: a read creates it only when
+// it has a version to record.
+func (m *Manager) history(sealer *seal.Sealer, read bool) (*history, error) {
+	h := &history{m: m, snap: newMarks()}
+	if m.stateDir == "" {
+		return h, nil
+	}
+	h.name = marksDir + sealer.KeyID()
+	if _, err := os.Lstat(m.stateDir); !read || errors.Is(err, os.ErrNotExist) {
+		return h, nil
+	}
+	d, err := m.state()
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.Read(h.name)
+	if err != nil {
+		return nil, err
+	}
+	if h.snap, err = parseMarks(b); err != nil {
+		return nil, marksDamaged(d, h.name, err)
+	}
+	return h, nil
+}
+
+func marksDamaged(d *state.Dir, name string, err error) error {
+	return fmt.Errorf("the versions this machine has seen (%s/%s) are damaged: %v; remove the file to start again (rollback detection then starts from nothing)", d.Path(), name, err)
+}
+
+// state opens the state directory once.
+func (m *Manager) state() (*state.Dir, error) {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if m.stateOpen != nil {
+		return m.stateOpen, nil
+	}
+	d, err := state.Open(m.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	m.stateOpen = d
+	return d, nil
+}
+
+// ready opens the state directory before a write, so that a state
+// directory flyte may not use stops the command before it changes the
+// store.
+func (h *history) ready() error {
+	if h.name == "" {
+		return nil
+	}
+	_, err := h.m.state()
+	return err
+}
+
+// open verifies a record the store returned (see openRecord) and checks it
+// against the marks; a failure is a *DamagedError. The caller clears the
+// value.
+func (h *history) open(sealer *seal.Sealer, r *abi.Record) ([]byte, *seal.Meta, error) {
+	v, meta, err := openRecord(sealer, r)
+	if err == nil {
+		err = h.check(r.Scope, r.Key, meta)
+	}
+	if err != nil {
+		clear(v)
+		return nil, nil, &DamagedError{Key: r.Key, Scope: scope.Scope(r.Scope), Err: err}
+	}
+	return v, meta, nil
+}
+
+// check returns a *RollbackError when meta is older than what was seen of
+// its incarnation before this read began. A record without sealed meta
+// (a version-1 blob, from before flyte sealed versions) is accepted unless
+// a sealed version of its key was seen: then it is an old record put back.
+func (h *history) check(s abi.Scope, key string, meta *seal.Meta) error {
+	if meta == nil {
+		if seen := h.snap.newestOf(keyIn{s, key}); seen > 0 {
+			return &RollbackError{Seen: seen}
+		}
+		return nil
+	}
+	if seen := h.snap.seen(markID{s, key, meta.Incarnation}); meta.Version < seen {
+		return &RollbackError{Version: meta.Version, Seen: seen}
+	}
+	return nil
+}
+
+// sighting is one record whose sealed version is to be remembered.
+type sighting struct {
+	scope abi.Scope
+	key   string
+	meta  *seal.Meta
+}
+
+// remember raises the marks of what was seen, under the state file's lock,
+// and writes the file only when a mark rose.
+func (h *history) remember(seen []sighting) error {
+	if h.name == "" {
+		return nil
+	}
+	var todo []sighting
+	for _, s := range seen {
+		if s.meta != nil && markable(s.scope, s.key) && h.snap.seen(markID{s.scope, s.key, s.meta.Incarnation}) < s.meta.Version {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil // nothing new: a read changes nothing, not even the state dir
+	}
+	d, err := h.m.state()
+	if err != nil {
+		return err
+	}
+	return d.Update(h.name, func(old []byte) ([]byte, error) {
+		ms, err := parseMarks(old)
+		if err != nil {
+			return nil, marksDamaged(d, h.name, err)
+		}
+		changed := false
+		for _, s := range todo {
+			if ms.raise(markID{s.scope, s.key, s.meta.Incarnation}, s.meta.Version) {
+				changed = true
+			}
+		}
+		if !changed {
+			return nil, nil
+		}
+		return ms.encode(), nil
+	})
+}
