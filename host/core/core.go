@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -117,7 +116,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 	s := plugin.Spec{Name: name, Kind: kind, Source: "built-in"}
 	if pc, ok := c.cfg.Plugins[name]; ok {
-		b, err := os.ReadFile(pc.Path)
+		b, err := plugin.ReadFile(pc.Path)
 		if err != nil {
 			return s, fmt.Errorf("cannot read plugin %s: %w", name, err)
 		}

@@ -30,9 +30,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -317,39 +319,89 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 	return out, nil
 }
 
-// Lock takes an exclusive flock on the file p (created if needed), waiting
-// until ctx is done. The lock is held until the returned file is closed,
-// or the process exits.
+// Lock takes an exclusive flock on the file p (created if needed). It
+// waits while another process holds it, but gives up a margin before ctx's
+// deadline (a fifth of the time left, at most a second) so that the plugin
+// can still answer: the error then says the store is locked, not that the
+// plugin timed out. The lock is held until the returned file is closed, or
+// the process exits.
 func (d *Dir) Lock(ctx context.Context, p string) (*os.File, error) {
+	f, _, err := d.lock(ctx, p)
+	return f, err
+}
+
+// lock is Lock; on contention it also returns the holder's pid (0 when
+// unknown).
+func (d *Dir) lock(ctx context.Context, p string) (*os.File, int, error) {
 	if err := checkPath(p); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	root, err := d.open(true)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := root.OpenFile(p, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, fail("lock", p, err)
+		return nil, 0, fail("lock", p, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(left/5, lockMargin)))
+		defer cancel()
 	}
 	wait := time.Millisecond
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return f, nil
+			return f, 0, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			f.Close()
-			return nil, fail("lock", p, err)
+			return nil, 0, fail("lock", p, err)
 		}
 		select {
 		case <-ctx.Done():
+			pid := lockHolder(f)
 			f.Close()
-			return nil, abi.Errorf(abi.Unavailable, "lock ", quote(p), ": timed out waiting for another flyte process")
+			by := "another flyte process"
+			if pid > 0 {
+				by += " (pid " + strconv.Itoa(pid) + ")"
+			}
+			return nil, pid, abi.Errorf(abi.Unavailable, "lock ", quote(p), ": the store is locked by ", by)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 20*time.Millisecond)
 	}
+}
+
+// lockMargin is the most Lock leaves of a call's time for the plugin to
+// answer after it gave up waiting.
+const lockMargin = time.Second
+
+// lockHolder finds the pid holding a flock on f in /proc/locks (as the
+// kernel records it: the process that took the lock), or 0.
+func lockHolder(f *os.File) int {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return 0
+	}
+	// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": pid, then
+	// major:minor:inode in hex, hex, decimal.
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == want {
+			if pid, err := strconv.Atoi(f[4]); err == nil && pid > 0 {
+				return pid
+			}
+		}
+	}
+	return 0
 }
 
 // Call is the view of a Dir during one plugin call, with the locks of the
@@ -359,6 +411,8 @@ type Call struct {
 	d     *Dir
 	ctx   context.Context
 	locks map[string]*os.File
+	busy  bool // a Lock gave up because another process held the lock
+	pid   int  // that process, when known
 }
 
 // maxLocks bounds the locks one call may hold.
@@ -374,6 +428,10 @@ func (c *Call) End() {
 	}
 	clear(c.locks)
 }
+
+// Busy reports whether a Lock of this call gave up because another process
+// held the lock, and that process's pid when known.
+func (c *Call) Busy() (bool, int) { return c.busy, c.pid }
 
 // ReadFile implements guest.FS.
 func (c *Call) ReadFile(p string) ([]byte, error) { return c.d.ReadFile(p) }
@@ -399,8 +457,11 @@ func (c *Call) Lock(p string) error {
 	if len(c.locks) >= maxLocks {
 		return abi.Errorf(abi.InvalidArgument, "too many locks in one call")
 	}
-	f, err := c.d.Lock(c.ctx, p)
+	f, pid, err := c.d.lock(c.ctx, p)
 	if err != nil {
+		if abi.StatusOf(err) == abi.Unavailable {
+			c.busy, c.pid = true, pid
+		}
 		return err
 	}
 	if c.locks == nil {

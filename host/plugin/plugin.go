@@ -27,7 +27,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -145,13 +147,21 @@ func (e *Error) Error() string { return "plugin " + e.Plugin + ": " + e.Msg }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Load compiles (or loads from cache), checks and instantiates a plugin.
-func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
+// Whatever the module holds, Load returns: its start function and its
+// description run under the call deadline, and a panic of the runtime on a
+// module it should have refused becomes an error.
+func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	sum := sha256.Sum256(s.Wasm)
-	p := &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h}
+	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h}
 	fail := func(msg string, err error) (*Plugin, error) {
 		p.Close(ctx)
 		return nil, &Error{Plugin: s.Name, Msg: msg, Err: err}
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = fail("failed to load: the WebAssembly runtime failed on it ("+cause(fmt.Sprint(r))+")", nil)
+		}
+	}()
 	if s.SHA256 != "" && !strings.EqualFold(s.SHA256, p.SHA256) {
 		return fail("content does not match its pinned sha256 (got "+p.SHA256+")", nil)
 	}
@@ -176,23 +186,23 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	cctx := experimental.WithCompilationWorkers(ctx, runtime.NumCPU())
 	compiled, err := p.rt.CompileModule(cctx, s.Wasm)
 	if err != nil {
-		return fail("not a valid WebAssembly module", err)
+		return fail(compileError(s.Name, err), err)
 	}
 	p.compiled = compiled
 	if cold {
 		h.markCompiled(p.SHA256, true)
-	}
-	if err := p.checkImportsExports(); err != nil {
-		return fail(err.Error(), nil)
-	}
-	if s.Dir != "" {
-		p.dir = fsgrant.New(s.Dir)
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fail("cannot set up WASI", err)
 	}
 	if err := instantiateHostModules(ctx, p.rt); err != nil {
 		return fail("cannot set up host functions", err)
+	}
+	if err := p.checkImportsExports(); err != nil {
+		return fail(err.Error(), nil)
+	}
+	if s.Dir != "" {
+		p.dir = fsgrant.New(s.Dir)
 	}
 	p.modCfg = wazero.NewModuleConfig().
 		WithName("").
@@ -203,7 +213,7 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 
 	inst, err := p.newInstance(ctx)
 	if err != nil {
-		return fail("failed to start", err)
+		return fail(startError(err), err)
 	}
 	out, err := p.call(ctx, inst, inst.describe, nil)
 	if err != nil {
@@ -241,31 +251,113 @@ func sizeString(n int) string {
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
-// checkImportsExports refuses a module that is not an ABI v1 guest or that
-// imports a capability it was not granted.
+// checkImportsExports refuses a module that is not an ABI v1 guest, that
+// exports an ABI function with another signature than abi/SPEC.md gives,
+// or whose imports this host does not provide (or did not grant it). The
+// host modules must be instantiated first: they are what imports are
+// checked against.
 func (p *Plugin) checkImportsExports() error {
 	exp := p.compiled.ExportedFunctions()
 	if _, ok := exp[abi.MarkerExport]; !ok {
 		return errors.New("is not a flyte ABI v1 plugin (no " + abi.MarkerExport + " export)")
 	}
-	for _, name := range []string{abi.InitExport, abi.DescribeExport, abi.HandleExport} {
-		if _, ok := exp[name]; !ok {
-			return errors.New("does not export " + name)
+	for _, e := range exports {
+		def, ok := exp[e.name]
+		if !ok {
+			return errors.New("does not export " + e.name)
 		}
+		if got := signature(def.ParamTypes(), def.ResultTypes()); got != e.sig {
+			return errors.New("exports " + e.name + " as " + got + "; ABI v1 needs " + e.sig)
+		}
+	}
+	if _, ok := p.compiled.ExportedMemories()["memory"]; !ok {
+		return errors.New("does not export its memory (an export named memory)")
+	}
+	if len(p.compiled.ImportedMemories()) > 0 {
+		mod, name, _ := p.compiled.ImportedMemories()[0].Import()
+		return errors.New("imports a memory (" + Sanitize(mod) + "." + Sanitize(name) + "), which this host does not provide")
 	}
 	for _, f := range p.compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
+		full := Sanitize(mod) + "." + Sanitize(name)
 		switch mod {
 		case abi.HostModule, wasi_snapshot_preview1.ModuleName:
 		case abi.FSModule:
 			if p.Spec.Dir == "" {
-				return errors.New(`needs capability "fs" (it imports ` + mod + "." + Sanitize(name) + "), which is not granted to it")
+				return errors.New(`needs capability "fs" (it imports ` + full + "), which is not granted to it")
 			}
 		default:
-			return errors.New("imports unknown module " + Sanitize(mod))
+			return errors.New("imports " + full + ", from a module this host does not provide")
+		}
+		host := p.rt.Module(mod)
+		if host == nil {
+			return errors.New("imports " + full + ", from a module this host does not provide")
+		}
+		def, ok := host.ExportedFunctionDefinitions()[name]
+		if !ok {
+			return errors.New("imports " + full + ", which this host does not provide")
+		}
+		want := signature(def.ParamTypes(), def.ResultTypes())
+		if got := signature(f.ParamTypes(), f.ResultTypes()); got != want {
+			return errors.New("imports " + full + " as " + got + "; this host provides " + want)
 		}
 	}
 	return nil
+}
+
+// exports are the functions every ABI v1 guest exports, with their
+// signatures (abi/SPEC.md, section 1).
+var exports = []struct{ name, sig string }{
+	{abi.MarkerExport, "() -> ()"},
+	{abi.InitExport, "() -> ()"},
+	{abi.DescribeExport, "() -> i32"},
+	{abi.HandleExport, "(i32, i32) -> i32"},
+}
+
+// signature writes a function type as SPEC.md does: "(i32, i32) -> i32".
+func signature(params, results []api.ValueType) string {
+	list := func(ts []api.ValueType) string {
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(names, ", ")
+	}
+	s := "(" + list(params) + ") -> "
+	if len(results) == 1 {
+		return s + list(results)
+	}
+	return s + "(" + list(results) + ")"
+}
+
+// memoryLimit matches wazero's refusal of a memory over the limit.
+var memoryLimit = regexp.MustCompile(`\b(min|max|capacity) (\d+) pages \([^)]*\) over limit of (\d+) pages`)
+
+// compileError says why a module did not compile, in one line.
+func compileError(name string, err error) string {
+	if m := memoryLimit.FindStringSubmatch(err.Error()); m != nil {
+		what := "needs " + m[2] + " pages of memory"
+		if m[1] != "min" {
+			what = "declares a maximum of " + m[2] + " pages of memory"
+		}
+		return what + ", the limit is " + m[3] + " (memory_pages in [plugins." + name + "])"
+	}
+	return "not a valid WebAssembly module: " + cause(err.Error())
+}
+
+// startError says why an instance did not start, in one line.
+func startError(err error) string {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		return "failed to start: its initialisation (" + abi.InitExport + ") did not finish in time"
+	}
+	return "failed to start: " + cause(err.Error())
+}
+
+// cause cuts an error of the runtime to its first line, sanitised: wazero
+// appends stack traces, and names from the module are the module's.
+func cause(s string) string {
+	return Sanitize(strings.TrimSpace(firstLine(s)))
 }
 
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
@@ -295,7 +387,7 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 	p.mu.Unlock()
 	inst, err := p.newInstance(ctx)
 	if err != nil {
-		return nil, &Error{Plugin: p.Spec.Name, Msg: "failed to start", Err: err}
+		return nil, &Error{Plugin: p.Spec.Name, Msg: startError(err), Err: err}
 	}
 	return inst, nil
 }
@@ -332,19 +424,24 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 		st.fs = p.dir.Begin(cctx)
 	}
 	cctx = context.WithValue(cctx, stateKey{}, st)
-	res, err := fn.Call(cctx, params...)
+	res, err := safeCall(cctx, fn, params)
 	st.release()
 	inst.calls++
+	if err == nil && len(res) != 1 {
+		// Load checked the signatures; this is the last line of defence.
+		err = errors.New("returned " + strconv.Itoa(len(res)) + " values instead of a status")
+	}
 	if err != nil {
 		_ = inst.mod.Close(ctx)
+		if ctx.Err() != nil {
+			// The caller's own deadline (a whole listing's) or cancellation.
+			return nil, ctx.Err()
+		}
 		var exit *sys.ExitError
 		if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
 			return nil, &Error{Plugin: p.Spec.Name, Msg: "call timed out after " + p.Spec.Timeout.String(), Err: context.DeadlineExceeded}
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &Error{Plugin: p.Spec.Name, Msg: "crashed: " + Sanitize(firstLine(err.Error())), Err: err}
+		return nil, &Error{Plugin: p.Spec.Name, Msg: "crashed: " + cause(err.Error()), Err: err}
 	}
 	if st.overflow {
 		_ = inst.mod.Close(ctx)
@@ -362,9 +459,41 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	} else {
 		p.put(ctx, inst)
 	}
+	if st.fs != nil {
+		// The plugin failed after the host gave up waiting for a lock that
+		// another process holds: say so, whatever the plugin made of it.
+		if busy, pid := st.fs.Busy(); busy {
+			return nil, &BusyError{Plugin: p.Spec.Name, PID: pid}
+		}
+	}
 	var m abi.ErrorMessage
 	_ = abi.Unmarshal(st.out, &m)
 	return nil, &abi.StatusError{Code: status, Message: Sanitize(m.Message)}
+}
+
+// safeCall calls fn, turning a panic of the runtime into an error.
+func safeCall(ctx context.Context, fn api.Function, params []uint64) (res []uint64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, errors.New("the WebAssembly runtime failed: "+fmt.Sprint(r))
+		}
+	}()
+	return fn.Call(ctx, params...)
+}
+
+// BusyError says a call failed because another process holds a lock the
+// plugin needed: the store is in use, not broken.
+type BusyError struct {
+	Plugin string
+	PID    int // the holder as the kernel reports it; 0 when unknown
+}
+
+func (e *BusyError) Error() string {
+	by := "another flyte process"
+	if e.PID > 0 {
+		by += " (pid " + strconv.Itoa(e.PID) + ")"
+	}
+	return "store is busy: locked by " + by + "; try again"
 }
 
 // KindPhrase names a plugin kind with its article: "a store plugin".
