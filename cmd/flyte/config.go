@@ -67,7 +67,7 @@ func (c *cli) configTrust(args []string) error {
 	} else if path, err = config.Search(cwd); err != nil {
 		return err
 	} else if path == "" {
-		return withHint(errors.New("no "+config.FileName+" in the working directory or its parents"), "name the file: "+c.cmd.usage())
+		return withHint(errors.New("no "+config.FileName+" in the working directory or its parents"), "name the file: flyte config trust PATH")
 	}
 	if c.trustRevoke {
 		p, err := trust.Revoke(path, cwd, c.getenv)

@@ -117,6 +117,9 @@ func TestScripts(t *testing.T) {
 			"snapshot":  cmdSnapshot,
 			"perm":      cmdPerm,
 			"jsonget":   cmdJSONGet,
+			"chown":     cmdChown,
+			"mkfifo":    cmdMkfifo,
+			"setmode":   cmdSetmode,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -278,6 +281,42 @@ func cmdJSONGet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("jsonget: element %d has no field %q", i, args[2])
 	}
 	ts.Setenv(args[3], fmt.Sprint(v))
+}
+
+// cmdChown gives a file to another user and group (root only), as if
+// another user had planted it:
+//
+//	chown UID PATH
+func cmdChown(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: chown UID PATH")
+	}
+	uid, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	ts.Check(os.Lchown(ts.MkAbs(args[1]), uid, uid))
+}
+
+// cmdMkfifo makes a named pipe:
+//
+//	mkfifo PATH
+func cmdMkfifo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mkfifo PATH")
+	}
+	ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o644))
+}
+
+// cmdSetmode sets all twelve mode bits, the sticky bit included (the
+// built-in chmod takes only the permission bits):
+//
+//	setmode MODE PATH
+func cmdSetmode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setmode MODE PATH")
+	}
+	mode, err := strconv.ParseUint(args[0], 8, 12)
+	ts.Check(err)
+	ts.Check(syscall.Chmod(ts.MkAbs(args[1]), uint32(mode)))
 }
 
 // TestScriptsAsUser runs every script again as an ordinary user (nobody),

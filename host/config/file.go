@@ -57,6 +57,12 @@ func Read(found Found) (*File, error) {
 			return nil, fileError(p, err)
 		}
 	}
+	// The file first, so that a file planted by someone else is named as such; then the directories.
+	fh, err := openChecked(p, real)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
 	linkDir, err := filepath.EvalSymlinks(filepath.Dir(p))
 	if err != nil {
 		return nil, fileError(p, err)
@@ -69,9 +75,12 @@ func Read(found Found) (*File, error) {
 			return nil, err
 		}
 	}
-	data, err := readChecked(p, real)
+	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
 	if err != nil {
-		return nil, err
+		return nil, fileError(p, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("config file %s: larger than %d bytes", p, maxFileSize)
 	}
 	f, err := parseFile(p, data)
 	if err != nil {
@@ -81,40 +90,40 @@ func Read(found Found) (*File, error) {
 	return f, nil
 }
 
-// readChecked opens real without blocking and reads it if it is a regular file the user may trust; shown
-// is the name for messages.
-func readChecked(shown, real string) ([]byte, error) {
+// openChecked opens real without blocking and returns it if it is a regular file the user may trust;
+// shown is the name for messages.
+func openChecked(shown, real string) (*os.File, error) {
 	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fileError(shown, err)
 	}
 	f := os.NewFile(uintptr(fd), real)
-	defer f.Close()
+	if err := checkOpened(shown, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func checkOpened(shown string, f *os.File) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fileError(shown, err)
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileError(shown, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fileError(shown, err)
+		return fileError(shown, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("config file %s: %s, not a regular file", shown, kind(fi.Mode()))
+		return fmt.Errorf("config file %s: %s, not a regular file", shown, kind(fi.Mode()))
 	}
 	if err := checkOwner(shown, "", st); err != nil {
-		return nil, err
+		return err
 	}
 	if fi.Size() > maxFileSize {
-		return nil, fmt.Errorf("config file %s: larger than %d bytes", shown, maxFileSize)
+		return fmt.Errorf("config file %s: larger than %d bytes", shown, maxFileSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fileError(shown, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("config file %s: larger than %d bytes", shown, maxFileSize)
-	}
-	return data, nil
+	return nil
 }
 
 // checkDirs applies the ownership rule to dir, the directory that holds the configuration file shown,
@@ -149,7 +158,7 @@ func checkOwner(shown, dir string, st unix.Stat_t) error {
 		what += "directory " + dir + " "
 	}
 	if !ownerOK(st.Uid) {
-		return fmt.Errorf("%sis owned by uid %d, not by you (uid %d) or root", what, st.Uid, os.Geteuid())
+		return fmt.Errorf("%sis owned by uid %d, not by you or root", what, st.Uid)
 	}
 	if perm := st.Mode & 0o7777; perm&0o022 != 0 {
 		fix := shown
@@ -168,7 +177,7 @@ func checkOwner(shown, dir string, st unix.Stat_t) error {
 // group or others may write it, sticky (so that they cannot rename what is in it).
 func checkAncestor(shown, dir string, st unix.Stat_t) error {
 	if !ownerOK(st.Uid) {
-		return fmt.Errorf("config file %s: directory %s is owned by uid %d, not by you (uid %d) or root", shown, dir, st.Uid, os.Geteuid())
+		return fmt.Errorf("config file %s: directory %s is owned by uid %d, not by you or root", shown, dir, st.Uid)
 	}
 	if perm := st.Mode & 0o7777; perm&0o022 != 0 && perm&unix.S_ISVTX == 0 {
 		return fmt.Errorf("config file %s: directory %s has mode %04o, which lets others replace what is in it (it is not sticky)", shown, dir, perm)
