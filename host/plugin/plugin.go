@@ -496,6 +496,10 @@ func (e *BusyError) Error() string {
 	return "store is busy: locked by " + by + "; try again"
 }
 
+// CallTimeout is the deadline of each call; callers that make many calls
+// size their own budget by it.
+func (p *Plugin) CallTimeout() time.Duration { return p.Spec.Timeout }
+
 // KindPhrase names a plugin kind with its article: "a store plugin".
 func KindPhrase(k abi.PluginKind) string {
 	if k == abi.KindInjector {

@@ -537,9 +537,6 @@ type ListResult struct {
 	Damaged []Damaged
 }
 
-// maxPages stops a store that never ends its listing.
-const maxPages = 100000
-
 // List returns the secrets matching f, ordered by project, domain and key.
 // Records that fail to open are returned in Damaged.
 func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
@@ -550,33 +547,9 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if f.Domain != nil {
 		req.HasDomain, req.Domain = true, *f.Domain
 	}
-	var res ListResult
-	var records []abi.Record
-	for page := 0; ; page++ {
-		if page == maxPages {
-			return ListResult{}, errors.New("store did not finish its listing")
-		}
-		var resp abi.ListResponse
-		if err := m.call(ctx, abi.OpList, &req, &resp); err != nil {
-			return ListResult{}, err
-		}
-		for _, r := range resp.Records {
-			if req.Matches(r.Scope, r.Key) {
-				records = append(records, r)
-			}
-		}
-		for _, d := range resp.Damaged {
-			if req.Matches(d.Scope, d.Key) {
-				res.Damaged = append(res.Damaged, damaged(d.Scope, d.Key, plugin.Sanitize(d.Reason)))
-			}
-		}
-		if resp.NextPageToken == "" {
-			break
-		}
-		if resp.NextPageToken == req.PageToken {
-			return ListResult{}, errors.New("store repeated a page of its listing")
-		}
-		req.PageToken = resp.NextPageToken
+	res, records, err := m.listAll(ctx, &req)
+	if err != nil {
+		return ListResult{}, err
 	}
 	if len(records) == 0 {
 		return res, nil
