@@ -73,14 +73,11 @@ func Own(cfg *config.Config, getenv func(string) string) []Protected {
 	return own
 }
 
-// configDir is flyte's configuration directory: $XDG_CONFIG_HOME/flyte,
-// else ~/.config/flyte, as config.Find looks for flyte.toml there.
+// configDir is flyte's configuration directory, the one that holds the
+// user's own flyte.toml: $XDG_CONFIG_HOME/flyte, else ~/.config/flyte.
 func configDir(getenv func(string) string) string {
-	if d := getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "flyte")
-	}
-	if h := getenv("HOME"); filepath.IsAbs(h) {
-		return filepath.Join(h, ".config", "flyte")
+	if f := config.UserFile(getenv); f != "" {
+		return filepath.Dir(f)
 	}
 	return ""
 }
