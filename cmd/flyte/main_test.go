@@ -117,6 +117,7 @@ func TestScripts(t *testing.T) {
 			"snapshot":  cmdSnapshot,
 			"perm":      cmdPerm,
 			"jsonget":   cmdJSONGet,
+			"forgekey":  cmdForgekey,
 			"chown":     cmdChown,
 			"mkfifo":    cmdMkfifo,
 			"setmode":   cmdSetmode,

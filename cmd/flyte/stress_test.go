@@ -212,7 +212,11 @@ func (e *isoEnv) openValue(key string) ([]byte, uint64) {
 	if err != nil {
 		e.t.Fatalf("read the data key: %v", err)
 	}
-	sealer, err := seal.UnwrapDataKey(wrapped, id)
+	env, err := seal.ParseEnvelope(wrapped)
+	if err != nil {
+		e.t.Fatalf("read the data key: %v", err)
+	}
+	sealer, err := env.Open(id, func(seal.PublicKey) bool { return true })
 	if err != nil {
 		e.t.Fatalf("unwrap the data key: %v", err)
 	}
