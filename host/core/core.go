@@ -107,7 +107,8 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		}
 		store = p
 	}
-	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity, StateDir: c.opts.StateDir})
+	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity, StateDir: c.opts.StateDir,
+		Location: c.cfg.Store.Plugin + "\x00" + c.cfg.Store.Path})
 	return c.secrets, nil
 }
 

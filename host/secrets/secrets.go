@@ -20,13 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
-	"filippo.io/age"
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/scope"
@@ -149,6 +146,10 @@ type Manager struct {
 
 	mu     sync.Mutex
 	sealer *seal.Sealer
+	// location names where the store is (Options.Location); legacyKey
+	// says its data key predates envelopes (datakey.go). Guarded by mu.
+	location  string
+	legacyKey bool
 
 	// stateDir keeps the versions this machine has seen (marks.go).
 	stateDir  string
@@ -168,6 +169,9 @@ type Options struct {
 	// version seen of each secret is kept to detect rollbacks; "" keeps no
 	// history. It is created only when there is a version to record.
 	StateDir string
+	// Location names where the store is (its plugin, path or endpoints),
+	// so that this machine remembers which data key it saw there.
+	Location string
 }
 
 // New returns a Manager over store.
@@ -176,7 +180,7 @@ func New(store Store, opts Options) *Manager {
 	if now == nil {
 		now = time.Now
 	}
-	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now, stateDir: opts.StateDir}
+	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now, stateDir: opts.StateDir, location: opts.Location}
 }
 
 // Close forgets the data key.
@@ -190,59 +194,20 @@ func (m *Manager) Close() {
 }
 
 // unlock returns the store's sealer. With create, a store without a data
-// key gets one (and the user an identity, if needed); otherwise ErrNotFound
-// reports there is none yet. An existing data key is only ever unwrapped
-// with an existing identity: creating one then could never open it.
+// key (and without records) gets one (and the user an identity, if
+// needed); otherwise ErrNotFound reports there is none yet. An existing
+// data key is accepted only when vouched for, and only ever unwrapped with
+// an existing identity: creating one then could never open it. Commands
+// that write use unlockToWrite (datakey.go).
 func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sealer != nil {
 		return m.sealer, nil
 	}
-	wrapped, err := m.metaGet(ctx, dataKeyName)
-	switch {
-	case errors.Is(err, ErrNotFound) && !create:
-		return nil, err
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
-	case wrapped == nil:
-		id, created, err := seal.LoadOrCreateIdentity(m.identity)
-		if err != nil {
-			return nil, err
-		}
-		w, s, err := seal.NewDataKey(id.Recipient())
-		if err == nil {
-			// Another process may have initialised the store meanwhile;
-			// the store keeps the first key and returns it.
-			var stored []byte
-			if stored, err = m.metaPut(ctx, dataKeyName, w); err == nil {
-				wrapped = stored
-				if string(stored) == string(w) {
-					m.sealer = s
-					return s, nil
-				}
-			}
-			s.Destroy()
-		}
-		if err != nil {
-			// A failed command changes nothing: an identity made for a
-			// store that could not be set up goes too.
-			if created {
-				_ = os.Remove(m.identity)
-			}
-			return nil, fmt.Errorf("failed to store the data key: %w", err)
-		}
-	}
-	id, err := seal.LoadIdentity(m.identity)
+	s, err := m.openDataKey(ctx, create) // datakey.go
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist"), Missing: true}
-		}
 		return nil, err
-	}
-	s, err := seal.UnwrapDataKey(wrapped, age.Identity(id))
-	if err != nil {
-		return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: errors.Is(err, age.ErrIncorrectIdentity)}
 	}
 	m.sealer = s
 	return s, nil
