@@ -47,6 +47,8 @@ const (
 	vouchersFile = "keys/vouchers"
 	storesFile   = "keys/stores"
 	storesHeader = "flyte-stores 1\n"
+	// ageHeader starts every age file: the bare data key before envelopes.
+	ageHeader = "age-encryption.org/"
 	// maxStores bounds the stores file, in lines.
 	maxStores = 10000
 )
@@ -242,7 +244,9 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 		return nil, err
 	}
 	if !seal.IsEnvelope(stored) {
-		if ks.at[m.locationID()] != "" {
+		// A bare age file where an envelope was is a downgrade; anything
+		// else is damage, reported as before envelopes.
+		if bytes.HasPrefix(stored, []byte(ageHeader)) && ks.at[m.locationID()] != "" {
 			return nil, ErrDowngrade
 		}
 		s, err := seal.UnwrapDataKey(stored, age.Identity(id))
