@@ -96,6 +96,27 @@ func TestForms(t *testing.T) {
 		`pa\"ss<\n\\w\u00f6rd??!`, // Python's json.dumps
 		base64.StdEncoding.EncodeToString(append(bytes.Clone(b), '\n')), // echo "$S" | base64
 	}
+	// Then the base64 cores of v, and the forms of its second line (the
+	// first is shorter than LineMin), less those already there.
+	seen := map[string]bool{}
+	for _, w := range want {
+		seen[w] = true
+	}
+	for _, c := range cores(b) {
+		if !seen[string(c)] {
+			seen[string(c)] = true
+			want = append(want, string(c))
+		}
+	}
+	line := Forms([]byte(`\wörd??!`))
+	if len(line) < 8 {
+		t.Fatalf("line has %d forms", len(line))
+	}
+	for _, f := range line {
+		if !seen[string(f)] {
+			want = append(want, string(f))
+		}
+	}
 	got := Forms(b)
 	if len(got) != len(want) {
 		t.Fatalf("got %d forms, want %d", len(got), len(want))
@@ -107,7 +128,8 @@ func TestForms(t *testing.T) {
 	}
 
 	// No padding, no URL-unsafe characters, nothing to escape: raw, one
-	// base64 form, and base64 of the value with a newline.
+	// base64 form (also its only core of 8 characters), and base64 of the
+	// value with a newline.
 	if got := Forms([]byte("abcdef")); len(got) != 3 || string(got[0]) != "abcdef" || string(got[1]) != "YWJjZGVm" || string(got[2]) != "YWJjZGVmCg==" {
 		t.Errorf("Forms(abcdef) = %q", got)
 	}
@@ -469,8 +491,8 @@ func checkStream(t *testing.T, pats [][]byte, in []byte, cuts []int) {
 			t.Fatalf("patterns %q, input %q, after %d bytes: emitted %q held %q; want %q, %q",
 				pats, in, c, out.Bytes(), w.pending, emitted, held)
 		}
-		if w.ac != nil && len(w.pending) >= w.ac.maxLen {
-			t.Fatalf("%d bytes held, longest pattern %d", len(w.pending), w.ac.maxLen)
+		if w.m != nil && len(w.pending) >= w.m.maxLen {
+			t.Fatalf("%d bytes held, longest pattern %d", len(w.pending), w.m.maxLen)
 		}
 	}
 	w.Close()
@@ -496,7 +518,11 @@ func FuzzWriter(f *testing.F) {
 	f.Add([]byte("hello world, this is output\n"), []byte("s3cr3t-value"), []byte("other"), uint64(1))
 	f.Add([]byte("aaaaaaaaaaaaaaaa"), []byte("aaaaab"), []byte("aab?"), uint64(2))
 	f.Add([]byte("{\"k\":\"v\"}\n\x1b[31mred\x1b[0m"), []byte("line1\nline\"2\\"), []byte("<&>ü"), uint64(3))
-	f.Fuzz(func(t *testing.T, text, v1, v2 []byte, seed uint64) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, text, v1, v2 []byte, seed uint64) {
+	{
 		text = text[:min(len(text), 300)]
 		v1 = v1[:min(len(v1), 24)]
 		v2 = v2[:min(len(v2), 24)]
@@ -530,7 +556,7 @@ func FuzzWriter(f *testing.F) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // BenchmarkWriter compares masking 10 values (in all their forms) in 1 MiB
@@ -575,7 +601,7 @@ func BenchmarkWriter(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { run(b, io.Discard, text) })
 	b.Run("masked", func(b *testing.B) { run(b, NewWriter(io.Discard, pats, 250*time.Millisecond), text) })
 	b.Run("masked_hits", func(b *testing.B) { run(b, NewWriter(io.Discard, pats, 250*time.Millisecond), withHits) })
-	b.Logf("%d patterns, longest %d bytes", len(pats), NewWriter(io.Discard, pats, 0).ac.maxLen)
+	b.Logf("%d patterns, longest %d bytes", len(pats), NewWriter(io.Discard, pats, 0).m.maxLen)
 }
 
 type onlyWriter struct{ io.Writer }

@@ -16,23 +16,20 @@ var ErrClosed = errors.New("mask: write after close")
 type Writer struct {
 	w    io.Writer
 	hold time.Duration
-	ac   *automaton // nil when no pattern is long enough to mask
+	m    *matcher // nil when no pattern is long enough to mask
 
-	mu    sync.Mutex
-	state int32 // automaton state after the bytes fed so far
-	// pending is the held tail: the string of state, a proper prefix of a
-	// pattern, at most ac.maxLen-1 bytes.
-	pending []byte
-	// mStart, mLen: the leftmost-longest whole match found and not yet
-	// decidable (a longer match may still start at or before it), as an
-	// offset into pending; mLen is 0 when there is none.
-	mStart, mLen int
-	scratch      []byte // pending + the head of a write
-	obuf         []byte // output of the current call, when a match was replaced
-	timer        *time.Timer
-	deadline     time.Time
-	err          error
-	closed       bool
+	mu sync.Mutex
+	// pending is the held tail: the output from the first position that
+	// could not be decided, a proper prefix of a pattern, at most
+	// m.maxLen-1 bytes.
+	pending  []byte
+	scratch  []byte // pending + a write
+	obuf     []byte // output of the current call, when a match was replaced
+	replaced bool   // obuf is in use
+	timer    *time.Timer
+	deadline time.Time
+	err      error
+	closed   bool
 }
 
 // NewWriter returns a Writer that masks patterns on their way to w.
@@ -40,23 +37,13 @@ type Writer struct {
 // partial match are passed on, unmasked, when no write arrives within hold;
 // with hold <= 0 only the next Write, Flush or Close decides them.
 func NewWriter(w io.Writer, patterns [][]byte, hold time.Duration) *Writer {
-	var use [][]byte
-	for _, p := range patterns {
-		if len(p) >= MinLen {
-			use = append(use, p)
-		}
-	}
-	m := &Writer{w: w, hold: hold}
-	if len(use) > 0 {
-		m.ac = newAutomaton(use)
-	}
-	return m
+	return &Writer{w: w, hold: hold, m: newMatcher(patterns)}
 }
 
 // Sibling returns a Writer to w that masks the same patterns with the same
 // hold, sharing the matcher (a task's stdout and stderr mask the same values).
 func (m *Writer) Sibling(w io.Writer) *Writer {
-	return &Writer{w: w, hold: m.hold, ac: m.ac}
+	return &Writer{w: w, hold: m.hold, m: m.m}
 }
 
 // String describes the Writer without its contents, so that formatting one
@@ -79,7 +66,7 @@ func (m *Writer) Write(p []byte) (int, error) {
 	if m.closed {
 		return 0, ErrClosed
 	}
-	if m.ac == nil {
+	if m.m == nil {
 		m.send(p)
 		if m.err != nil {
 			return 0, m.err
@@ -87,36 +74,14 @@ func (m *Writer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 
-	a := m.ac
-	m.obuf = m.obuf[:0]
-	buf, emit, from := p, 0, 0
-	if pl := len(m.pending); pl > 0 {
-		// The held tail and the head of p must be scanned as one string,
-		// but a match that starts in the tail ends within maxLen bytes of
-		// p, so only that much of p is copied.
-		k := min(len(p), a.maxLen)
-		m.scratch = append(append(m.scratch[:0], m.pending...), p[:k]...)
-		e := m.run(m.scratch, 0, pl)
-		if k == len(p) {
-			buf, emit, from = m.scratch, e, len(m.scratch)
-		} else {
-			// What is still held is shorter than k, so lies within p.
-			h := len(m.scratch) - int(a.depth[m.state])
-			m.obuf = append(m.obuf, m.scratch[e:h]...)
-			emit, from = h-pl, k
-			m.mStart -= pl
-		}
+	buf := p
+	if len(m.pending) > 0 {
+		m.scratch = append(append(m.scratch[:0], m.pending...), p...)
+		buf = m.scratch
 	}
-	emit = m.run(buf, emit, from)
-	h := len(buf) - int(a.depth[m.state])
-	if len(m.obuf) > 0 {
-		m.obuf = append(m.obuf, buf[emit:h]...)
-		m.send(m.obuf)
-	} else {
-		m.send(buf[emit:h])
-	}
+	emit, h := m.scan(buf, false)
+	m.out(buf, emit, h)
 	m.pending = append(m.pending[:0], buf[h:]...)
-	m.mStart -= h
 	m.trim()
 
 	if len(m.pending) > 0 && m.hold > 0 && m.err == nil {
@@ -177,71 +142,55 @@ func (m *Writer) flush() {
 	if len(m.pending) == 0 {
 		return
 	}
-	m.obuf = m.obuf[:0]
-	buf, emit := m.pending, 0
-	for m.mLen > 0 {
-		// At the end of the stream no longer match can start at or before
-		// the one found, so it is decided; then scan on after it.
-		m.obuf = append(m.obuf, buf[emit:m.mStart]...)
-		m.obuf = append(m.obuf, Redacted...)
-		emit = m.mStart + m.mLen
-		m.state, m.mLen = 0, 0
-		emit = m.run(buf, emit, emit)
-	}
-	m.obuf = append(m.obuf, buf[emit:]...)
-	m.send(m.obuf)
+	emit, h := m.scan(m.pending, true)
+	m.out(m.pending, emit, h)
 	clear(m.pending)
 	m.pending = m.pending[:0]
-	m.state, m.mLen = 0, 0
 	m.trim()
 }
 
-// run feeds buf[from:] to the automaton; buf[emit:from] was fed before and
-// not yet passed on. Every match that becomes decidable is replaced: the
-// bytes before it and Redacted are appended to m.obuf, and scanning resumes
-// after it. run returns the new emit offset; buf[emit:] is then either free
-// to pass on or held, as the depth of the final state tells.
-func (m *Writer) run(buf []byte, emit, from int) int {
-	a := m.ac
-	s, ms, ml := m.state, m.mStart, m.mLen
-	i := from
-	for i < len(buf) {
-		if s == 0 && ml == 0 {
-			// Plain text: stay in the root's dense table.
-			for {
-				s = a.root[buf[i]]
-				i++
-				if s != 0 || i == len(buf) {
-					break
-				}
-			}
-		} else {
-			s = a.next(s, buf[i])
+// scan decides the positions of buf, which starts at the first undecided
+// one, from left to right: a position that begins a pattern is replaced
+// with the longest such pattern, and scanning resumes after it; one that
+// does not is passed on. Unless final, scan stops at the first position
+// whose rest of buf is a proper prefix of a pattern and returns it as h:
+// buf[h:] is to be held. Replacements go to m.obuf, with the bytes before
+// them; buf[emit:h] is the rest to pass on.
+func (m *Writer) scan(buf []byte, final bool) (emit, h int) {
+	mt := m.m
+	m.obuf, m.replaced = m.obuf[:0], false
+	i, n := 0, len(buf)
+	for i < n {
+		// Ordinary output: one filter probe per byte.
+		if i = mt.skip(buf, i); i == n {
+			break
+		}
+		l, hold := mt.at(buf[i:], final)
+		if hold {
+			return emit, i
+		}
+		if l == 0 {
 			i++
-		}
-		if o := int(a.out[s]); o > 0 {
-			if st := i - o; ml == 0 || st < ms {
-				ms, ml = st, o
-			} else if st == ms && o > ml {
-				ml = o
-			}
-		}
-		if ml == 0 {
 			continue
 		}
-		// The match at ms is decided once no longer one can start at or
-		// before it: the live candidate (the state's string) starts after
-		// it, or is itself that match and cannot grow.
-		if sc := i - int(a.depth[s]); ms < sc || (ms == sc && a.leaf(s)) {
-			m.obuf = append(m.obuf, buf[emit:ms]...)
-			m.obuf = append(m.obuf, Redacted...)
-			emit = ms + ml
-			i = emit
-			s, ml = 0, 0
-		}
+		m.obuf = append(m.obuf, buf[emit:i]...)
+		m.obuf = append(m.obuf, Redacted...)
+		m.replaced = true
+		i += l
+		emit = i
 	}
-	m.state, m.mStart, m.mLen = s, ms, ml
-	return emit
+	return emit, n
+}
+
+// out passes on what scan decided: m.obuf, if anything was replaced, and
+// buf[emit:h].
+func (m *Writer) out(buf []byte, emit, h int) {
+	if m.replaced {
+		m.obuf = append(m.obuf, buf[emit:h]...)
+		m.send(m.obuf)
+		return
+	}
+	m.send(buf[:h])
 }
 
 // send passes b on, recording the first error.
@@ -262,7 +211,7 @@ func (m *Writer) trim() {
 	if cap(m.obuf) > keep {
 		m.obuf = nil
 	}
-	if cap(m.scratch) > keep+2*m.ac.maxLen {
+	if cap(m.scratch) > keep+2*m.m.maxLen {
 		m.scratch = nil
 	}
 	clear(m.scratch)
