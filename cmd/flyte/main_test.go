@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -118,6 +119,7 @@ func TestScripts(t *testing.T) {
 			"perm":      cmdPerm,
 			"jsonget":   cmdJSONGet,
 			"forgekey":  cmdForgekey,
+			"recordset": cmdRecordset,
 			"chown":     cmdChown,
 			"mkfifo":    cmdMkfifo,
 			"setmode":   cmdSetmode,
@@ -318,6 +320,38 @@ func cmdSetmode(ts *testscript.TestScript, neg bool, args []string) {
 	mode, err := strconv.ParseUint(args[0], 8, 12)
 	ts.Check(err)
 	ts.Check(syscall.Chmod(ts.MkAbs(args[1]), uint32(mode)))
+}
+
+// cmdRecordset edits what a filestore record claims, as a store could,
+// leaving its sealed value as it is:
+//
+//	recordset FILE version|created|updated N
+func cmdRecordset(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: recordset FILE version|created|updated N")
+	}
+	const magic = "flyterec1\n"
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if !bytes.HasPrefix(b, []byte(magic)) {
+		ts.Fatalf("recordset: %s is not a record", p)
+	}
+	var r abi.Record
+	ts.Check(abi.Unmarshal(b[len(magic):], &r))
+	n, err := strconv.ParseInt(args[2], 10, 64)
+	ts.Check(err)
+	switch args[1] {
+	case "version":
+		r.Version = uint64(n)
+	case "created":
+		r.Created = n
+	case "updated":
+		r.Updated = n
+	default:
+		ts.Fatalf("recordset: unknown field %q", args[1])
+	}
+	ts.Check(os.WriteFile(p, append([]byte(magic), abi.Marshal(&r)...), 0o600))
 }
 
 // TestScriptsAsUser runs every script again as an ordinary user (nobody),

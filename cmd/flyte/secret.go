@@ -368,6 +368,7 @@ func (c *cli) get(args []string) error {
 		err = writeJSON(c.stdout, res.Secrets)
 	} else {
 		err = writeTable(c.stdout, res.Secrets)
+		unsealedNote(c.stderr, res.Secrets)
 	}
 	if err != nil {
 		return err
@@ -381,10 +382,34 @@ func (c *cli) get(args []string) error {
 		fmt.Fprintf(c.stderr, "flyte: secret %s (%s scope): %s\n", d.Key, d.Scope, d.Reason)
 	}
 	if n := len(res.Damaged); n > 0 {
-		fmt.Fprintf(c.stderr, "flyte: hint: flyte did not write these records as they are; delete and recreate each, e.g. flyte delete secret %s\n", join(res.Damaged[0].Key, res.Damaged[0].Scope.Flags()))
+		eg := join(res.Damaged[0].Key, res.Damaged[0].Scope.Flags())
+		if !slices.ContainsFunc(res.Damaged, func(d secrets.Damaged) bool { return !d.Rollback }) {
+			fmt.Fprintf(c.stderr, "flyte: hint: the store serves older records than this machine has seen: whoever can write it put them back; check the store, then delete and recreate each, e.g. flyte delete secret %s\n", eg)
+		} else {
+			fmt.Fprintf(c.stderr, "flyte: hint: flyte did not write these records as they are; delete and recreate each, e.g. flyte delete secret %s\n", eg)
+		}
 		return errReported
 	}
 	return nil
+}
+
+// unsealedNote says, under a table, which secrets were written before
+// flyte sealed versions and times into records (-o json has
+// "sealed_version": false for them).
+func unsealedNote(w io.Writer, list []secrets.Secret) {
+	var old []string
+	for _, s := range list {
+		if !s.SealedVersion {
+			old = append(old, s.Key)
+		}
+	}
+	switch len(old) {
+	case 0:
+	case 1:
+		fmt.Fprintf(w, "flyte: note: secret %s has no sealed version (an older flyte wrote it), so a rollback of it goes undetected; updating it seals one\n", old[0])
+	default:
+		fmt.Fprintf(w, "flyte: note: %d secrets have no sealed version (an older flyte wrote them), e.g. %s, so a rollback of them goes undetected; updating them seals one\n", len(old), old[0])
+	}
 }
 
 func keep(list []secrets.Secret, key string) []secrets.Secret {
@@ -422,15 +447,18 @@ type jsonSecret struct {
 	Domain  string `json:"domain"`
 	Type    string `json:"type"`
 	Version uint64 `json:"version"`
-	Created string `json:"created"`
-	Updated string `json:"updated"`
+	// SealedVersion is false for a record an older flyte wrote: its
+	// version and times are only what the store says.
+	SealedVersion bool   `json:"sealed_version"`
+	Created       string `json:"created"`
+	Updated       string `json:"updated"`
 }
 
 func writeJSON(w io.Writer, list []secrets.Secret) error {
 	out := make([]jsonSecret, 0, len(list))
 	for _, s := range list {
 		out = append(out, jsonSecret{
-			Name: s.Key, Project: s.Scope.Project, Domain: s.Scope.Domain, Type: s.Kind.String(), Version: s.Version,
+			Name: s.Key, Project: s.Scope.Project, Domain: s.Scope.Domain, Type: s.Kind.String(), Version: s.Version, SealedVersion: s.SealedVersion,
 			Created: s.Created.Format(time.RFC3339Nano), Updated: s.Updated.Format(time.RFC3339Nano),
 		})
 	}

@@ -392,3 +392,35 @@ func (h *history) remember(seen []sighting) error {
 		return ms.encode(), nil
 	})
 }
+
+// forget drops every mark of key in s, after this machine deleted it, so
+// that the marks of deleted secrets do not pile up. It never creates the
+// state directory.
+func (m *Manager) forget(sealer *seal.Sealer, s abi.Scope, key string) error {
+	if m.stateDir == "" {
+		return nil
+	}
+	if _, err := os.Lstat(m.stateDir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	d, err := m.state()
+	if err != nil {
+		return err
+	}
+	name := marksDir + sealer.KeyID()
+	return d.Update(name, func(old []byte) ([]byte, error) {
+		ms, err := parseMarks(old)
+		if err != nil {
+			return nil, marksDamaged(d, name, err)
+		}
+		if ms.count[keyIn{s, key}] == 0 {
+			return nil, nil
+		}
+		for i := len(ms.order) - 1; i >= 0; i-- {
+			if id := ms.order[i]; id.scope == s && id.key == key {
+				ms.drop(i)
+			}
+		}
+		return ms.encode(), nil
+	})
+}

@@ -62,6 +62,9 @@ type Damaged struct {
 	Scope  scope.Scope
 	Key    string
 	Reason string
+	// Rollback says the record is genuine but older than one this
+	// machine has seen.
+	Rollback bool
 }
 
 // Filter selects secrets for List. Nil fields do not filter.
@@ -470,17 +473,22 @@ func (m *Manager) updateOnce(ctx context.Context, sealer *seal.Sealer, s scope.S
 // unlocked, like every other change: it proves this is the user's store.
 func (m *Manager) Delete(ctx context.Context, s scope.Scope, key string) error {
 	s.Org = m.org
-	if _, err := m.unlockToWrite(ctx, false); err != nil {
+	sealer, err := m.unlockToWrite(ctx, false)
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return &NotFoundError{Key: key, Scope: s}
 		}
 		return err
 	}
-	err := m.call(ctx, abi.OpDelete, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, nil)
+	err = m.call(ctx, abi.OpDelete, &abi.KeyRequest{Scope: abi.Scope(s), Key: key}, nil)
 	if errors.Is(err, ErrNotFound) {
 		return m.notFound(ctx, s, key)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The versions seen of what was deleted mean nothing any more.
+	return m.forget(sealer, abi.Scope(s), key)
 }
 
 // notFound builds the error for a key missing from s, listing the scopes
@@ -544,7 +552,10 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 			}
 		}
 		if err != nil {
-			res.Damaged = append(res.Damaged, damaged(r.Scope, r.Key, err.Error()))
+			d := damaged(r.Scope, r.Key, err.Error())
+			var rb *RollbackError
+			d.Rollback = errors.As(err, &rb)
+			res.Damaged = append(res.Damaged, d)
 			continue
 		}
 		if r == nil {
