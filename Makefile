@@ -36,32 +36,37 @@ lint: plugins
 fuzz:
 	$(GO) test ./abi -run XXX -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzOpen -fuzztime 30s
+	$(GO) test ./host/seal -run XXX -fuzz FuzzParseEnvelope -fuzztime 30s
+	$(GO) test ./host/seal -run XXX -fuzz FuzzBech32 -fuzztime 30s
+	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseKeyStates$$' -fuzztime 30s
+	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/scope -run XXX -fuzz FuzzValidateKey -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
 
 bench: build
 	$(GO) run ./internal/bench
 
-# The main job on the embedded default store, with this repository's flyte.toml (store in .demo/).
+# The main job on the embedded default store, with this repository's flyte.toml (store in .demo/). It is
+# named with --config: a flyte.toml flyte merely finds in the working directory may not move the store.
 demo: build
 	@rm -rf .demo
 	@set -x; \
-	bin/flyte create secret MY_SECRET_KEY my_secret_value && \
-	bin/flyte create secret --project my_project --domain development MY_SECRET_KEY my_secret_value && \
+	bin/flyte create secret --config flyte.toml MY_SECRET_KEY my_secret_value && \
+	bin/flyte create secret --config flyte.toml --project my_project --domain development MY_SECRET_KEY my_secret_value && \
 	f=$$(mktemp) && printf 'line one\nline two\n' > $$f && \
-	bin/flyte create secret my_file_secret --from-file $$f && \
-	echo piped_value | bin/flyte create secret --domain staging PIPED && \
-	bin/flyte update secret MY_SECRET_KEY --from-file $$f && rm $$f && \
-	bin/flyte get secret && \
-	bin/flyte get secret --project my_project --domain development -o json && \
-	bin/flyte delete secret MY_SECRET_KEY && \
-	bin/flyte get secret && \
-	bin/flyte plugin list && \
-	bin/flyte create secret my_secret my_task_secret_value && \
-	bin/flyte get secret --resolve -p my_project -d development && \
-	bin/flyte run env_1 -- sh -c 'echo "task 1 reads MY_SECRET_ENV_VAR=$$MY_SECRET_ENV_VAR"' && \
-	bin/flyte run env_2 -- sh -c 'ls -l /etc/flyte/secrets; echo "task 2 reads $$(cat /etc/flyte/secrets/my_secret)"' && \
-	bin/flyte run env_2 --no-mask -- sh -c 'test "$$(cat /etc/flyte/secrets/my_secret)" = my_task_secret_value && echo "task 2 got the right value (checked, not printed)"' && \
+	bin/flyte create secret --config flyte.toml my_file_secret --from-file $$f && \
+	echo piped_value | bin/flyte create secret --config flyte.toml --domain staging PIPED && \
+	bin/flyte update secret --config flyte.toml MY_SECRET_KEY --from-file $$f && rm $$f && \
+	bin/flyte get secret --config flyte.toml && \
+	bin/flyte get secret --config flyte.toml --project my_project --domain development -o json && \
+	bin/flyte delete secret --config flyte.toml MY_SECRET_KEY && \
+	bin/flyte get secret --config flyte.toml && \
+	bin/flyte plugin list --config flyte.toml && \
+	bin/flyte create secret --config flyte.toml my_secret my_task_secret_value && \
+	bin/flyte get secret --config flyte.toml --resolve -p my_project -d development && \
+	bin/flyte run env_1 --config flyte.toml -- sh -c 'echo "task 1 reads MY_SECRET_ENV_VAR=$$MY_SECRET_ENV_VAR"' && \
+	bin/flyte run env_2 --config flyte.toml -- sh -c 'ls -l /etc/flyte/secrets; echo "task 2 reads $$(cat /etc/flyte/secrets/my_secret)"' && \
+	bin/flyte run env_2 --config flyte.toml --no-mask -- sh -c 'test "$$(cat /etc/flyte/secrets/my_secret)" = my_task_secret_value && echo "task 2 got the right value (checked, not printed)"' && \
 	! test -e /etc/flyte && \
 	! grep -r -e my_secret_value -e my_task_secret_value .demo
 
