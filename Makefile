@@ -54,9 +54,9 @@ demo: build
 	bin/flyte create secret --config flyte.toml MY_SECRET_KEY my_secret_value && \
 	bin/flyte create secret --config flyte.toml --project my_project --domain development MY_SECRET_KEY my_secret_value && \
 	f=$$(mktemp) && printf 'line one\nline two\n' > $$f && \
-	bin/flyte create secret --config flyte.toml my_file_secret --from-file $$f && \
+	bin/flyte create secret --config flyte.toml my_file_secret --from-file $$f && rm $$f && \
 	echo piped_value | bin/flyte create secret --config flyte.toml --domain staging PIPED && \
-	bin/flyte update secret --config flyte.toml MY_SECRET_KEY --from-file $$f && rm $$f && \
+	echo rotated_value | bin/flyte update secret --config flyte.toml MY_SECRET_KEY && \
 	bin/flyte get secret --config flyte.toml && \
 	bin/flyte get secret --config flyte.toml --project my_project --domain development -o json && \
 	bin/flyte delete secret --config flyte.toml MY_SECRET_KEY && \
@@ -68,7 +68,7 @@ demo: build
 	bin/flyte run env_2 --config flyte.toml -- sh -c 'ls -l /etc/flyte/secrets; echo "task 2 reads $$(cat /etc/flyte/secrets/my_secret)"' && \
 	bin/flyte run env_2 --config flyte.toml --no-mask -- sh -c 'test "$$(cat /etc/flyte/secrets/my_secret)" = my_task_secret_value && echo "task 2 got the right value (checked, not printed)"' && \
 	! test -e /etc/flyte && \
-	! grep -r -e my_secret_value -e my_task_secret_value .demo
+	! grep -r -e my_secret_value -e rotated_value -e my_task_secret_value .demo
 
 clean:
 	rm -rf bin host/builtin/wasm/*.wasm
