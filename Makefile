@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/scope -run XXX -fuzz FuzzValidateKey -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
+	$(GO) test ./host/trust -run XXX -fuzz FuzzParse -fuzztime 30s
 
 bench: build
 	$(GO) run ./internal/bench
