@@ -115,11 +115,11 @@ func (m *Manager) openDataKey(ctx context.Context, create bool) (*seal.Sealer, e
 	stored, err := m.metaGet(ctx, dataKeyName)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		n, more, err := m.firstPage(ctx)
+		page, err := m.firstPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("the store has no data key, and listing its secrets failed: %w", err)
 		}
-		if n > 0 || more {
+		if n, more := len(page.Records)+len(page.Damaged), page.NextPageToken != ""; n > 0 || more {
 			return nil, &MissingKeyError{Count: n, More: more}
 		}
 		if !create {
@@ -144,15 +144,18 @@ func (m *Manager) loadIdentity() (*age.X25519Identity, error) {
 	return id, err
 }
 
-// firstPage counts the records of the organization on the first page of
-// the store's listing (damaged ones too: they are data all the same), and
-// says whether there are more pages.
-func (m *Manager) firstPage(ctx context.Context) (int, bool, error) {
+// firstPage returns the first page of the store's listing of the
+// organization (records of other organizations dropped). One call, so
+// bounded by the message limit, whatever the store does.
+func (m *Manager) firstPage(ctx context.Context) (*abi.ListResponse, error) {
+	req := abi.ListRequest{Org: m.org}
 	var resp abi.ListResponse
-	if err := m.call(ctx, abi.OpList, &abi.ListRequest{Org: m.org}, &resp); err != nil {
-		return 0, false, err
+	if err := m.call(ctx, abi.OpList, &req, &resp); err != nil {
+		return nil, err
 	}
-	return len(resp.Records) + len(resp.Damaged), resp.NextPageToken != "", nil
+	resp.Records = slices.DeleteFunc(resp.Records, func(r abi.Record) bool { return !req.Matches(r.Scope, r.Key) })
+	resp.Damaged = slices.DeleteFunc(resp.Damaged, func(d abi.Damaged) bool { return !req.Matches(d.Scope, d.Key) })
+	return &resp, nil
 }
 
 // newDataKey makes a data key in an envelope vouched for by the user's
@@ -318,22 +321,22 @@ func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer,
 // user's identity, once the secrets the store holds prove the key is the
 // one they were sealed under.
 func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
-	var resp abi.ListResponse
-	if err := m.call(ctx, abi.OpList, &abi.ListRequest{Org: m.org}, &resp); err != nil {
+	page, err := m.firstPage(ctx)
+	if err != nil {
 		return err
 	}
 	opened := 0
-	for _, r := range resp.Records {
+	for _, r := range page.Records {
 		v, err := s.Open(aad(scope.Scope(r.Scope), r.Key, r.Kind), r.Sealed)
 		clear(v)
 		if err == nil {
 			opened++
 		}
 	}
-	if opened == 0 || opened < len(resp.Records) {
+	if opened == 0 || opened < len(page.Records) {
 		return fmt.Errorf("the store's data key is in the old, unvouched format, and it opens %d of the %d secrets on the first page of the store's listing: "+
 			"it may have been replaced, and flyte will not vouch for it (if you emptied this store yourself, remove meta/datakey from it and flyte makes a new key)",
-			opened, len(resp.Records))
+			opened, len(page.Records))
 	}
 	if _, err := m.keyState(); err != nil {
 		return err
