@@ -378,17 +378,17 @@ func TestLoadErrors(t *testing.T) {
 		{"config value type", plugin + "config = { a = \"x\", b = 2 }\n", `: setting "plugins.foo.config.b" must be a string, not an integer`},
 
 		// Values.
-		{"org invalid", "organization = \"Acme\"\n", `: invalid organization name "Acme": ` + nameRule},
+		{"org invalid", "organization = \"Acme\"\n", `: invalid organization name: ` + nameRule},
 		{"org empty", "organization = \"\"\n", `: organization name is empty`},
 		{"domains empty", "domains = []\n", `: setting "domains" must list at least one domain`},
 		{"domain duplicate", "domains = [\"dev\", \"prod\", \"dev\"]\n", `: setting "domains" lists "dev" twice`},
-		{"domain invalid", "domains = [\"Dev\"]\n", `: invalid domain name "Dev": ` + nameRule},
+		{"domain invalid", "domains = [\"Dev\"]\n", `: invalid domain name: ` + nameRule},
 		{"domain empty", "domains = [\"\"]\n", `: domain name is empty`},
-		{"store.plugin invalid", "[store]\nplugin = \"My Store\"\n", `: setting "store.plugin": invalid plugin name "My Store": ` + nameRule},
+		{"store.plugin invalid", "[store]\nplugin = \"My Store\"\n", `: setting "store.plugin": invalid plugin name: ` + nameRule},
 		{"store.path empty", "[store]\npath = \"\"\n", `: setting "store.path" is empty`},
 		{"seal.identity empty", "[seal]\nidentity = \"\"\n", `: setting "seal.identity" is empty`},
-		{"plugin name invalid", "[plugins.Foo]\npath = \"x.wasm\"\n", `: invalid plugin name "Foo": ` + nameRule},
-		{"plugin name dotted", "[plugins.\"a.b\"]\npath = \"x.wasm\"\n", `: invalid plugin name "a.b": ` + nameRule},
+		{"plugin name invalid", "[plugins.Foo]\npath = \"x.wasm\"\n", `: invalid plugin name: ` + nameRule},
+		{"plugin name dotted", "[plugins.\"a.b\"]\npath = \"x.wasm\"\n", `: invalid plugin name: ` + nameRule},
 		{"plugin path missing", "[plugins.foo]\ntimeout = \"1s\"\n", `: setting "plugins.foo.path" is missing`},
 		{"plugin path empty", "[plugins.foo]\npath = \"\"\n", `: setting "plugins.foo.path" is empty`},
 		{"memory zero", plugin + "memory_pages = 0\n", `: setting "plugins.foo.memory_pages" is 0, must be from 1 to 16384 (64 KiB pages)`},
@@ -444,6 +444,13 @@ func FuzzLoad(f *testing.F) {
 	}
 	const path = "/cfg/flyte.toml"
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if file, err := parseFile(path, data); err == nil {
+			for _, name := range file.Restricted {
+				if strings.Trim(name, "-_.*abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+					t.Fatalf("restricted setting name is not plain: %q", name)
+				}
+			}
+		}
 		c, err := parse(path, data, env("HOME", "/home/u"))
 		if err != nil {
 			msg := err.Error()
