@@ -120,6 +120,11 @@ func (m *Manager) openDataKey(ctx context.Context, create bool) (*seal.Sealer, e
 			return nil, fmt.Errorf("the store has no data key, and listing its secrets failed: %w", err)
 		}
 		if n, more := len(page.Records)+len(page.Damaged), page.NextPageToken != ""; n > 0 || more {
+			// A first flyte create elsewhere may have put its key and
+			// its first record between the two reads.
+			if again, err := m.metaGet(ctx, dataKeyName); err == nil {
+				return m.openStored(again)
+			}
 			return nil, &MissingKeyError{Count: n, More: more}
 		}
 		if !create {
@@ -129,6 +134,11 @@ func (m *Manager) openDataKey(ctx context.Context, create bool) (*seal.Sealer, e
 	case err != nil:
 		return nil, fmt.Errorf("failed to read the store's data key: %w", err)
 	}
+	return m.openStored(stored)
+}
+
+// openStored checks and opens a stored data key with the user's identity.
+func (m *Manager) openStored(stored []byte) (*seal.Sealer, error) {
 	id, err := m.loadIdentity()
 	if err != nil {
 		return nil, err
