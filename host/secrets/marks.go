@@ -33,9 +33,11 @@ import (
 const (
 	marksHeader = "flyte-versions 1\n"
 	marksDir    = "versions/"
-	// maxMarks bounds the file (about 100 bytes a line): room for 100,000
-	// secrets with a few incarnations each, under state.MaxFile.
-	maxMarks = 150000
+	// maxMarks and maxMarksBytes bound the file (about 100 bytes a line
+	// with usual names): room for 100,000 secrets, well under
+	// state.MaxFile whatever the names' lengths.
+	maxMarks      = 150000
+	maxMarksBytes = 12 << 20
 	// maxIncarnations is how many incarnations of one key in one scope are
 	// remembered; the oldest is forgotten first.
 	maxIncarnations = 4
@@ -62,6 +64,7 @@ type marks struct {
 	version map[markID]uint64
 	order   []markID
 	count   map[keyIn]int
+	size    int              // bytes of the encoded lines
 	newest  map[keyIn]uint64 // built on first use by newestOf; marks read as a snapshot only
 }
 
@@ -121,8 +124,8 @@ func parseMarks(b []byte) (*marks, error) {
 		if _, dup := ms.version[id]; dup {
 			return nil, fmt.Errorf("line %d repeats an earlier one", n)
 		}
-		if len(ms.order) == maxMarks {
-			return nil, fmt.Errorf("more than %d lines", maxMarks)
+		if len(ms.order) == maxMarks || ms.size+lineSize(id, v) > maxMarksBytes {
+			return nil, fmt.Errorf("more than %d lines or %d bytes", maxMarks, maxMarksBytes)
 		}
 		if ms.count[keyIn{id.scope, id.key}] == maxIncarnations {
 			return nil, fmt.Errorf("line %d: more than %d incarnations of one key", n, maxIncarnations)
@@ -146,8 +149,10 @@ func unmarkPart(b []byte) string {
 	return string(b)
 }
 
-// encode writes ms in the file format, oldest first.
+// encode writes ms in the file format, oldest first, after dropping the
+// oldest marks beyond the bounds.
 func (ms *marks) encode() []byte {
+	ms.trim()
 	var b bytes.Buffer
 	b.WriteString(marksHeader)
 	for _, id := range ms.order {
@@ -191,15 +196,15 @@ func (ms *marks) newestOf(k keyIn) uint64 {
 }
 
 // raise records version v for id unless a higher one is recorded, and
-// reports whether anything changed. It keeps the bounds: at most
-// maxIncarnations per scope and key, at most maxMarks in all, dropping the
-// oldest first.
+// reports whether anything changed. It keeps at most maxIncarnations per
+// scope and key, dropping the oldest; encode keeps the overall bounds.
 func (ms *marks) raise(id markID, v uint64) bool {
 	old, ok := ms.version[id]
 	if ok {
 		if v <= old {
 			return false
 		}
+		ms.size += lineSize(id, v) - lineSize(id, old)
 		ms.version[id] = v
 		return true
 	}
@@ -212,14 +217,37 @@ func (ms *marks) raise(id markID, v uint64) bool {
 			}
 		}
 	}
-	if len(ms.order) >= maxMarks {
-		ms.drop(0)
-	}
 	ms.add(id, v)
 	return true
 }
 
+// trim drops the oldest marks until the file is within its bounds, all
+// at once: a first listing of many secrets may add thousands.
+func (ms *marks) trim() {
+	k := 0
+	for ; len(ms.order)-k > maxMarks || ms.size > maxMarksBytes; k++ {
+		id := ms.order[k]
+		ms.size -= lineSize(id, ms.version[id])
+		delete(ms.version, id)
+		if kk := (keyIn{id.scope, id.key}); ms.count[kk] > 1 {
+			ms.count[kk]--
+		} else {
+			delete(ms.count, kk)
+		}
+	}
+	if k > 0 {
+		ms.order = append([]markID(nil), ms.order[k:]...)
+	}
+}
+
+// lineSize is the length of id's line in the file.
+func lineSize(id markID, v uint64) int {
+	return 2*seal.IncarnationSize + len(strconv.FormatUint(v, 10)) + len(id.scope.Org) +
+		len(markPart(id.scope.Project)) + len(markPart(id.scope.Domain)) + len(id.key) + 6
+}
+
 func (ms *marks) add(id markID, v uint64) {
+	ms.size += lineSize(id, v)
 	ms.version[id] = v
 	ms.order = append(ms.order, id)
 	ms.count[keyIn{id.scope, id.key}]++
@@ -228,6 +256,7 @@ func (ms *marks) add(id markID, v uint64) {
 // drop forgets the i-th oldest mark.
 func (ms *marks) drop(i int) {
 	id := ms.order[i]
+	ms.size -= lineSize(id, ms.version[id])
 	delete(ms.version, id)
 	if k := (keyIn{id.scope, id.key}); ms.count[k] > 1 {
 		ms.count[k]--

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/state"
 )
 
 func testID(project, key string, inc byte) markID {
@@ -71,12 +72,27 @@ func TestMarksBounded(t *testing.T) {
 	for i := range maxMarks + 10 {
 		ms.raise(testID("", fmt.Sprintf("K%d", i), 0), 1)
 	}
+	ms.trim()
 	if len(ms.order) != maxMarks || len(ms.version) != maxMarks || ms.seen(testID("", "K0", 0)) != 0 {
 		t.Fatalf("%d marks kept", len(ms.order))
 	}
 	b := ms.encode()
-	if len(b) > 16<<20 {
-		t.Fatalf("a full marks file is %d bytes, over state.MaxFile", len(b))
+	if len(b) != len(marksHeader)+ms.size || len(b) > state.MaxFile {
+		t.Fatalf("a full marks file is %d bytes (size %d)", len(b), ms.size)
+	}
+	if _, err := parseMarks(b); err != nil {
+		t.Fatal(err)
+	}
+	// Long names: the byte bound holds before the count does.
+	ms = newMarks()
+	long := strings.Repeat("k", 128)
+	sc := abi.Scope{Org: "acme", Project: strings.Repeat("p", 63), Domain: "development"}
+	for i := range maxMarks {
+		ms.raise(markID{sc, fmt.Sprintf("%s%d", long, i), seal.Incarnation{}}, uint64(i+1))
+	}
+	b = ms.encode()
+	if len(b) != len(marksHeader)+ms.size || ms.size > maxMarksBytes || len(ms.order) == maxMarks {
+		t.Fatalf("long names: %d bytes, %d marks", len(b), len(ms.order))
 	}
 	if _, err := parseMarks(b); err != nil {
 		t.Fatal(err)

@@ -426,3 +426,43 @@ func TestVersion1Store(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// A delete and create on another machine is no rollback on this one,
+// although this machine never saw the delete and still has its marks of
+// the old secret: the new secret is a new incarnation, whose version 1 is
+// not compared with the old one's version 3.
+func TestNewIncarnationElsewhere(t *testing.T) {
+	a := newMachine(t)
+	b := machine{identity: a.identity, state: filepath.Join(t.TempDir(), "flyte")}
+	dir := filepath.Join(t.TempDir(), "store")
+	ma, _ := a.open(t, dir)
+	mb, _ := b.open(t, dir)
+	mustCreate(t, ma, "K", "value-1")
+	mustUpdate(t, ma, "K", "value-2")
+	mustUpdate(t, ma, "K", "value-3")
+	if err := mb.Delete(ctx, scope.Scope{}, "K"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, mb, "K", "value-new")
+	res, err := ma.List(ctx, secrets.Filter{})
+	if err != nil || len(res.Damaged) != 0 || len(res.Secrets) != 1 || res.Secrets[0].Version != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if r, err := ma.Resolve(ctx, "", "", []string{"K"}); err != nil || string(r[0].Value) != "value-new" {
+		t.Fatalf("resolve: %v", err)
+	}
+	// Machine a learnt the new incarnation from that read: the new
+	// secret's rollback is caught there too.
+	rec, _ := os.ReadFile(recordFile(dir, "K"))
+	mustUpdate(t, mb, "K", "value-new-2")
+	if _, err := ma.List(ctx, secrets.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recordFile(dir, "K"), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rb *secrets.RollbackError
+	if _, err := ma.Resolve(ctx, "", "", []string{"K"}); !errors.As(err, &rb) || rb.Version != 1 || rb.Seen != 2 {
+		t.Fatalf("resolve: %v", err)
+	}
+}
