@@ -1,17 +1,21 @@
 package task
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/inject"
@@ -24,8 +28,18 @@ type initSpec struct {
 	Args  []string
 	Env   []string
 	Files []inject.File
-	Stage string // an empty private directory to mount the overlay's tmpfs on
+	// PIDNS: the helper is PID 1 of a new PID namespace and mounts a fresh
+	// /proc there; otherwise it is a child subreaper.
+	PIDNS bool
+	// TTY: flyte's standard input is a terminal, so the task gets INT and
+	// QUIT from the terminal itself and the helper passes neither on.
+	TTY bool
 }
+
+const (
+	flagPIDNS = 1 << iota
+	flagTTY
+)
 
 func encodeInit(s *initSpec) []byte {
 	var e abi.Encoder
@@ -44,7 +58,14 @@ func encodeInit(s *initSpec) []byte {
 		e.Blob(4, fe.Bytes())
 		clear(fe.Bytes())
 	}
-	e.String(5, s.Stage)
+	var flags uint64
+	if s.PIDNS {
+		flags |= flagPIDNS
+	}
+	if s.TTY {
+		flags |= flagTTY
+	}
+	e.Uint(5, flags)
 	return e.Bytes()
 }
 
@@ -79,15 +100,32 @@ func decodeInit(b []byte) (*initSpec, error) {
 			}
 			s.Files = append(s.Files, f)
 		case 5:
-			s.Stage = d.String()
+			flags := d.Uint()
+			s.PIDNS, s.TTY = flags&flagPIDNS != 0, flags&flagTTY != 0
 		}
 	}
 	return s, d.Err()
 }
 
-// InitMain is the helper: flyte runs it in the task's new namespaces when
-// started with InitArg. It never returns: it executes the command or exits.
+// pdeathSignal is the subreaper helper's parent-death signal: one flyte
+// never forwards, so that the helper can tell "flyte is gone" from a
+// signal for the task. (As PID 1 of a namespace the helper gets SIGKILL
+// instead: its death is the namespace's.)
+const pdeathSignal = syscall.SIGPWR
+
+// InitMain is the helper: flyte runs it when started with InitArg, as the
+// task's parent. It sets up the task's namespaces (if any), starts the
+// command, forwards signals to it, reaps orphans, and when the command
+// ends, or flyte dies, kills every process left in the task's tree and
+// exits with the command's status. It never returns.
 func InitMain() {
+	// The command's parent-death signal is tied to the thread that starts
+	// it: this one, for good.
+	runtime.LockOSThread()
+	// Signals before the command starts wait for it.
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, pdeathSignal}, Forwarded...)...)
+	parent := os.Getppid()
 	status := os.NewFile(4, "status")
 	fail := func(kind byte, code int, err error) {
 		c := byte('6')
@@ -105,21 +143,181 @@ func InitMain() {
 	if err != nil {
 		fail(0, 126, fmt.Errorf("bad instructions: %w", err))
 	}
-	if err := mountSecrets(spec); err != nil {
-		fail(statusNamespace, 126, err)
+	if spec.PIDNS || len(spec.Files) > 0 {
+		// Nothing mounted here may propagate back to the host.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			fail(statusNamespace, 126, fmt.Errorf("making mounts private: %w", err))
+		}
+	}
+	if len(spec.Files) > 0 {
+		if err := mountSecrets(spec); err != nil {
+			fail(statusNamespace, 126, err)
+		}
 	}
 	clear(conf)
+	if spec.PIDNS {
+		// A fresh /proc shows the namespace's own processes, so that ps,
+		// /proc/self and /proc/$$ agree with the pids the task sees.
+		if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			fail(statusProc, 126, fmt.Errorf("mounting /proc: %w", err))
+		}
+	} else if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fail(0, 126, fmt.Errorf("becoming a subreaper: %w", err))
+	}
 	if err := dropCapabilities(); err != nil {
 		fail(statusNamespace, 126, fmt.Errorf("dropping capabilities: %w", err))
 	}
 	_ = syscall.Close(3)
-	syscall.CloseOnExec(4)
-	err = syscall.Exec(spec.Path, spec.Args, spec.Env)
-	code := 126
-	if errors.Is(err, syscall.ENOENT) {
-		code = 127
+	task, err := syscall.ForkExec(spec.Path, spec.Args, &syscall.ProcAttr{
+		Env:   spec.Env,
+		Files: []uintptr{0, 1, 2},
+		// Should the helper itself be killed, the command goes too.
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		code := 126
+		if errors.Is(err, syscall.ENOENT) {
+			code = 127
+		}
+		fail(statusStart, code, fmt.Errorf("%s: %w", spec.Path, err))
 	}
-	fail(statusStart, code, fmt.Errorf("%s: %w", spec.Path, err))
+	// The command stays in flyte's process group, for the terminal; the
+	// helper leaves it, so that ^C, ^\ and a signal to the whole group
+	// reach the command once, not again through the helper.
+	_ = syscall.Setpgid(0, 0)
+	status.Close() // EOF: the command is running
+	os.Exit(supervise(task, parent, spec.TTY, sigs))
+}
+
+// supervise forwards signals to the task and reaps every child until the
+// task ends or flyte dies, then tears the tree down; it returns the exit
+// status for the helper: the task's, or 128+N when signal N killed it.
+//
+// Signalling and reaping happen in this one loop, so the task's pid is
+// never signalled after it was reaped (and possibly reused).
+func supervise(task, parent int, tty bool, sigs <-chan os.Signal) int {
+	for s := range sigs {
+		switch s {
+		case syscall.SIGCHLD:
+			if ws, done := reap(task); done {
+				teardown()
+				if ws.Signaled() {
+					return 128 + int(ws.Signal())
+				}
+				return ws.ExitStatus()
+			}
+		case pdeathSignal:
+			if os.Getppid() != parent {
+				teardown()
+				return 128 + int(syscall.SIGKILL)
+			}
+		case syscall.SIGINT, syscall.SIGQUIT:
+			if !tty {
+				_ = syscall.Kill(task, s.(syscall.Signal))
+			}
+		default:
+			_ = syscall.Kill(task, s.(syscall.Signal))
+		}
+	}
+	return 126
+}
+
+// reap collects every child that has ended, and says whether the task
+// was among them, with its status.
+func reap(task int) (ws syscall.WaitStatus, done bool) {
+	for {
+		var w syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &w, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return ws, done
+		}
+		if pid == task {
+			ws, done = w, true
+		}
+	}
+}
+
+// teardown kills every process left in the helper's tree and waits until
+// none is left. The helper's children are killed and reaped; their own
+// children, even those that left with setsid or a double fork, are then
+// re-parented to the helper (a subreaper, or PID 1 of the namespace) and
+// killed in the next round. A child is killed by pid only while it is
+// unreaped, so the pid cannot have been reused.
+func teardown() {
+	idle := 0
+	for {
+		kids := children(os.Getpid())
+		for _, k := range kids {
+			_ = syscall.Kill(k, syscall.SIGKILL)
+		}
+		flags := 0
+		if len(kids) == 0 {
+			flags = syscall.WNOHANG
+		}
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, flags, nil)
+		switch {
+		case err == syscall.EINTR:
+		case err != nil: // ECHILD: nothing left
+			return
+		case pid == 0:
+			// Children exist that /proc did not show: a fork that had
+			// not finished, or a /proc that does not list them. Look
+			// again, for a while.
+			if idle++; idle > 1000 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		default:
+			idle = 0
+		}
+	}
+}
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) []int {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	var out []int
+	for _, n := range names {
+		p, err := strconv.Atoi(n)
+		if err != nil || p == pid {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n + "/stat")
+		if err != nil {
+			continue
+		}
+		if ppid, ok := parseStatPPID(b); ok && ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseStatPPID reads the parent pid from /proc/PID/stat: "pid (comm)
+// state ppid ...", where comm may itself hold spaces and parentheses.
+func parseStatPPID(b []byte) (int, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil || ppid < 0 {
+		return 0, false
+	}
+	return ppid, true
 }
 
 // dropCapabilities leaves the helper, and so the command, without the
@@ -141,25 +339,21 @@ func dropCapabilities() error {
 
 const secretsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 
+// stageAt is where the helper briefly mounts the tmpfs that holds the
+// overlay's upper and work directories: a directory that exists wherever
+// flyte runs (flyte itself reads /proc/self), covered only inside the
+// task's private mount namespace, and uncovered again, with the stage
+// detached, before the command starts. The stage is never a directory on
+// the host's disk, so nothing can be left behind, whatever kills flyte.
+const stageAt = "/proc"
+
 // mountSecrets builds /etc/flyte/secrets on a private tmpfs and fills it.
+// Mounts must already be private.
 func mountSecrets(s *initSpec) error {
-	// Nothing mounted here may propagate back to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making mounts private: %w", err)
-	}
 	dir := abi.SecretsDir
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		// /etc/flyte/secrets does not exist on the host: lay an overlay
 		// over /etc with a tmpfs upper layer, and create it there.
-		if err := unix.Mount("tmpfs", s.Stage, "tmpfs", secretsFlags, "mode=0700,size=1m,nr_inodes=64"); err != nil {
-			return fmt.Errorf("mounting a tmpfs: %w", err)
-		}
-		upper, work := filepath.Join(s.Stage, "upper"), filepath.Join(s.Stage, "work")
-		for _, d := range []string{upper, work} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				return err
-			}
-		}
 		// An overlay shows only /etc's own files: keep what is mounted
 		// below it (a container's /etc/hosts and /etc/resolv.conf) by
 		// binding each mount aside first and back on top after.
@@ -167,7 +361,16 @@ func mountSecrets(s *initSpec) error {
 		if err != nil {
 			return err
 		}
-		aside := filepath.Join(s.Stage, "aside")
+		if err := unix.Mount("tmpfs", stageAt, "tmpfs", secretsFlags, "mode=0700,size=1m,nr_inodes=64"); err != nil {
+			return fmt.Errorf("mounting a tmpfs: %w", err)
+		}
+		upper, work := filepath.Join(stageAt, "upper"), filepath.Join(stageAt, "work")
+		for _, d := range []string{upper, work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		}
+		aside := filepath.Join(stageAt, "aside")
 		if err := os.Mkdir(aside, 0o700); err != nil {
 			return err
 		}
@@ -184,6 +387,11 @@ func mountSecrets(s *initSpec) error {
 			if err := bindTo(filepath.Join(aside, strconv.Itoa(i)), m); err != nil {
 				return fmt.Errorf("restoring %s: %w", m, err)
 			}
+		}
+		// The overlay holds its own reference to its layers: the stage
+		// can go, and with it the binds set aside.
+		if err := unix.Unmount(stageAt, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching the stage from %s: %w", stageAt, err)
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err

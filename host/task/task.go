@@ -3,18 +3,44 @@
 // see, its output passed through the masker, signals forwarded, and its
 // exit status returned.
 //
+// # The process tree
+//
+// flyte always starts the command through a helper, flyte itself
+// re-executed with InitArg, which stays the command's parent:
+//
+//	flyte -> helper -> command -> its children...
+//
+// The helper forwards the signals flyte passes on, reaps orphans, and
+// when the command ends or flyte dies, kills every process left in the
+// command's tree before it exits with the command's status. The command
+// stays in flyte's process group (for the terminal); the helper leaves it.
+//
+//   - With file secrets the helper is PID 1 of a new PID namespace (with
+//     new mount and, for ordinary users, user namespaces), with a fresh
+//     /proc, and its parent-death signal is SIGKILL: when flyte dies the
+//     helper dies, and the kernel kills every process of the namespace,
+//     however it detached itself. The command is not PID 1 (which would
+//     ignore TERM and INT without a handler).
+//   - Env-only tasks need no namespace, so that they run where namespaces
+//     are forbidden: the helper is a child subreaper whose parent-death
+//     signal (SIGPWR, never forwarded) makes it kill the tree: its
+//     children, then whatever is re-parented to it (setsid, double fork),
+//     until none is left.
+//   - Where a fresh /proc is refused (a container that masks parts of its
+//     own), a task with files runs in its mount namespace under the
+//     subreaper helper, with the host's /proc.
+//
 // # File secrets
 //
 // The files never touch a disk and never appear in the host's /etc. The
-// task is started through a helper (flyte itself, re-executed with
-// InitArg) in a new mount namespace, and in a new user namespace that maps
-// only the user's own uid and gid when flyte does not run as root. The
 // helper makes every mount private, lays an overlay over /etc whose upper
 // layer is a tmpfs (so that /etc/flyte/secrets can exist without being
 // created on the host), mounts a small tmpfs on /etc/flyte/secrets, writes
-// the files (owned by the task's user, mode 0400 by default), remounts it
-// read-only and executes the command in its place. The namespace, and the
-// files with it, go away when the last process in it exits.
+// the files (owned by the task's user, mode 0400 by default) and remounts
+// it read-only. The overlay's tmpfs is staged on a directory covered only
+// inside the namespace and detached before the command starts, so no
+// directory on the host holds it. The namespace, and the files with it, go
+// away with the helper.
 //
 // The helper gets its instructions, values included, on a pipe: never in
 // its arguments or environment, which other users can read.
@@ -88,47 +114,6 @@ const maskHold = 250e6 // 250 ms
 // Run runs the task and returns its exit status (128+N when a signal N
 // killed it).
 func Run(spec Spec) (int, error) {
-	var cmd *exec.Cmd
-	var conf []byte
-	var stage string
-	if len(spec.Files) == 0 {
-		cmd = exec.Command(spec.Path)
-		cmd.Args, cmd.Env = spec.Args, spec.Env
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	} else {
-		var err error
-		stage, err = os.MkdirTemp("", "flyte-task-")
-		if err != nil {
-			return 0, err
-		}
-		defer os.Remove(stage)
-		conf = encodeInit(&initSpec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Files: spec.Files, Stage: stage})
-		defer clear(conf)
-		cmd = exec.Command(spec.Self, InitArg)
-		cmd.Args[0] = "flyte"
-		cmd.Env = []string{}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
-		if uid := os.Geteuid(); uid != 0 {
-			gid := os.Getegid()
-			cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
-			// The helper keeps CAP_SYS_ADMIN (mounts) and
-			// CAP_DAC_OVERRIDE (overlayfs checks the mounter's access to
-			// its work directory) in its namespace across exec, as
-			// ambient capabilities since its uid is not 0 there; it
-			// clears them before it executes the command.
-			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE}
-		}
-	}
-	cmd.Stdin = spec.Stdin
-	// The task dies with flyte: it is never left running unsupervised
-	// (flyte killed, or its own output gone). Pdeathsig is tied to the
-	// thread that starts the child, so that thread stays put until Wait.
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	// The task shares flyte's process group, so that the terminal's ^C, ^\
 	// and ^Z reach both and job control works. On a terminal flyte
 	// therefore does not pass INT and QUIT on again: the task already has
@@ -136,33 +121,34 @@ func Run(spec Spec) (int, error) {
 	// (They are caught and dropped, not ignored: an ignored signal would
 	// stay ignored in the task.)
 	forward, drop := Forwarded, []os.Signal(nil)
-	if f, ok := spec.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	tty := false
+	if f, ok := spec.Stdin.(*os.File); ok && f != nil && term.IsTerminal(int(f.Fd())) {
+		tty = true
 		forward = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
 		drop = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 	}
 	var outs []*mask.Writer
+	stdout, stderr := spec.Stdout, spec.Stderr
 	if spec.Mask != nil {
 		o := mask.NewWriter(spec.Stdout, spec.Mask, maskHold)
 		e := o.Sibling(spec.Stderr)
-		cmd.Stdout, cmd.Stderr, outs = o, e, []*mask.Writer{o, e}
-	} else {
-		cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
+		stdout, stderr, outs = o, e, []*mask.Writer{o, e}
 	}
-
-	var confW, statusR *os.File
-	if conf != nil {
-		confR, w, err := os.Pipe()
-		if err != nil {
+	// Standard input that is not a file is fed through a pipe only once
+	// the task runs: a helper that gives up must not swallow any of it.
+	var stdin, feedR, feedW *os.File
+	switch in := spec.Stdin.(type) {
+	case nil:
+	case *os.File:
+		stdin = in
+	default:
+		var err error
+		if feedR, feedW, err = os.Pipe(); err != nil {
 			return 0, err
 		}
-		sR, statusW, err := os.Pipe()
-		if err != nil {
-			return 0, err
-		}
-		confW, statusR = w, sR
-		cmd.ExtraFiles = []*os.File{confR, statusW} // fds 3 and 4
-		defer confR.Close()
-		defer statusW.Close()
+		defer feedR.Close()
+		defer feedW.Close()
+		stdin = feedR
 	}
 
 	sigs := make(chan os.Signal, 8)
@@ -180,20 +166,35 @@ func Run(spec Spec) (int, error) {
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
 
-	if err := cmd.Start(); err != nil {
-		if conf != nil {
-			confW.Close()
-			statusR.Close()
-			errno := unwrapSyscall(err)
-			// clone(2) refuses new namespaces with EPERM, EINVAL or
-			// ENOSPC (user.max_user_namespaces); anything else is about
-			// starting flyte's own helper.
-			if errors.Is(errno, syscall.EPERM) || errors.Is(errno, syscall.EINVAL) || errors.Is(errno, syscall.ENOSPC) || errors.Is(errno, syscall.EUSERS) {
-				return 0, &NamespaceError{Err: errno}
-			}
-			return 0, fmt.Errorf("cannot start the task's helper (%s): %w", spec.Self, errno)
+	// The helper's parent-death signal is tied to the thread that starts
+	// it, so that thread stays put until Wait.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pidns := len(spec.Files) > 0
+	var cmd *exec.Cmd
+	for {
+		var err error
+		cmd, err = launch(spec, pidns, tty, stdin, stdout, stderr)
+		var pe *procError
+		if errors.As(err, &pe) && pidns {
+			// The system refuses a fresh /proc (a container that masks
+			// parts of its own): run the task without a PID namespace,
+			// under the subreaper helper, which sees the host's /proc.
+			pidns = false
+			continue
 		}
-		return 0, startError(spec.Path, err)
+		if err != nil {
+			flush(outs)
+			return 0, err
+		}
+		break
+	}
+	if feedW != nil {
+		feedR.Close() // the task has its own copy
+		go func() {
+			_, _ = io.Copy(feedW, spec.Stdin)
+			feedW.Close()
+		}()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -209,24 +210,6 @@ func Run(spec Spec) (int, error) {
 	}()
 	defer close(done)
 
-	if conf != nil {
-		cmd.ExtraFiles[0].Close()
-		cmd.ExtraFiles[1].Close()
-		_, werr := confW.Write(conf)
-		confW.Close()
-		// The helper closes its end of the status pipe when it executes
-		// the command (close-on-exec); anything read first is its error.
-		msg, _ := io.ReadAll(io.LimitReader(statusR, 4096))
-		statusR.Close()
-		if len(msg) > 0 || werr != nil {
-			_ = cmd.Wait()
-			flush(outs)
-			if len(msg) == 0 {
-				return 0, fmt.Errorf("task helper: %w", werr)
-			}
-			return 0, decodeStatus(msg)
-		}
-	}
 	err := cmd.Wait()
 	flush(outs)
 	if err != nil {
@@ -242,6 +225,84 @@ func Run(spec Spec) (int, error) {
 	return ws.ExitStatus(), nil
 }
 
+// launch starts the helper and waits until it has started the command: it
+// returns the running helper, or why the command did not start (the helper
+// then has ended). With pidns the helper is PID 1 of a new PID namespace
+// and gets SIGKILL when flyte dies; otherwise it is a subreaper and gets
+// pdeathSignal, on which it kills the task's tree itself.
+func launch(spec Spec, pidns, tty bool, stdin *os.File, stdout, stderr io.Writer) (*exec.Cmd, error) {
+	conf := encodeInit(&initSpec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Files: spec.Files, PIDNS: pidns, TTY: tty})
+	defer clear(conf)
+	cmd := exec.Command(spec.Self, InitArg)
+	cmd.Args[0] = "flyte"
+	cmd.Env = []string{}
+	// The helper dies with flyte, and the task's whole tree with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: pdeathSignal}
+	if pidns {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
+	if len(spec.Files) > 0 {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS
+		if uid := os.Geteuid(); uid != 0 {
+			gid := os.Getegid()
+			cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+			// The helper keeps CAP_SYS_ADMIN (mounts) and
+			// CAP_DAC_OVERRIDE (overlayfs checks the mounter's access to
+			// its work directory) in its namespace across exec, as
+			// ambient capabilities since its uid is not 0 there; it
+			// clears them before it starts the command.
+			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE}
+		}
+	}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+
+	confR, confW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer confW.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		confR.Close()
+		return nil, err
+	}
+	defer statusR.Close()
+	cmd.ExtraFiles = []*os.File{confR, statusW} // fds 3 and 4
+	err = cmd.Start()
+	confR.Close()
+	statusW.Close()
+	if err != nil {
+		errno := unwrapSyscall(err)
+		// clone(2) refuses new namespaces with EPERM, EINVAL or ENOSPC
+		// (user.max_user_namespaces); anything else is about starting
+		// flyte's own helper.
+		if cmd.SysProcAttr.Cloneflags != 0 && (errors.Is(errno, syscall.EPERM) || errors.Is(errno, syscall.EINVAL) || errors.Is(errno, syscall.ENOSPC) || errors.Is(errno, syscall.EUSERS)) {
+			return nil, &NamespaceError{Err: errno}
+		}
+		return nil, fmt.Errorf("cannot start the task's helper (%s): %w", spec.Self, errno)
+	}
+	_, werr := confW.Write(conf)
+	confW.Close()
+	// The helper closes its end of the status pipe once the command runs;
+	// anything read first is its error.
+	msg, _ := io.ReadAll(io.LimitReader(statusR, 4096))
+	if len(msg) > 0 || werr != nil {
+		_ = cmd.Wait()
+		if len(msg) == 0 {
+			return nil, fmt.Errorf("task helper: %w", werr)
+		}
+		return nil, decodeStatus(msg)
+	}
+	return cmd, nil
+}
+
 func flush(outs []*mask.Writer) {
 	for _, w := range outs {
 		_ = w.Close()
@@ -254,17 +315,6 @@ func unwrapSyscall(err error) error {
 		return errno
 	}
 	return err
-}
-
-func startError(path string, err error) error {
-	errno := unwrapSyscall(err)
-	switch {
-	case errors.Is(errno, syscall.ENOENT):
-		return &StartError{Msg: path + ": command not found", Code: 127}
-	case errors.Is(errno, syscall.EACCES), errors.Is(errno, syscall.ENOEXEC):
-		return &StartError{Msg: path + ": " + errno.Error(), Code: 126}
-	}
-	return &StartError{Msg: path + ": " + errno.Error(), Code: 126}
 }
 
 // LookPath finds a command the way a shell does, reporting 127 for a
@@ -289,7 +339,14 @@ func LookPath(name string) (string, error) {
 const (
 	statusNamespace = 'N' // a mount failed: namespaces are restricted
 	statusStart     = 'S' // the command could not be executed
+	statusProc      = 'P' // a fresh /proc was refused
 )
+
+// procError says the system refused a fresh /proc in the task's PID
+// namespace.
+type procError struct{ text string }
+
+func (e *procError) Error() string { return "a fresh /proc was refused: " + e.text }
 
 func decodeStatus(msg []byte) error {
 	if len(msg) < 2 {
@@ -299,6 +356,8 @@ func decodeStatus(msg []byte) error {
 	switch msg[0] {
 	case statusNamespace:
 		return &NamespaceError{Err: errors.New(text)}
+	case statusProc:
+		return &procError{text: text}
 	case statusStart:
 		code := 126
 		if msg[1] == '7' {
