@@ -27,10 +27,10 @@ test: build lint
 lint: plugins
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
-	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject
+	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
 
 # Fuzz each parser of untrusted bytes for a short while (not part of test).
 fuzz:

@@ -101,12 +101,14 @@ var (
 func TestScripts(t *testing.T) {
 	warmCache(t)
 	badinject := buildTestPlugin(t, "badinject")
+	liarstore := buildTestPlugin(t, "liarstore")
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			// $TAB puts a control character in an argument.
 			e.Setenv("TAB", "\t")
 			e.Setenv("BADINJECT", badinject)
+			e.Setenv("LIARSTORE", liarstore)
 			return scriptEnv(e)
 		},
 		RequireExplicitExec: true,
@@ -123,6 +125,8 @@ func TestScripts(t *testing.T) {
 			"chown":     cmdChown,
 			"mkfifo":    cmdMkfifo,
 			"setmode":   cmdSetmode,
+			"wasmgen":   cmdWasmgen,
+			"holdlock":  cmdHoldlock,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -376,7 +380,8 @@ func TestScriptsAsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin, plug := filepath.Join(root, "flyte.test"), filepath.Join(root, "badinject.wasm")
-	for src, dst := range map[string]string{exe: bin, badinject: plug} {
+	liar := filepath.Join(root, "liarstore.wasm")
+	for src, dst := range map[string]string{exe: bin, badinject: plug, buildTestPlugin(t, "liarstore"): liar} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
@@ -401,7 +406,7 @@ func TestScriptsAsUser(t *testing.T) {
 	cmd := exec.Command(bin, "-test.run", "^TestScripts$", "-test.count=1", "-test.v")
 	cmd.Dir = wd
 	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + tmp, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C",
-		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug}
+		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug, "FLYTE_TEST_PLUGIN_LIARSTORE=" + liar}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {

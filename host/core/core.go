@@ -200,7 +200,11 @@ type PluginInfo struct {
 	Err    error // set when the plugin failed to load
 }
 
-// Plugins loads every built-in and configured plugin and describes it.
+// Plugins loads every built-in and configured plugin, in parallel, and
+// describes it. The store plugin is loaded as for use; the others only to
+// be described, so that a plugin that needs a capability it is granted only
+// as the store (the built-in filestore, when another plugin is the store)
+// is listed rather than refused.
 func (c *Core) Plugins(ctx context.Context) []PluginInfo {
 	names := append([]string(nil), builtin.Names()...)
 	for n := range c.cfg.Plugins {
@@ -209,18 +213,39 @@ func (c *Core) Plugins(ctx context.Context) []PluginInfo {
 		}
 	}
 	sort.Strings(names)
-	c.Prefetch(ctx, 0, names...)
-	var out []PluginInfo
-	for _, n := range names {
-		p, err := c.load(ctx, n, 0)
-		if err != nil {
-			out = append(out, PluginInfo{Name: n, Err: err})
-			continue
-		}
-		out = append(out, PluginInfo{
-			Name: n, Kind: p.Info.Kind, ABI: fmt.Sprintf("v%d.%d", abi.Version, p.Info.Minor),
-			Info: p.Info, Size: p.Size, SHA256: p.SHA256, Source: p.Spec.Source,
-		})
+	out := make([]PluginInfo, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = c.describe(ctx, n)
+		}()
 	}
+	wg.Wait()
 	return out
+}
+
+// describe loads the named plugin for Plugins.
+func (c *Core) describe(ctx context.Context, name string) PluginInfo {
+	var p *plugin.Plugin
+	var err error
+	if name == c.cfg.Store.Plugin {
+		p, err = c.load(ctx, name, 0)
+	} else {
+		var s plugin.Spec
+		if s, err = c.spec(name, 0); err == nil {
+			s.DescribeOnly = true
+			if p, err = c.host.Load(ctx, s); err == nil {
+				defer p.Close(ctx)
+			}
+		}
+	}
+	if err != nil {
+		return PluginInfo{Name: name, Err: err}
+	}
+	return PluginInfo{
+		Name: name, Kind: p.Info.Kind, ABI: fmt.Sprintf("v%d.%d", abi.Version, p.Info.Minor),
+		Info: p.Info, Size: p.Size, SHA256: p.SHA256, Source: p.Spec.Source,
+	}
 }

@@ -71,6 +71,11 @@ type Spec struct {
 	MemoryPages uint32
 	// Timeout bounds every call.
 	Timeout time.Duration
+	// DescribeOnly loads the plugin only to describe it (flyte plugin
+	// list): a capability module it imports but is not granted is bound to
+	// refusals (CAPABILITY_DENIED) instead of refusing the load, and Call
+	// is refused.
+	DescribeOnly bool
 }
 
 // Options configure a Host.
@@ -283,7 +288,7 @@ func (p *Plugin) checkImportsExports() error {
 		switch mod {
 		case abi.HostModule, wasi_snapshot_preview1.ModuleName:
 		case abi.FSModule:
-			if p.Spec.Dir == "" {
+			if p.Spec.Dir == "" && !p.Spec.DescribeOnly {
 				return errors.New(`needs capability "fs" (it imports ` + full + "), which is not granted to it")
 			}
 		default:
@@ -405,6 +410,9 @@ func (p *Plugin) put(ctx context.Context, inst *instance) {
 // Call runs one operation and returns its output. A status the plugin
 // chose comes back as an *abi.StatusError; anything else as an *Error.
 func (p *Plugin) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error) {
+	if p.Spec.DescribeOnly {
+		return nil, &Error{Plugin: p.Spec.Name, Msg: "was loaded only to be described"}
+	}
 	if len(in) > abi.MaxMessage {
 		return nil, &Error{Plugin: p.Spec.Name, Msg: "request too large"}
 	}
