@@ -243,3 +243,39 @@ func (s onePerPage) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, err
 	}
 	return s.nativeStore.Call(ctx, op, in)
 }
+
+// FuzzList: whatever a store sends as a page, List returns (no panic),
+// and a refusal is one line without control characters.
+func FuzzList(f *testing.F) {
+	f.Add(abi.Marshal(&abi.ListResponse{Damaged: []abi.Damaged{dmg("", "", "A"), dmg("p", "", "B")}}))
+	f.Add(abi.Marshal(&abi.ListResponse{Records: []abi.Record{rec("", "", "B"), rec("", "", "A")}, Damaged: []abi.Damaged{dmg("", "", "A")}}))
+	f.Add(abi.Marshal(&abi.ListResponse{Damaged: []abi.Damaged{dmg("", "", "A")}, NextPageToken: "again"}))
+	f.Add([]byte{0x12, 0x00, 0x12, 0x00})
+	f.Fuzz(func(t *testing.T, page []byte) {
+		st := &rawStore{pages: [][]byte{page, nil}}
+		m := secrets.New(st, secrets.Options{Org: "acme", Identity: t.TempDir() + "/id"})
+		defer m.Close()
+		if _, err := m.List(context.Background(), secrets.Filter{}); err != nil && strings.ContainsAny(err.Error(), "\n\r\x1b") {
+			t.Fatalf("not one clean line: %q", err)
+		}
+	})
+}
+
+// rawStore answers LIST with the bytes of its pages, in turn (then empty
+// pages), and has no data key.
+type rawStore struct{ pages [][]byte }
+
+func (s *rawStore) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error) {
+	switch op {
+	case abi.OpList:
+		if len(s.pages) == 0 {
+			return nil, nil
+		}
+		p := s.pages[0]
+		s.pages = s.pages[1:]
+		return p, nil
+	case abi.OpMetaGet:
+		return nil, &abi.StatusError{Code: abi.NotFound}
+	}
+	return nil, &abi.StatusError{Code: abi.Unimplemented}
+}
