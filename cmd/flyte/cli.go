@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/config"
@@ -136,7 +135,7 @@ func (c *cli) dispatch(args []string) error {
 				c.commandUsage(c.stdout, cmd)
 				return nil
 			}
-			return withHint(usagef("unknown help topic %q", strings.Join(args[1:], " ")), "run 'flyte --help' for the list of commands")
+			return withHint(usagef("unknown help topic (%s)", argument(1)), "run 'flyte --help' for the list of commands")
 		}
 		c.mainUsage(c.stdout)
 		return nil
@@ -157,34 +156,13 @@ func (c *cli) dispatch(args []string) error {
 		cmd.Flags(c, c.fs)
 	}
 	if err := c.fs.Parse(rest); err != nil {
-		return c.flagError(err)
+		return c.flagError(err, rest, len(args)-len(rest))
 	}
 	if *help {
 		c.commandUsage(c.stdout, cmd)
 		return nil
 	}
 	return cmd.Run(c, c.fs.Args())
-}
-
-// flagError reports a flag that does not parse. pflag's message quotes the
-// whole argument, and for commands that take a secret value that argument
-// may be the value itself ("-xVALUE" or "--VALUE"): there the argument is
-// shown only when it looks like a mistyped flag, short and lower-case.
-func (c *cli) flagError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
-	usage := "run 'flyte " + c.cmd.Name + " --help' for usage"
-	if c.cmd.Name != "create secret" && c.cmd.Name != "update secret" || looksLikeFlag(msg) {
-		return withHint(&usageError{msg}, usage)
-	}
-	return withHint(usagef("unknown flag (an argument starts with '-'); flyte does not show it, in case it is a secret value"),
-		"a value that starts with '-' goes after '--': flyte "+c.cmd.Name+" KEY -- VALUE, or pipe it on standard input", usage)
-}
-
-// flagLike matches what pflag reports for a plausible flag typo.
-var flagLike = regexp.MustCompile(`^unknown flag: --[a-z][-a-z]{0,19}$|^unknown shorthand flag: '.' in -.$`)
-
-func looksLikeFlag(msg string) bool {
-	return flagLike.MatchString(msg) || !strings.HasPrefix(msg, "unknown")
 }
 
 // lookup finds the command named by the first one or two words of args.
@@ -196,26 +174,6 @@ func lookup(args []string) *command {
 		}
 	}
 	return nil
-}
-
-func (c *cli) unknownCommand(args []string) error {
-	verb := args[0]
-	if strings.HasPrefix(verb, "-") {
-		return withHint(usagef("unknown flag %s", verb), "flags follow the command: run 'flyte --help' for the list of commands")
-	}
-	var nouns []string
-	for _, cmd := range commands {
-		if w := strings.Fields(cmd.Name); len(w) == 2 && w[0] == verb {
-			nouns = append(nouns, "flyte "+cmd.Name)
-		}
-	}
-	if len(nouns) > 0 {
-		if len(args) == 1 {
-			return withHint(usagef("%s what?", verb), "did you mean "+strings.Join(nouns, " or ")+"?")
-		}
-		return withHint(usagef("unknown command %q", verb+" "+args[1]), "did you mean "+strings.Join(nouns, " or ")+"?")
-	}
-	return withHint(usagef("unknown command %q", verb), "run 'flyte --help' for the list of commands")
 }
 
 func (c *cli) mainUsage(w io.Writer) {
@@ -292,10 +250,10 @@ func (c *cli) scope() (scope.Scope, error) {
 		return scope.Scope{}, err
 	}
 	if err := scope.ValidateProject(c.project); err != nil {
-		return scope.Scope{}, err
+		return scope.Scope{}, given(err)
 	}
 	if err := scope.ValidateDomain(c.domain, cfg.Domains); err != nil {
-		return scope.Scope{}, err
+		return scope.Scope{}, given(err)
 	}
 	return scope.Scope{Org: cfg.Organization, Project: c.project, Domain: c.domain}, nil
 }

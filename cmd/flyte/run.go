@@ -82,7 +82,7 @@ func (c *cli) run(args []string) error {
 	}
 	env, p, d, err := k.Environment(name, project, domain)
 	if err != nil {
-		return err
+		return given(err)
 	}
 	path, err := task.LookPath(argv[0])
 	if err != nil {

@@ -139,7 +139,7 @@ func (c *cli) write(args []string, update bool) error {
 	}
 	key := args[0]
 	if err := scope.ValidateKey(key); err != nil {
-		return err
+		return keyGiven(err)
 	}
 	if len(args) == 2 && c.fs.Changed("from-file") {
 		return withHint(usagef("both VALUE and --from-file given"), "give the value one way: as an argument, with --from-file, or on standard input")
@@ -222,18 +222,18 @@ func readFile(path string, stdin io.Reader) ([]byte, error) {
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+			return nil, fmt.Errorf("cannot read the --from-file file: %w", unwrapPath(err))
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			return nil, fmt.Errorf("cannot read %s: it is a directory", path)
+			return nil, errors.New("cannot read the --from-file file: it is a directory")
 		}
 		r = f
 	}
 	v, err := io.ReadAll(io.LimitReader(r, secrets.MaxValue+1))
 	if err != nil {
 		clear(v)
-		return nil, fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("cannot read the --from-file file: %w", unwrapPath(err))
 	}
 	return v, nil
 }
@@ -323,12 +323,12 @@ func (c *cli) get(args []string) error {
 		return err
 	}
 	if c.output != "table" && c.output != "json" {
-		return usagef("unknown output format %q: use table or json", c.output)
+		return usagef("unknown output format (-o/--output): use table or json")
 	}
 	var f secrets.Filter
 	if len(args) == 1 {
 		if err := scope.ValidateKey(args[0]); err != nil {
-			return err
+			return keyGiven(err)
 		}
 		f.Key = args[0]
 	}
@@ -473,7 +473,7 @@ func (c *cli) delete(args []string) error {
 	}
 	key := args[0]
 	if err := scope.ValidateKey(key); err != nil {
-		return err
+		return keyGiven(err)
 	}
 	s, err := c.scope()
 	if err != nil {

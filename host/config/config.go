@@ -203,6 +203,14 @@ func UserFile(getenv func(string) string) string {
 // named checks a file the user pointed at; from says where the name came from, for the message.
 func named(p, from string) (string, error) {
 	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A path that names nothing may be a value typed after -c: it is not repeated.
+		by := "--config"
+		if from != "" {
+			by = EnvConfig
+		}
+		return "", fmt.Errorf("config file given by %s: no such file", by)
+	}
 	if err != nil {
 		return "", fileError(p+from, err)
 	}

@@ -119,11 +119,11 @@ func TestFindErrors(t *testing.T) {
 		getenv   func(string) string
 		want     string
 	}{
-		{"explicit missing", missing, env(), "config file " + missing + ": no such file"},
-		{"explicit relative missing", "missing.toml", env(), "config file " + missing + ": no such file"},
+		{"explicit missing", missing, env(), "config file given by --config: no such file"},
+		{"explicit relative missing", "missing.toml", env(), "config file given by --config: no such file"},
 		{"explicit is a directory", root, env(), "config file " + root + ": is a directory"},
-		{"explicit missing beats a good FLYTE_CONFIG", missing, env("FLYTE_CONFIG", filepath.Join(root, FileName)), "config file " + missing + ": no such file"},
-		{"FLYTE_CONFIG missing", "", env("FLYTE_CONFIG", missing), "config file " + missing + " (from FLYTE_CONFIG): no such file"},
+		{"explicit missing beats a good FLYTE_CONFIG", missing, env("FLYTE_CONFIG", filepath.Join(root, FileName)), "config file given by --config: no such file"},
+		{"FLYTE_CONFIG missing", "", env("FLYTE_CONFIG", missing), "config file given by FLYTE_CONFIG: no such file"},
 		{"FLYTE_CONFIG is a directory", "", env("FLYTE_CONFIG", root), "config file " + root + " (from FLYTE_CONFIG): is a directory"},
 	}
 	for _, tt := range tests {

@@ -82,10 +82,10 @@ name = "e"
 secrets = [{ key = "k", mount = "/etc/flyte/secrets" }, { key = "k", mount = "/etc/flyte/secrets" }]`, `: environment e: secrets k and k both go to file /etc/flyte/secrets/k`},
 		{"unknown domain", `[[environments]]
 name = "e"
-domain = "qa"`, `: environment e: unknown domain "qa": valid domains are development, staging, production`},
+domain = "qa"`, `: environment e: unknown domain: valid domains are development, staging, production`},
 		{"bad project", `[[environments]]
 name = "e"
-project = "My Project"`, `: environment e: invalid project name "My Project"`},
+project = "My Project"`, `: environment e: invalid project name`},
 		{"no name", `[[environments]]
 project = "p"`, `: environments[1] has no name`},
 		{"twice", `[[environments]]
@@ -100,7 +100,7 @@ name = "e"
 secrets = [{ key = "k", env = "K" }]`, `: environment e: unknown secret setting "env"`},
 		{"bad key", `[[environments]]
 name = "e"
-secrets = ["a b"]`, `: environment e: invalid secret key "a b"`},
+secrets = ["a b"]`, `: environment e: invalid secret key`},
 		{"not a table array", `environments = "x"`, `: setting "environments" must be an array of tables ([[environments]]), not a string`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -19,11 +18,12 @@ type UnknownEnvironmentError struct {
 	Known []string
 }
 
+// Error does not repeat the name: it may be a value typed in the wrong place.
 func (e *UnknownEnvironmentError) Error() string {
 	if len(e.Known) == 0 {
-		return fmt.Sprintf("unknown environment %q: the configuration defines none", e.Name)
+		return "unknown environment: the configuration defines none"
 	}
-	return fmt.Sprintf("unknown environment %q: defined are %s", e.Name, strings.Join(e.Known, ", "))
+	return "unknown environment: defined are " + strings.Join(e.Known, ", ")
 }
 
 // Task is a task ready to run: its secrets and where they go.

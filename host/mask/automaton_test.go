@@ -135,4 +135,3 @@ func (a *automaton) next(s int32, b byte) int32 {
 	}
 	return a.root[b]
 }
-

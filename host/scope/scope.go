@@ -7,7 +7,6 @@ package scope
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Scope says where a secret lives: the organization plus an optional project and an optional domain
@@ -82,20 +81,4 @@ func display(name string) string {
 		return name
 	}
 	return strconv.Quote(name)
-}
-
-// truncate shortens v to at most n runes plus "…", so that an error about a huge input stays one short
-// line.
-func truncate(v string, n int) string {
-	if utf8.RuneCountInString(v) <= n {
-		return v
-	}
-	i := 0
-	for j := range v {
-		if i == n {
-			return v[:j] + "…"
-		}
-		i++
-	}
-	return v
 }

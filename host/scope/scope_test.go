@@ -32,23 +32,23 @@ func TestValidateKey(t *testing.T) {
 		{"AbC-123_xyz", ""},
 		{strings.Repeat("a", 128), ""},
 		{"", "secret key is empty"},
-		{long129, `invalid secret key "` + strings.Repeat("a", 40) + `…": longer than 128 characters`},
-		{"a b", `invalid secret key "a b": must match ^[-a-zA-Z0-9_]+$`},
-		{" a", `invalid secret key " a": must match ^[-a-zA-Z0-9_]+$`},
-		{"a/b", `invalid secret key "a/b": must match ^[-a-zA-Z0-9_]+$`},
-		{"../etc", `invalid secret key "../etc": must match ^[-a-zA-Z0-9_]+$`},
-		{"a.b", `invalid secret key "a.b": must match ^[-a-zA-Z0-9_]+$`},
-		{".", `invalid secret key ".": must match ^[-a-zA-Z0-9_]+$`},
-		{"clé", `invalid secret key "clé": must match ^[-a-zA-Z0-9_]+$`},
-		{"ＡＢＣ", `invalid secret key "ＡＢＣ": must match ^[-a-zA-Z0-9_]+$`}, // fullwidth letters are not ASCII
-		{"a\nb", `invalid secret key "a\nb": must match ^[-a-zA-Z0-9_]+$`},
-		{"a\x1b[31m", `invalid secret key "a\x1b[31m": must match ^[-a-zA-Z0-9_]+$`},
-		{"a\u202eb", `invalid secret key "a\u202eb": must match ^[-a-zA-Z0-9_]+$`}, // right-to-left override
-		{"a\x00", `invalid secret key "a\x00": must match ^[-a-zA-Z0-9_]+$`},
-		{"\xff", `invalid secret key "\xff": must match ^[-a-zA-Z0-9_]+$`},
-		{"a=b", `invalid secret key "a=b": must match ^[-a-zA-Z0-9_]+$`},
+		{long129, `invalid secret key: longer than 128 characters`},
+		{"a b", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{" a", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"a/b", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"../etc", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"a.b", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{".", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"clé", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"ＡＢＣ", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`}, // fullwidth letters are not ASCII
+		{"a\nb", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"a\x1b[31m", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"a\u202eb", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`}, // right-to-left override
+		{"a\x00", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"\xff", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
+		{"a=b", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
 		// A long key with a bad character reports the character, the more useful of the two problems.
-		{strings.Repeat("a", 200) + " ", `invalid secret key "` + strings.Repeat("a", 40) + `…": must match ^[-a-zA-Z0-9_]+$`},
+		{strings.Repeat("a", 200) + " ", `invalid secret key: must match ^[-a-zA-Z0-9_]+$`},
 	}
 	for _, tt := range tests {
 		err := ValidateKey(tt.key)
@@ -57,7 +57,7 @@ func TestValidateKey(t *testing.T) {
 		}
 		if err != nil {
 			var ie *InvalidError
-			if !errors.As(err, &ie) || ie.What != "secret key" || ie.Value != tt.key {
+			if !errors.As(err, &ie) || ie.What != "secret key" {
 				t.Errorf("ValidateKey(%q): error %#v is not an *InvalidError for this key", tt.key, err)
 			}
 		}
@@ -78,17 +78,17 @@ func TestValidateProjectAndOrg(t *testing.T) {
 		{"a-b_c9", "", ""},
 		{strings.Repeat("a", 63), "", ""},
 		{"", "", "organization name is empty"},
-		{strings.Repeat("a", 64), `invalid project name "` + strings.Repeat("a", 40) + `…"` + rule,
-			`invalid organization name "` + strings.Repeat("a", 40) + `…"` + rule},
-		{"My_Project", `invalid project name "My_Project"` + rule, `invalid organization name "My_Project"` + rule},
-		{"-a", `invalid project name "-a"` + rule, `invalid organization name "-a"` + rule},
-		{"_a", `invalid project name "_a"` + rule, `invalid organization name "_a"` + rule},
-		{"a b", `invalid project name "a b"` + rule, `invalid organization name "a b"` + rule},
-		{"a/b", `invalid project name "a/b"` + rule, `invalid organization name "a/b"` + rule},
-		{"a.b", `invalid project name "a.b"` + rule, `invalid organization name "a.b"` + rule},
-		{"..", `invalid project name ".."` + rule, `invalid organization name ".."` + rule},
-		{"é", `invalid project name "é"` + rule, `invalid organization name "é"` + rule},
-		{"a\tb", `invalid project name "a\tb"` + rule, `invalid organization name "a\tb"` + rule},
+		{strings.Repeat("a", 64), `invalid project name` + rule,
+			`invalid organization name` + rule},
+		{"My_Project", `invalid project name` + rule, `invalid organization name` + rule},
+		{"-a", `invalid project name` + rule, `invalid organization name` + rule},
+		{"_a", `invalid project name` + rule, `invalid organization name` + rule},
+		{"a b", `invalid project name` + rule, `invalid organization name` + rule},
+		{"a/b", `invalid project name` + rule, `invalid organization name` + rule},
+		{"a.b", `invalid project name` + rule, `invalid organization name` + rule},
+		{"..", `invalid project name` + rule, `invalid organization name` + rule},
+		{"é", `invalid project name` + rule, `invalid organization name` + rule},
+		{"a\tb", `invalid project name` + rule, `invalid organization name` + rule},
 	}
 	for _, tt := range tests {
 		if got := errString(ValidateProject(tt.name)); got != tt.project {
@@ -104,7 +104,7 @@ func TestValidateName(t *testing.T) {
 	if got := errString(ValidateName("plugin name", "")); got != "plugin name is empty" {
 		t.Errorf("empty: got %q", got)
 	}
-	if got := errString(ValidateName("plugin name", "Foo")); got != `invalid plugin name "Foo": must match ^[a-z0-9][-a-z0-9_]{0,62}$` {
+	if got := errString(ValidateName("plugin name", "Foo")); got != `invalid plugin name: must match ^[a-z0-9][-a-z0-9_]{0,62}$` {
 		t.Errorf("Foo: got %q", got)
 	}
 	if err := ValidateName("plugin name", "filestore"); err != nil {
@@ -123,12 +123,12 @@ func TestValidateDomain(t *testing.T) {
 		{"development", defaultDomains, ""},
 		{"staging", defaultDomains, ""},
 		{"production", defaultDomains, ""},
-		{"qa", defaultDomains, `unknown domain "qa": valid domains are development, staging, production`},
-		{"Staging", defaultDomains, `unknown domain "Staging": valid domains are development, staging, production`},
-		{"staging ", defaultDomains, `unknown domain "staging ": valid domains are development, staging, production`},
-		{"dev\n", defaultDomains, `unknown domain "dev\n": valid domains are development, staging, production`},
+		{"qa", defaultDomains, `unknown domain: valid domains are development, staging, production`},
+		{"Staging", defaultDomains, `unknown domain: valid domains are development, staging, production`},
+		{"staging ", defaultDomains, `unknown domain: valid domains are development, staging, production`},
+		{"dev\n", defaultDomains, `unknown domain: valid domains are development, staging, production`},
 		{"qa", []string{"qa"}, ""},
-		{"qa", nil, `unknown domain "qa": no domains are configured`},
+		{"qa", nil, `unknown domain: no domains are configured`},
 	}
 	for _, tt := range tests {
 		err := ValidateDomain(tt.domain, tt.allowed)
@@ -144,9 +144,31 @@ func TestValidateDomain(t *testing.T) {
 
 func TestInvalidErrorLiteral(t *testing.T) {
 	// A caller-built error reads like the package's own.
-	e := &InvalidError{What: "plugin name", Value: "X", Reason: "is taken"}
-	if got, want := e.Error(), `invalid plugin name "X": is taken`; got != want {
+	e := &InvalidError{What: "plugin name", Reason: "is taken"}
+	if got, want := e.Error(), `invalid plugin name: is taken`; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// At says where a rejected value was given, once; the value itself is never in the message.
+func TestAt(t *testing.T) {
+	err := At(ValidateProject("Hunter2Pass"), "-p/--project")
+	if got, want := err.Error(), `invalid project name (-p/--project): must match ^[a-z0-9][-a-z0-9_]{0,62}$`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := At(err, "elsewhere").Error(); strings.Contains(got, "elsewhere") {
+		t.Errorf("At overwrote Where: %q", got)
+	}
+	if got, want := At(ValidateKey(""), "argument KEY").Error(), `secret key (argument KEY) is empty`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, want := At(ValidateDomain("Hunter2Pass", []string{"dev", "prod"}), "-d/--domain").Error(),
+		`unknown domain (-d/--domain): valid domains are dev, prod`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	plain := errors.New("other")
+	if At(plain, "x") != plain || At(nil, "x") != nil {
+		t.Error("At changed an error that is not an *InvalidError")
 	}
 }
 

@@ -1,6 +1,7 @@
 package scope
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -14,15 +15,16 @@ const (
 	keyPattern  = `^[-a-zA-Z0-9_]+$`
 	namePattern = `^[a-z0-9][-a-z0-9_]{0,62}$`
 	maxNameLen  = 63
-	// maxEcho bounds how much of a rejected value an error repeats.
-	maxEcho = 40
 )
 
 // InvalidError reports a name or key that breaks a rule. The CLI finds it with errors.As to exit with
 // the usage status (2) rather than a runtime failure.
+//
+// It never holds the rejected string: a key or a project name typed in the wrong place may be a secret
+// value, so errors say what was wrong, where, and the rule, never what was given.
 type InvalidError struct {
 	What   string // what was checked: "secret key", "project name", "organization name", "domain", ...
-	Value  string // the rejected value as given; "" when it was empty
+	Where  string // where it was given, such as "-p/--project" or "argument KEY"; "" if not known
 	Reason string // the rule it breaks, such as "must match ^[-a-zA-Z0-9_]+$" or "is empty"
 
 	// unknown selects "unknown" instead of "invalid": the value is not malformed, just not one of a
@@ -30,18 +32,30 @@ type InvalidError struct {
 	unknown bool
 }
 
-// Error returns one line such as `invalid secret key "a b": must match ^[-a-zA-Z0-9_]+$` or
-// `secret key is empty`. The value is quoted with Go escaping and cut to 40 characters, so a control
-// character or a megabyte of input never reaches the terminal raw.
+// Error returns one line such as `invalid secret key (argument KEY): must match ^[-a-zA-Z0-9_]+$` or
+// `secret key is empty`.
 func (e *InvalidError) Error() string {
-	if e.Value == "" {
-		return e.What + " " + e.Reason
+	what := e.What
+	if e.Where != "" {
+		what += " (" + e.Where + ")"
+	}
+	if e.Reason == "is empty" {
+		return what + " " + e.Reason
 	}
 	adj := "invalid "
 	if e.unknown {
 		adj = "unknown "
 	}
-	return adj + e.What + " " + strconv.Quote(truncate(e.Value, maxEcho)) + ": " + e.Reason
+	return adj + what + ": " + e.Reason
+}
+
+// At sets where an *InvalidError in err was given, unless it says so already, and returns err.
+func At(err error, where string) error {
+	var ie *InvalidError
+	if errors.As(err, &ie) && ie.Where == "" {
+		ie.Where = where
+	}
+	return err
 }
 
 // ValidateKey checks a secret key: non-empty, only ASCII letters, digits, '-' and '_' (the key becomes a
@@ -52,13 +66,12 @@ func ValidateKey(key string) error {
 	}
 	for i := 0; i < len(key); i++ {
 		if !keyByte(key[i]) {
-			return &InvalidError{What: "secret key", Value: key, Reason: "must match " + keyPattern}
+			return &InvalidError{What: "secret key", Reason: "must match " + keyPattern}
 		}
 	}
 	// Checked after the characters so that the byte length is also the character count.
 	if len(key) > MaxKeyLen {
-		return &InvalidError{What: "secret key", Value: key,
-			Reason: "longer than " + strconv.Itoa(MaxKeyLen) + " characters"}
+		return &InvalidError{What: "secret key", Reason: "longer than " + strconv.Itoa(MaxKeyLen) + " characters"}
 	}
 	return nil
 }
@@ -84,7 +97,7 @@ func ValidateName(what, name string) error {
 		return &InvalidError{What: what, Reason: "is empty"}
 	}
 	if !validName(name) {
-		return &InvalidError{What: what, Value: name, Reason: "must match " + namePattern}
+		return &InvalidError{What: what, Reason: "must match " + namePattern}
 	}
 	return nil
 }
@@ -108,7 +121,7 @@ func ValidateDomain(d string, allowed []string) error {
 		}
 		reason = "valid domains are " + strings.Join(quoted, ", ")
 	}
-	return &InvalidError{What: "domain", Value: d, Reason: reason, unknown: true}
+	return &InvalidError{What: "domain", Reason: reason, unknown: true}
 }
 
 // keyByte reports whether b may appear in a secret key.

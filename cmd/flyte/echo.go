@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/spf13/pflag"
+)
+
+// flyte never repeats an argument it rejects. A value typed where a flag,
+// a command, a key or a project was expected ("-pHunter2", "--Hunter2",
+// "flyte Hunter2") would otherwise land on the terminal, in CI logs and in
+// bug reports. Errors say which flag or which argument (by its position,
+// counted from 1 after "flyte") was wrong and the rule it breaks; hints may
+// name valid choices (commands, flags, domains, environments, existing
+// keys), which are flyte's words, never the user's.
+
+// argument names the position of args[i], where args are flyte's arguments.
+func argument(i int) string { return fmt.Sprintf("argument %d", i+1) }
+
+// flagNames is how errors name a flag: "-p/--project" or "--from-file".
+func flagNames(f *pflag.Flag) string {
+	if f.Shorthand != "" {
+		return "-" + f.Shorthand + "/--" + f.Name
+	}
+	return "--" + f.Name
+}
+
+// given says which flag an invalid project or domain came from.
+func given(err error) error {
+	var ie *scope.InvalidError
+	if errors.As(err, &ie) {
+		switch ie.What {
+		case "project name":
+			return scope.At(err, "-p/--project")
+		case "domain":
+			return scope.At(err, "-d/--domain")
+		}
+	}
+	return err
+}
+
+// keyGiven says that an invalid key was the KEY argument.
+func keyGiven(err error) error { return scope.At(err, "argument KEY") }
+
+// flagError reports a flag that does not parse, naming the flag when it is
+// one of the command's and the argument's position when it is not. rest
+// are the arguments after the command's name, which were args[offset:].
+func (c *cli) flagError(err error, rest []string, offset int) error {
+	usage := "run 'flyte " + c.cmd.Name + " --help' for usage"
+	var (
+		vr *pflag.ValueRequiredError
+		iv *pflag.InvalidValueError
+		ne *pflag.NotExistError
+	)
+	switch {
+	case errors.As(err, &vr):
+		return withHint(usagef("flag %s needs a value", flagNames(vr.GetFlag())), usage)
+	case errors.As(err, &iv):
+		return withHint(usagef("invalid value for %s: %s", flagNames(iv.GetFlag()), valueRule(iv.GetFlag())), usage)
+	}
+	msg := "unknown flag"
+	var se *pflag.InvalidSyntaxError
+	if errors.As(err, &se) {
+		msg = "bad flag syntax"
+	}
+	if i := unknownFlagArg(c.fs, rest); i >= 0 {
+		msg += " (" + argument(offset+i) + ")"
+	}
+	var hints []string
+	if errors.As(err, &ne) && ne.GetSpecifiedShortnames() == "" {
+		var names []string
+		c.fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+		if s := closest(ne.GetSpecifiedName(), names); s != "" {
+			hints = append(hints, "did you mean --"+s+"?")
+		}
+	}
+	if c.cmd.Name == "create secret" || c.cmd.Name == "update secret" {
+		hints = append(hints, "a value that starts with '-' goes after '--': flyte "+c.cmd.Name+" KEY -- VALUE, or pipe it on standard input")
+	}
+	return withHint(usagef("%s", msg), append(hints, usage)...)
+}
+
+// valueRule is what a flag's value must be.
+func valueRule(f *pflag.Flag) string {
+	switch f.Value.Type() {
+	case "bool":
+		return "must be true or false"
+	case "uint", "uint8", "uint16", "uint32", "uint64":
+		return "must be a non-negative integer"
+	case "int", "int8", "int16", "int32", "int64":
+		return "must be an integer"
+	case "duration":
+		return "must be a duration such as 5s or 1m30s"
+	}
+	return "not a valid " + f.Value.Type()
+}
+
+// unknownFlagArg returns the index in args of the first argument that
+// pflag cannot parse as flags of fs, or -1, reading them as pflag does:
+// "--" ends the flags, "--name=value" and "-abc" clusters, a flag that
+// takes a value consumes the rest of its cluster or the next argument.
+func unknownFlagArg(fs *pflag.FlagSet, args []string) int {
+	takesValue := func(f *pflag.Flag) bool { return f.NoOptDefVal == "" }
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return -1
+		case len(a) < 2 || a[0] != '-':
+			continue
+		case a[1] == '-':
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			f := fs.Lookup(name)
+			if name == "" || name[0] == '-' || name[0] == '=' || f == nil {
+				return i
+			}
+			if !hasValue && takesValue(f) {
+				i++
+			}
+		default:
+			sh := a[1:]
+			for j := 0; j < len(sh); j++ {
+				if sh[j] == '=' && j == 0 {
+					return i
+				}
+				f := fs.ShorthandLookup(sh[j : j+1])
+				if f == nil {
+					return i
+				}
+				if takesValue(f) {
+					if j+1 == len(sh) {
+						i++
+					}
+					break
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// closest returns the candidate within an edit distance of 2 of word
+// (and closer than half its length), the nearest first, or "".
+func closest(word string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := distance(word, c); d < bestD && 2*d < len(c) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// distance is the optimal string alignment distance between a and b
+// (insertions, deletions, substitutions, adjacent transpositions), bytewise;
+// strings much longer than any command or flag are simply far.
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// unknownCommand reports args that name no command.
+func (c *cli) unknownCommand(args []string) error {
+	verb := args[0]
+	if strings.HasPrefix(verb, "-") {
+		if f := anyFlag(verb); f != "" {
+			return withHint(usagef("flag %s goes after the command", f), "usage: flyte <command> [arguments] [flags]; run 'flyte --help' for the list of commands")
+		}
+		return withHint(usagef("unknown flag (%s)", argument(0)), "flags follow the command: run 'flyte --help' for the list of commands")
+	}
+	var nouns []string
+	for _, cmd := range commands {
+		if w := strings.Fields(cmd.Name); len(w) == 2 && w[0] == verb {
+			nouns = append(nouns, "flyte "+cmd.Name)
+		}
+	}
+	if len(nouns) > 0 {
+		if len(args) == 1 {
+			return withHint(usagef("%s what?", verb), "did you mean "+strings.Join(nouns, " or ")+"?")
+		}
+		return withHint(usagef("unknown command (%s)", argument(1)), "did you mean "+strings.Join(nouns, " or ")+"?")
+	}
+	var verbs []string
+	for _, cmd := range commands {
+		verbs = append(verbs, strings.Fields(cmd.Name)[0])
+	}
+	if v := closest(verb, verbs); v != "" {
+		for _, cmd := range commands {
+			if strings.Fields(cmd.Name)[0] == v {
+				nouns = append(nouns, "flyte "+cmd.Name)
+			}
+		}
+		return withHint(usagef("unknown command (%s)", argument(0)), "did you mean "+strings.Join(nouns, " or ")+"?")
+	}
+	return withHint(usagef("unknown command (%s)", argument(0)), "run 'flyte --help' for the list of commands")
+}
+
+// anyFlag returns how errors name the flag of some command that arg (such
+// as "-p", "--project" or "--project=x") spells, or "".
+func anyFlag(arg string) string {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	long := strings.HasPrefix(arg, "--")
+	if name == "" {
+		return ""
+	}
+	if !long {
+		name = name[:1] // -pVALUE is -p
+	}
+	found := ""
+	for _, cmd := range commands {
+		fs := pflag.NewFlagSet(cmd.Name, pflag.ContinueOnError)
+		var dummy cli
+		if cmd.Flags != nil {
+			cmd.Flags(&dummy, fs)
+		}
+		f := fs.Lookup(name)
+		if !long {
+			f = fs.ShorthandLookup(name)
+		}
+		if f != nil {
+			found = flagNames(f)
+		}
+	}
+	return found
+}
