@@ -449,17 +449,23 @@ func TestErrors(t *testing.T) {
 // on and exactly what it holds is held.
 func TestAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
+	for n := range 6000 {
 		alpha := "abc"[:1+rng.IntN(3)]
+		// Short patterns (the 4-byte table), then also long ones that
+		// share 8-byte anchors and prefixes of each other.
+		maxLen := MinLen + 5
+		if n >= 2000 {
+			maxLen = 3 * anchorLen
+		}
 		var pats [][]byte
-		for range 1 + rng.IntN(4) {
-			p := make([]byte, MinLen+rng.IntN(5))
+		for range 1 + rng.IntN(6) {
+			p := make([]byte, MinLen+rng.IntN(maxLen-MinLen))
 			for i := range p {
 				p[i] = alpha[rng.IntN(len(alpha))]
 			}
 			pats = append(pats, p)
 		}
-		in := make([]byte, rng.IntN(60))
+		in := make([]byte, rng.IntN(20*maxLen/3))
 		for i := range in {
 			in[i] = alpha[rng.IntN(len(alpha))]
 		}
@@ -518,6 +524,8 @@ func FuzzWriter(f *testing.F) {
 	f.Add([]byte("hello world, this is output\n"), []byte("s3cr3t-value"), []byte("other"), uint64(1))
 	f.Add([]byte("aaaaaaaaaaaaaaaa"), []byte("aaaaab"), []byte("aab?"), uint64(2))
 	f.Add([]byte("{\"k\":\"v\"}\n\x1b[31mred\x1b[0m"), []byte("line1\nline\"2\\"), []byte("<&>ü"), uint64(3))
+	// A value inside a longer base64 run; a value of several lines.
+	f.Add([]byte("Authorization: Basic YWxpY2U6aHVudGVyMi1wYXNzd29yZA==\n"), []byte("hunter2-password"), []byte("-----BEGIN-----\nabcdefgh12\n  line-three\n"), uint64(4))
 	f.Fuzz(fuzzBody)
 }
 
