@@ -98,9 +98,9 @@ const CoreMin = 8
 //   - the base64 cores of v: for each of the three byte offsets v can have
 //     inside a longer base64-encoded string (such as an Authorization: Basic
 //     header of user:pass), in both alphabets, the characters that depend
-//     on v alone (see CoreMin); the at most two characters on either side,
-//     which mix v's first or last bits with its neighbours', are not part of
-//     the core and stay visible;
+//     on v alone (see CoreMin); the character at either edge, which mixes
+//     v's first or last bits with its neighbours', is not part of the core
+//     and stays visible;
 //   - if v is text (valid UTF-8), its JSON-escaped body, as Go (with and
 //     without HTML escaping) and Python's json.dumps (ASCII only) write it,
 //     where it differs;
