@@ -280,3 +280,21 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// What checking the data key adds to every command: parse, tag, unwrap.
+func BenchmarkEnvelopeOpen(b *testing.B) {
+	user, userPub := newID(b)
+	e, _ := newTestEnvelope(b, user, 1, Member{"user", userPub})
+	enc := e.Marshal()
+	for b.Loop() {
+		p, err := ParseEnvelope(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := p.Open(user, only(userPub))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Destroy()
+	}
+}
