@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 
@@ -68,11 +69,30 @@ type marks struct {
 	newest  map[keyIn]uint64 // built on first use by newestOf; marks read as a snapshot only
 }
 
-func newMarks() *marks { return &marks{version: map[markID]uint64{}, count: map[keyIn]int{}} }
+func newMarks() *marks { return &marks{version: map[markID]uint64{}} }
+
+// counts builds the incarnation counts on first use: only a write needs
+// them, and parsing is on every read's path.
+func (ms *marks) counts() map[keyIn]int {
+	if ms.count == nil {
+		ms.count = map[keyIn]int{}
+		for _, id := range ms.order {
+			ms.count[keyIn{id.scope, id.key}]++
+		}
+	}
+	return ms.count
+}
 
 // parseMarks reads a marks file. Nil or empty input is an empty set. Any
-// other deviation from the format, and duplicate lines, are errors.
-func parseMarks(b []byte) (*marks, error) {
+// other deviation from the format, and duplicate lines, are errors. It is
+// read on every get and run, so it avoids allocating per line what it can.
+func parseMarks(b []byte) (*marks, error) { return parseMarksOf(b, nil) }
+
+// parseMarksOf is parseMarks that keeps only the lines of the given keys
+// (all when keys is nil) and skips the others unchecked: a task that needs
+// three secrets does not parse the marks of a hundred thousand. What it
+// returns may only be read, never encoded.
+func parseMarksOf(b []byte, keys map[string]bool) (*marks, error) {
 	ms := newMarks()
 	if len(b) == 0 {
 		return ms, nil
@@ -81,6 +101,20 @@ func parseMarks(b []byte) (*marks, error) {
 		return nil, errors.New("not a marks file (bad first line)")
 	}
 	b = b[len(marksHeader):]
+	if lines := bytes.Count(b, []byte{'\n'}); keys == nil && lines <= maxMarks {
+		ms.version = make(map[markID]uint64, lines)
+		ms.order = make([]markID, 0, lines)
+	}
+	names := map[string]string{} // scope parts repeat: one string each
+	intern := func(p []byte) string {
+		if s, ok := names[string(p)]; ok {
+			return s
+		}
+		s := string(p)
+		names[s] = s
+		return s
+	}
+	var f [6][]byte
 	for n := 2; len(b) > 0; n++ {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
@@ -88,51 +122,106 @@ func parseMarks(b []byte) (*marks, error) {
 		}
 		line := b[:i]
 		b = b[i+1:]
-		f := bytes.Split(line, []byte{' '})
-		if len(f) != 6 {
-			return nil, fmt.Errorf("line %d has %d fields, want 6", n, len(f))
+		if keys != nil && !keys[string(line[bytes.LastIndexByte(line, ' ')+1:])] {
+			continue
+		}
+		nf, rest := 0, line
+		for nf <= len(f) {
+			j := bytes.IndexByte(rest, ' ')
+			if j < 0 {
+				if nf < len(f) {
+					f[nf] = rest
+				}
+				nf++
+				break
+			}
+			if nf < len(f) {
+				f[nf] = rest[:j]
+			}
+			nf++
+			rest = rest[j+1:]
+		}
+		if nf != len(f) {
+			return nil, fmt.Errorf("line %d has %d fields, want %d", n, nf, len(f))
 		}
 		var id markID
-		if len(f[0]) != 2*seal.IncarnationSize {
+		if !lowerHex(f[0]) || len(f[0]) != 2*seal.IncarnationSize {
 			return nil, fmt.Errorf("line %d: bad incarnation", n)
 		}
-		if _, err := hex.Decode(id.incarnation[:], f[0]); err != nil || id.incarnation.String() != string(f[0]) {
-			return nil, fmt.Errorf("line %d: bad incarnation", n)
-		}
-		v, err := strconv.ParseUint(string(f[1]), 10, 64)
-		if err != nil || v == 0 || string(f[1]) != strconv.FormatUint(v, 10) {
+		_, _ = hex.Decode(id.incarnation[:], f[0])
+		v, ok := parseVersion(f[1])
+		if !ok {
 			return nil, fmt.Errorf("line %d: bad version", n)
 		}
 		for _, p := range f[2:] {
-			if len(p) == 0 || len(p) > 256 {
+			if !markName(p) {
 				return nil, fmt.Errorf("line %d: bad name", n)
 			}
-			for _, c := range p {
-				if c <= ' ' || c >= 0x7f {
-					return nil, fmt.Errorf("line %d: bad name", n)
-				}
-			}
 		}
-		if string(f[2]) == markEmpty {
+		if string(f[2]) == markEmpty || string(f[5]) == markEmpty {
 			return nil, fmt.Errorf("line %d: bad name", n)
 		}
-		id.scope = abi.Scope{Org: string(f[2]), Project: unmarkPart(f[3]), Domain: unmarkPart(f[4])}
+		id.scope = abi.Scope{Org: intern(f[2]), Project: intern(f[3]), Domain: intern(f[4])}
+		if id.scope.Project == markEmpty {
+			id.scope.Project = ""
+		}
+		if id.scope.Domain == markEmpty {
+			id.scope.Domain = ""
+		}
 		id.key = string(f[5])
-		if id.key == markEmpty {
-			return nil, fmt.Errorf("line %d: bad name", n)
-		}
 		if _, dup := ms.version[id]; dup {
 			return nil, fmt.Errorf("line %d repeats an earlier one", n)
 		}
-		if len(ms.order) == maxMarks || ms.size+lineSize(id, v) > maxMarksBytes {
+		if len(ms.order) == maxMarks || ms.size+len(line)+1 > maxMarksBytes {
 			return nil, fmt.Errorf("more than %d lines or %d bytes", maxMarks, maxMarksBytes)
 		}
-		if ms.count[keyIn{id.scope, id.key}] == maxIncarnations {
-			return nil, fmt.Errorf("line %d: more than %d incarnations of one key", n, maxIncarnations)
-		}
-		ms.add(id, v)
+		ms.version[id] = v
+		ms.order = append(ms.order, id)
+		ms.size += len(line) + 1
 	}
 	return ms, nil
+}
+
+func lowerHex(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseVersion reads a decimal version of at least 1 without leading
+// zeros, as strconv.AppendUint writes it.
+func parseVersion(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 || b[0] == '0' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// markName reports whether b can stand as a name in a marks line.
+func markName(b []byte) bool {
+	if len(b) == 0 || len(b) > 256 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func markPart(s string) string {
@@ -153,13 +242,19 @@ func unmarkPart(b []byte) string {
 // oldest marks beyond the bounds.
 func (ms *marks) encode() []byte {
 	ms.trim()
-	var b bytes.Buffer
-	b.WriteString(marksHeader)
+	b := make([]byte, 0, len(marksHeader)+ms.size)
+	b = append(b, marksHeader...)
 	for _, id := range ms.order {
-		fmt.Fprintf(&b, "%s %d %s %s %s %s\n", id.incarnation, ms.version[id], id.scope.Org,
-			markPart(id.scope.Project), markPart(id.scope.Domain), id.key)
+		b = hex.AppendEncode(b, id.incarnation[:])
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, ms.version[id], 10)
+		for _, p := range [...]string{id.scope.Org, markPart(id.scope.Project), markPart(id.scope.Domain), id.key} {
+			b = append(b, ' ')
+			b = append(b, p...)
+		}
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 // markable reports whether a record's names can be written in a marks file.
@@ -209,7 +304,7 @@ func (ms *marks) raise(id markID, v uint64) bool {
 		return true
 	}
 	k := keyIn{id.scope, id.key}
-	if ms.count[k] >= maxIncarnations {
+	if ms.counts()[k] >= maxIncarnations {
 		for i, o := range ms.order {
 			if o.scope == id.scope && o.key == id.key {
 				ms.drop(i)
@@ -229,11 +324,7 @@ func (ms *marks) trim() {
 		id := ms.order[k]
 		ms.size -= lineSize(id, ms.version[id])
 		delete(ms.version, id)
-		if kk := (keyIn{id.scope, id.key}); ms.count[kk] > 1 {
-			ms.count[kk]--
-		} else {
-			delete(ms.count, kk)
-		}
+		ms.uncount(id)
 	}
 	if k > 0 {
 		ms.order = append([]markID(nil), ms.order[k:]...)
@@ -250,7 +341,20 @@ func (ms *marks) add(id markID, v uint64) {
 	ms.size += lineSize(id, v)
 	ms.version[id] = v
 	ms.order = append(ms.order, id)
-	ms.count[keyIn{id.scope, id.key}]++
+	if ms.count != nil {
+		ms.count[keyIn{id.scope, id.key}]++
+	}
+}
+
+func (ms *marks) uncount(id markID) {
+	if ms.count == nil {
+		return
+	}
+	if k := (keyIn{id.scope, id.key}); ms.count[k] > 1 {
+		ms.count[k]--
+	} else {
+		delete(ms.count, k)
+	}
 }
 
 // drop forgets the i-th oldest mark.
@@ -258,11 +362,7 @@ func (ms *marks) drop(i int) {
 	id := ms.order[i]
 	ms.size -= lineSize(id, ms.version[id])
 	delete(ms.version, id)
-	if k := (keyIn{id.scope, id.key}); ms.count[k] > 1 {
-		ms.count[k]--
-	} else {
-		delete(ms.count, k)
-	}
+	ms.uncount(id)
 	ms.order = append(ms.order[:i], ms.order[i+1:]...)
 }
 
@@ -289,11 +389,11 @@ type history struct {
 }
 
 // history reads the marks of the store whose data key is sealer's (with
-// read; a create has nothing to check and skips that). Without a state
-// directory (no HOME) it remembers nothing. A state directory that does not
-// exist yet is read as empty and not created: a read creates it only when
-// it has a version to record.
-func (m *Manager) history(sealer *seal.Sealer, read bool) (*history, error) {
+// read; a create has nothing to check and skips that), only those of keys
+// when some are given. Without a state directory (no HOME) it remembers
+// nothing. A state directory that does not exist yet is read as empty and
+// not created: a read creates it only when it has a version to record.
+func (m *Manager) history(sealer *seal.Sealer, read bool, keys ...string) (*history, error) {
 	h := &history{m: m, snap: newMarks()}
 	if m.stateDir == "" {
 		return h, nil
@@ -310,7 +410,14 @@ func (m *Manager) history(sealer *seal.Sealer, read bool) (*history, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.snap, err = parseMarks(b); err != nil {
+	var only map[string]bool
+	if len(keys) > 0 {
+		only = map[string]bool{}
+		for _, k := range keys {
+			only[k] = true
+		}
+	}
+	if h.snap, err = parseMarksOf(b, only); err != nil {
 		return nil, marksDamaged(d, h.name, err)
 	}
 	return h, nil
@@ -442,7 +549,7 @@ func (m *Manager) forget(sealer *seal.Sealer, s abi.Scope, key string) error {
 		if err != nil {
 			return nil, marksDamaged(d, name, err)
 		}
-		if ms.count[keyIn{s, key}] == 0 {
+		if ms.counts()[keyIn{s, key}] == 0 {
 			return nil, nil
 		}
 		for i := len(ms.order) - 1; i >= 0; i-- {

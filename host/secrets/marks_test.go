@@ -110,6 +110,7 @@ func FuzzParseMarks(f *testing.F) {
 	f.Add([]byte(marksHeader))
 	f.Add([]byte("flyte-versions 1\n" + strings.Repeat("0", 32) + " 18446744073709551615 a b c d\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = parseMarksOf(b, map[string]bool{"K": true, "": true}) // never panics
 		ms, err := parseMarks(b)
 		if err != nil {
 			return
@@ -118,4 +119,23 @@ func FuzzParseMarks(f *testing.F) {
 			t.Fatalf("%q encodes back as %q", b, ms.encode())
 		}
 	})
+}
+
+// A read for a few keys parses only their lines.
+func TestMarksParseOf(t *testing.T) {
+	ms := newMarks()
+	ms.raise(testID("", "A", 1), 3)
+	ms.raise(testID("p", "B", 2), 1)
+	ms.raise(testID("", "AB", 3), 2)
+	b := append(ms.encode(), "not even a line of the format B\n"...)
+	only, err := parseMarksOf(b, map[string]bool{"A": true})
+	if err != nil || len(only.order) != 1 || only.seen(testID("", "A", 1)) != 3 {
+		t.Fatalf("%+v %v", only, err)
+	}
+	if _, err := parseMarksOf(b, map[string]bool{"B": true}); err == nil {
+		t.Fatal("a damaged line of a key asked for was accepted")
+	}
+	if _, err := parseMarks(b); err == nil {
+		t.Fatal("a damaged line was accepted")
+	}
 }

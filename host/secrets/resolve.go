@@ -97,7 +97,7 @@ func (m *Manager) Resolve(ctx context.Context, project, domain string, keys []st
 	if sealer != nil {
 		// Read before the store, so that a version another flyte records
 		// meanwhile is never held against this read.
-		if h, err = m.history(sealer, true); err != nil {
+		if h, err = m.history(sealer, true, keys...); err != nil {
 			return nil, err
 		}
 	}

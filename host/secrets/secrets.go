@@ -404,7 +404,7 @@ func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind ab
 }
 
 func (m *Manager) updateOnce(ctx context.Context, sealer *seal.Sealer, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
-	h, err := m.history(sealer, true)
+	h, err := m.history(sealer, true, key)
 	if err != nil {
 		return Secret{}, err
 	}
