@@ -538,7 +538,11 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if err != nil {
 		return ListResult{}, err
 	}
-	h, err := m.history(sealer, true)
+	var keys []string
+	if f.Key != "" {
+		keys = []string{f.Key}
+	}
+	h, err := m.history(sealer, true, keys...)
 	if err != nil {
 		return ListResult{}, err
 	}
