@@ -126,6 +126,10 @@ func InitMain() {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, pdeathSignal}, Forwarded...)...)
 	parent := os.Getppid()
+	// Neither pipe may reach the command: EOF on the status pipe is how
+	// flyte learns that the command runs.
+	syscall.CloseOnExec(3)
+	syscall.CloseOnExec(4)
 	status := os.NewFile(4, "status")
 	fail := func(kind byte, code int, err error) {
 		c := byte('6')
