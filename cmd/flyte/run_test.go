@@ -204,43 +204,9 @@ secrets = [{ key = "f", mount = "/etc/flyte/secrets" }, { key = "v", as_env_var 
 // that uid can use, and returns a function that runs flyte as uid.
 func asUser(t *testing.T, e *isoEnv, uid int) func(args ...string) (string, error) {
 	t.Helper()
-	root, err := os.MkdirTemp("", "flyte-user-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	if err := os.Chmod(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "bin", "flyte")
-	src, err := os.ReadFile(e.bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"bin", "home", "cache", "work"} {
-		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(bin, src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := os.ReadFile(filepath.Join(e.work, "flyte.toml"))
-	if err := os.WriteFile(filepath.Join(root, "work", "flyte.toml"), cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"home", "cache", "work"} {
-		if err := os.Chown(filepath.Join(root, d), uid, uid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	command := asUserCmd(t, e, uid)
 	return func(args ...string) (string, error) {
-		cmd := exec.Command(bin, args...)
-		cmd.Dir = filepath.Join(root, "work")
-		cmd.Env = []string{"HOME=" + filepath.Join(root, "home"), "PATH=/usr/local/bin:/usr/bin:/bin",
-			"FLYTE_CACHE_DIR=" + filepath.Join(root, "cache"), "LANG=C"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-		out, err := cmd.Output()
+		out, err := command(args...).Output()
 		if err != nil {
 			var stderr []byte
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -252,7 +218,8 @@ func asUser(t *testing.T, e *isoEnv, uid int) func(args ...string) (string, erro
 	}
 }
 
-// asUserCmd is asUser's command, for a flyte that runs in the background.
+// asUserCmd prepares what asUser does and returns a function that makes
+// the command, for a flyte that runs in the background.
 func asUserCmd(t *testing.T, e *isoEnv, uid int) func(args ...string) *exec.Cmd {
 	t.Helper()
 	root, err := os.MkdirTemp("", "flyte-user-")
@@ -498,7 +465,7 @@ func TestRunTreeDiesWithFlyte(t *testing.T) {
 				}
 				s := startTask(t, cmd)
 				var tree []proc
-				waitFor(t, "all five sleeps to start", func() bool {
+				waitFor(t, "the task's five sleeps, all below flyte", func() bool {
 					tree = descendants(cmd.Process.Pid)
 					n := 0
 					for _, p := range tree {
