@@ -28,15 +28,17 @@ visible. If one is missing, nothing runs.
 
 Secrets asked for with as_env_var (or neither) become environment variables;
 those asked for with mount = "/etc/flyte/secrets" become files
-/etc/flyte/secrets/KEY (mode 0400, owned by you) on a tmpfs that only this
-task can see and that is gone when it ends. Which injector plugin places each
-secret is configurable; flyte checks every plan before applying it.
+/etc/flyte/secrets/KEY (mode 0400, owned by you) on a tmpfs in the task's
+own namespaces, gone when it ends; other users cannot read them, your own
+processes and root can. Which injector plugin places each secret is
+configurable; flyte checks every plan before applying it.
 
 The task gets flyte's environment plus its secrets, standard input, and the
 signals INT, TERM, HUP, QUIT, USR1 and USR2. Its output passes through a
 masker that replaces each secret value (also base64- and JSON-encoded) with
 *****; --no-mask turns that off. flyte exits with the task's status, or
-128+N when signal N killed it; 127 when CMD is not found.
+128+N when signal N killed it; 127 when CMD is not found. When the task
+ends, or flyte is killed, every process the task started is killed too.
 
 Example:
   flyte run env_1 -- python3 task.py

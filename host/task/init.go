@@ -202,25 +202,26 @@ func InitMain() {
 func supervise(task, parent int, tty bool, sigs <-chan os.Signal) int {
 	for s := range sigs {
 		switch s {
-		case syscall.SIGCHLD:
-			if ws, done := reap(task); done {
-				teardown()
-				if ws.Signaled() {
-					return 128 + int(ws.Signal())
-				}
-				return ws.ExitStatus()
-			}
-		case pdeathSignal:
-			if os.Getppid() != parent {
-				teardown()
-				return 128 + int(syscall.SIGKILL)
-			}
+		case syscall.SIGCHLD, pdeathSignal:
 		case syscall.SIGINT, syscall.SIGQUIT:
 			if !tty {
 				_ = syscall.Kill(task, s.(syscall.Signal))
 			}
 		default:
 			_ = syscall.Kill(task, s.(syscall.Signal))
+		}
+		// Whatever the signal, look at the task and at flyte: a full
+		// channel drops signals, so none of them is relied on alone.
+		if ws, done := reap(task); done {
+			teardown()
+			if ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ws.ExitStatus()
+		}
+		if os.Getppid() != parent {
+			teardown()
+			return 128 + int(syscall.SIGKILL)
 		}
 	}
 	return 126
