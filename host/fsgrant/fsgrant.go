@@ -321,7 +321,7 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 
 // Lock takes an exclusive flock on the file p (created if needed). It
 // waits while another process holds it, but gives up a margin before ctx's
-// deadline (a fifth of the time left, at most a second) so that the plugin
+// deadline (half the time left, at most a second) so that the plugin
 // can still answer: the error then says the store is locked, not that the
 // plugin timed out. The lock is held until the returned file is closed, or
 // the process exits.
@@ -347,7 +347,7 @@ func (d *Dir) lock(ctx context.Context, p string) (*os.File, int, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		left := time.Until(deadline)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(left/5, lockMargin)))
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-min(left/2, lockMargin)))
 		defer cancel()
 	}
 	wait := time.Millisecond
