@@ -231,13 +231,6 @@ func markPart(s string) string {
 	return s
 }
 
-func unmarkPart(b []byte) string {
-	if string(b) == markEmpty {
-		return ""
-	}
-	return string(b)
-}
-
 // encode writes ms in the file format, oldest first, after dropping the
 // oldest marks beyond the bounds.
 func (ms *marks) encode() []byte {
