@@ -311,31 +311,53 @@ func (r runner) must(t *testing.T, args ...string) {
 // started is a flyte run in the background whose task said "ready".
 type started struct {
 	cmd   *exec.Cmd
-	lines *bufio.Scanner
 	errb  *strings.Builder
-	pw    *io.PipeWriter
+	ended chan struct{} // closed when flyte has ended
+	err   error         // flyte's Wait, once ended
 }
 
+// startTask starts cmd and reads its output until the task says "ready",
+// then drains it; flyte ending first is a failure, not a hang. Cleanup
+// kills flyte.
 func startTask(t *testing.T, cmd *exec.Cmd) *started {
 	t.Helper()
 	pr, pw := io.Pipe()
-	s := &started{cmd: cmd, lines: bufio.NewScanner(pr), errb: &strings.Builder{}, pw: pw}
+	s := &started{cmd: cmd, errb: &strings.Builder{}, ended: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pw, s.errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		s.err = cmd.Wait()
+		pw.Close()
+		close(s.ended)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		pw.Close()
+		<-s.ended
 	})
-	for s.lines.Scan() {
-		if s.lines.Text() == "ready" {
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() {
+		if lines.Text() == "ready" {
+			go func() {
+				for lines.Scan() {
+				}
+			}()
 			return s
 		}
 	}
-	t.Fatalf("the task did not start; stderr: %s", s.errb)
+	<-s.ended
+	t.Fatalf("the task did not start: %v; stderr: %s", s.err, s.errb)
 	return nil
+}
+
+// kill ends flyte with SIGKILL and waits for it.
+func (s *started) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-s.ended
 }
 
 // proc is a process, told apart from a later one with the same pid by its
@@ -406,14 +428,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("gave up waiting: %s", what)
 }
 
-// noProcCmd runs flyte where a fresh /proc is refused, as in a
-// container that masks parts of its own: in a user namespace whose /proc
-// has a mount on it that it may not uncover. The shell and unshare exec
-// into flyte, so the process started is flyte.
+// noProcCmd runs flyte where a fresh /proc is refused, as in a container
+// that masks parts of its own: in a user namespace whose /proc has a mount
+// on it that it may not uncover. Inside, flyte runs as uid 65534, which is
+// also how files of users the namespaces do not map appear, so that
+// flyte's ownership checks of its configuration pass for the test's own
+// files. The shell and unshare exec into flyte: the process started is
+// flyte.
 func noProcCmd(cmd *exec.Cmd) *exec.Cmd {
 	unshare, _ := exec.LookPath("unshare")
 	cmd.Args = append([]string{"unshare", "-Urm", "sh", "-c",
-		`mount -t tmpfs none /proc/sys && exec unshare -Urm "$0" "$@"`, cmd.Path}, cmd.Args[1:]...)
+		`mount -t tmpfs none /proc/sys && exec unshare -Um --map-user=65534 --map-group=65534 "$0" "$@"`, cmd.Path}, cmd.Args[1:]...)
 	cmd.Path = unshare
 	return cmd
 }
@@ -475,11 +500,7 @@ func TestRunTreeDiesWithFlyte(t *testing.T) {
 					}
 					return n == 5
 				})
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				_ = cmd.Wait()
-				s.pw.Close()
+				s.kill(t)
 				waitFor(t, "the task's tree to die", func() bool {
 					for _, p := range tree {
 						if alive(p) {

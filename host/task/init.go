@@ -34,6 +34,9 @@ type initSpec struct {
 	// TTY: flyte's standard input is a terminal, so the task gets INT and
 	// QUIT from the terminal itself and the helper passes neither on.
 	TTY bool
+	// Parent is flyte's pid, as the helper's getppid should return it (0
+	// for PID 1 of a namespace): anything else means flyte is gone.
+	Parent int
 }
 
 const (
@@ -66,6 +69,7 @@ func encodeInit(s *initSpec) []byte {
 		flags |= flagTTY
 	}
 	e.Uint(5, flags)
+	e.Uint(6, uint64(s.Parent))
 	return e.Bytes()
 }
 
@@ -102,6 +106,8 @@ func decodeInit(b []byte) (*initSpec, error) {
 		case 5:
 			flags := d.Uint()
 			s.PIDNS, s.TTY = flags&flagPIDNS != 0, flags&flagTTY != 0
+		case 6:
+			s.Parent = int(d.Uint32())
 		}
 	}
 	return s, d.Err()
@@ -125,7 +131,6 @@ func InitMain() {
 	// Signals before the command starts wait for it.
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD, pdeathSignal}, Forwarded...)...)
-	parent := os.Getppid()
 	// Neither pipe may reach the command: EOF on the status pipe is how
 	// flyte learns that the command runs.
 	syscall.CloseOnExec(3)
@@ -146,6 +151,11 @@ func InitMain() {
 	spec, err := decodeInit(conf)
 	if err != nil {
 		fail(0, 126, fmt.Errorf("bad instructions: %w", err))
+	}
+	// A parent-death signal that came before signal.Notify is lost (the
+	// Go runtime drops it): look once, now that it would be caught.
+	if os.Getppid() != spec.Parent {
+		os.Exit(128 + int(syscall.SIGKILL))
 	}
 	if spec.PIDNS || len(spec.Files) > 0 {
 		// Nothing mounted here may propagate back to the host.
@@ -190,7 +200,7 @@ func InitMain() {
 	// reach the command once, not again through the helper.
 	_ = syscall.Setpgid(0, 0)
 	status.Close() // EOF: the command is running
-	os.Exit(supervise(task, parent, spec.TTY, sigs))
+	os.Exit(supervise(task, spec.Parent, spec.TTY, sigs))
 }
 
 // supervise forwards signals to the task and reaps every child until the

@@ -16,7 +16,7 @@ func TestInitSpecRoundTrip(t *testing.T) {
 		Args:  []string{"sh", "", "-c", "echo hi"},
 		Env:   []string{"A=1", "EMPTY="},
 		Files: []inject.File{{Name: "k", Mode: 0o400, Value: []byte("v\x00\xff")}, {Name: "k2", Mode: 0o440, Value: []byte("w")}},
-		PIDNS: true, TTY: true,
+		PIDNS: true, TTY: true, Parent: 4242,
 	}
 	out, err := decodeInit(encodeInit(in))
 	if err != nil {

@@ -231,7 +231,11 @@ func Run(spec Spec) (int, error) {
 // and gets SIGKILL when flyte dies; otherwise it is a subreaper and gets
 // pdeathSignal, on which it kills the task's tree itself.
 func launch(spec Spec, pidns, tty bool, stdin *os.File, stdout, stderr io.Writer) (*exec.Cmd, error) {
-	conf := encodeInit(&initSpec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Files: spec.Files, PIDNS: pidns, TTY: tty})
+	parent := os.Getpid()
+	if pidns {
+		parent = 0 // PID 1 of a namespace has no parent in it
+	}
+	conf := encodeInit(&initSpec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Files: spec.Files, PIDNS: pidns, TTY: tty, Parent: parent})
 	defer clear(conf)
 	cmd := exec.Command(spec.Self, InitArg)
 	cmd.Args[0] = "flyte"
