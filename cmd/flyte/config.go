@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -64,6 +65,17 @@ func (c *cli) configTrust(args []string) error {
 	path := ""
 	if len(args) == 1 {
 		path = args[0]
+		// A PATH that names nothing may be a value typed in the wrong place: it is not repeated.
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			if c.trustRevoke {
+				if _, err := trust.Revoke(path, cwd, c.getenv); err == nil {
+					fmt.Fprintln(c.stdout, "revoked trust in the file given as PATH (it no longer exists)")
+					return nil
+				}
+				return withHint(errors.New("the file given as PATH does not exist and is not trusted"), "run 'flyte config trust --list' to see the files you trust")
+			}
+			return errors.New("config file given as PATH: no such file")
+		}
 	} else if path, err = config.Search(cwd); err != nil {
 		return err
 	} else if path == "" {
