@@ -174,6 +174,15 @@ func Revoke(path, cwd string, getenv func(string) string) (string, error) {
 	if real, err := filepath.EvalSymlinks(p); err == nil {
 		p = real
 	}
+	notTrusted := &Error{msg: p + " is not trusted", hint: "run 'flyte config trust --list' to see the files you trust"}
+	// Look before locking: revoking what is not trusted writes nothing, not even a lock file.
+	records, err := read(getenv)
+	if err != nil {
+		return "", err
+	}
+	if !slices.ContainsFunc(records, func(r Record) bool { return r.Path == p }) {
+		return "", notTrusted
+	}
 	d, err := open(getenv)
 	if err != nil {
 		return "", err
@@ -195,7 +204,7 @@ func Revoke(path, cwd string, getenv func(string) string) (string, error) {
 		return "", err
 	}
 	if !found {
-		return "", &Error{msg: p + " is not trusted", hint: "run 'flyte config trust --list' to see the files you trust"}
+		return "", notTrusted
 	}
 	return p, nil
 }
