@@ -44,7 +44,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"hash/maphash"
-	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -119,9 +118,16 @@ func Forms(v []byte) [][]byte {
 		// One copy of v, shared by every chunk and line.
 		c := bytes.Clone(v)
 		var out [][]byte
-		for ch := range slices.Chunk(c, ChunkLen) {
-			if len(ch) >= MinLen {
-				out = append(out, ch)
+		// The last chunk takes the remainder, so that no tail too short
+		// to be a pattern is left unmasked when v is printed whole.
+		for off := 0; off < len(c); off += ChunkLen {
+			end := off + ChunkLen
+			if len(c)-end < ChunkLen {
+				end = len(c)
+			}
+			out = append(out, c[off:end])
+			if end == len(c) {
+				break
 			}
 		}
 		forLines(c, func(_ int, l []byte) { out = append(out, l) })

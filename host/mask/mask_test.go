@@ -637,6 +637,29 @@ func TestLargeValue(t *testing.T) {
 	}
 }
 
+// A large value printed whole is masked to its last byte, whatever its
+// length: the last chunk takes the remainder, so no short tail shows.
+func TestLargeValueTail(t *testing.T) {
+	for _, n := range []int{LargeValue + 1, LargeValue + 3, LargeValue + ChunkLen - 1, LargeValue + ChunkLen, 3*LargeValue + 7} {
+		// Random letters: a periodic value would let chunks match off
+		// their own offsets.
+		rng := rand.New(rand.NewPCG(uint64(n), 1))
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = 'a' + byte(rng.IntN(26))
+		}
+		var out bytes.Buffer
+		w := NewWriter(&out, Forms(v), 0)
+		_, _ = w.Write([]byte("<"))
+		_, _ = w.Write(v)
+		_, _ = w.Write([]byte(">"))
+		_ = w.Close()
+		if got := out.String(); strings.Trim(got, "<*>") != "" || !strings.HasPrefix(got, "<*****") || !strings.HasSuffix(got, "*****>") {
+			t.Errorf("value of %d bytes: %d bytes of it show", n, len(strings.Trim(got, "<*>")))
+		}
+	}
+}
+
 // Python's json.dumps and `echo "$S" | base64` are how a task most likely
 // re-encodes a value.
 func TestCommonToolForms(t *testing.T) {
