@@ -42,9 +42,15 @@ fuzz:
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzList$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzLoad$$' -fuzztime 30s
-	$(GO) test ./host/scope -run XXX -fuzz FuzzValidateKey -fuzztime 30s
+	$(GO) test ./host/scope -run XXX -fuzz '^FuzzValidateKey$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
-	$(GO) test ./host/trust -run XXX -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./host/trust -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
+	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseMarks$$' -fuzztime 30s
+	$(GO) test ./host/scope -run XXX -fuzz '^FuzzValidateProject$$' -fuzztime 30s
+	$(GO) test ./host/grant -run XXX -fuzz '^FuzzResolve$$' -fuzztime 30s
+	$(GO) test ./host/task -run XXX -fuzz '^FuzzDecodeInit$$' -fuzztime 30s
+	$(GO) test ./host/task -run XXX -fuzz '^FuzzParseStatPPID$$' -fuzztime 30s
+	$(GO) test ./host/mask -run XXX -fuzz '^FuzzWriter$$' -fuzztime 30s
 
 bench: build
 	$(GO) run ./internal/bench

@@ -42,7 +42,7 @@ func TestCacheExistingNeverChmoded(t *testing.T) {
 	}{
 		{0o755, ""},
 		{0o700, ""},
-		{0o1777 | fs.ModeSticky, "mode 0777 lets other users write it"},
+		{0o1777 | fs.ModeSticky, "mode 1777 lets other users write it"},
 		{0o770, "mode 0770 lets other users write it"},
 		{0o702, "mode 0702 lets other users write it"},
 	} {

@@ -90,9 +90,25 @@ func CheckPrivateDir(path string) error {
 		return fmt.Errorf("owned by uid %d, not by you (uid %d)", st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("mode %04o lets other users write it", fi.Mode().Perm())
+		return fmt.Errorf("mode %04o lets other users write it", octalMode(fi.Mode()))
 	}
 	return nil
+}
+
+// octalMode is a mode as chmod takes it: the permission bits and the
+// sticky, setgid and setuid bits, so that /tmp shows as 1777.
+func octalMode(m fs.FileMode) uint32 {
+	o := uint32(m.Perm())
+	if m&fs.ModeSticky != 0 {
+		o |= 0o1000
+	}
+	if m&fs.ModeSetgid != 0 {
+		o |= 0o2000
+	}
+	if m&fs.ModeSetuid != 0 {
+		o |= 0o4000
+	}
+	return o
 }
 
 // Path is the directory's absolute path.
