@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/flytesecrets/flyte/host/safefile"
 	"github.com/flytesecrets/flyte/host/state"
 	"github.com/tetratelabs/wazero"
 )
@@ -23,14 +24,14 @@ const cacheSubdir = "wazero"
 // mistake (FLYTE_CACHE_DIR=/tmp) is refused, not taken over.
 func openCache(dir string) (wazero.CompilationCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the plugin cache %s: %w", dir, cacheErr(err))
+		return nil, fmt.Errorf("cannot create the plugin cache %s: %w", dir, safefile.Bare(err))
 	}
 	if err := checkCache(dir); err != nil {
 		return nil, err
 	}
 	c, err := wazero.NewCompilationCacheWithDir(filepath.Join(dir, cacheSubdir))
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the plugin cache %s: %w", dir, cacheErr(err))
+		return nil, fmt.Errorf("cannot open the plugin cache %s: %w", dir, safefile.Bare(err))
 	}
 	return c, nil
 }
@@ -59,14 +60,4 @@ func checkCache(dir string) error {
 		}
 	}
 	return nil
-}
-
-// cacheErr drops the *fs.PathError wrapper whose path the message names
-// itself.
-func cacheErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

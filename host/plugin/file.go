@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/flytesecrets/flyte/host/safefile"
 )
 
 // MaxModuleSize bounds a plugin module file (abi/SPEC.md, section 1).
@@ -30,7 +31,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file", path, fileType(fi.Mode()))
+		return nil, fmt.Errorf("%s is %s, not a regular file", path, safefile.Kind(fi.Mode()))
 	}
 	if fi.Size() > MaxModuleSize {
 		return nil, fmt.Errorf("%s is %d bytes; a plugin module may be at most %d bytes (64 MiB)", path, fi.Size(), MaxModuleSize)
@@ -43,21 +44,4 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// fileType names a file type that is not a regular file.
-func fileType(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "a special file"
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/flytesecrets/flyte/host/safefile"
 )
 
 // maxIdentityFile bounds how much of an identity file we read: a real one is
@@ -81,7 +82,7 @@ func LoadOrCreateIdentity(path string) (id *age.X25519Identity, created bool, er
 		}
 		return nil, false, fmt.Errorf("install identity: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := safefile.SyncDir(dir); err != nil {
 		return nil, false, fmt.Errorf("sync identity directory %s: %w", dir, err)
 	}
 	return newID, true, nil
@@ -98,19 +99,6 @@ func writeSynced(f *os.File, content string) error {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory so a newly linked name survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/flytesecrets/flyte/host/safefile"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,7 +67,7 @@ func Open(path string) (*Dir, error) {
 		return nil, errors.New("no state directory: set XDG_STATE_HOME or HOME")
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the state directory %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("cannot create the state directory %s: %w", path, safefile.Bare(err))
 	}
 	if err := CheckPrivateDir(path); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", path, err)
@@ -80,7 +81,7 @@ func Open(path string) (*Dir, error) {
 func CheckPrivateDir(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return unwrapPath(err)
+		return safefile.Bare(err)
 	}
 	if !fi.IsDir() {
 		return errors.New("not a directory")
@@ -123,7 +124,7 @@ func (d *Dir) file(name string, create bool) (string, error) {
 	p := filepath.Join(d.path, filepath.FromSlash(name))
 	if create {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return "", fmt.Errorf("state directory: %w", unwrapPath(err))
+			return "", fmt.Errorf("state directory: %w", safefile.Bare(err))
 		}
 	}
 	return p, nil
@@ -146,12 +147,12 @@ func readFile(p string) ([]byte, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("state file %s: %w", p, unwrapPath(err))
+		return nil, fmt.Errorf("state file %s: %w", p, safefile.Bare(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w", p, unwrapPath(err))
+		return nil, fmt.Errorf("state file %s: %w", p, safefile.Bare(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("state file %s: not a regular file", p)
@@ -164,7 +165,7 @@ func readFile(p string) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("state file %s: %w", p, unwrapPath(err))
+		return nil, fmt.Errorf("state file %s: %w", p, safefile.Bare(err))
 	}
 	if len(b) > MaxFile {
 		return nil, fmt.Errorf("state file %s: larger than %d bytes", p, MaxFile)
@@ -185,7 +186,7 @@ func writeFile(p string, data []byte) error {
 	dir := filepath.Dir(p)
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return fmt.Errorf("state directory: %w", unwrapPath(err))
+		return fmt.Errorf("state directory: %w", safefile.Bare(err))
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
@@ -199,10 +200,10 @@ func writeFile(p string, data []byte) error {
 		err = os.Rename(tmp.Name(), p)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = safefile.SyncDir(dir)
 	}
 	if err != nil {
-		return fmt.Errorf("state file %s: %w", p, unwrapPath(err))
+		return fmt.Errorf("state file %s: %w", p, safefile.Bare(err))
 	}
 	return nil
 }
@@ -218,7 +219,7 @@ func (d *Dir) Update(name string, fn func(old []byte) ([]byte, error)) error {
 	}
 	lf, err := os.OpenFile(p+".lock", os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("state file %s: %w", p, unwrapPath(err))
+		return fmt.Errorf("state file %s: %w", p, safefile.Bare(err))
 	}
 	defer lf.Close()
 	if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX); err != nil {
@@ -233,26 +234,4 @@ func (d *Dir) Update(name string, fn func(old []byte) ([]byte, error)) error {
 		return err
 	}
 	return writeFile(p, data)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// unwrapPath drops the *fs.PathError wrapper whose path the caller names
-// itself, so a message says the path once.
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
