@@ -200,7 +200,7 @@ func (c *cli) unknownCommand(args []string) error {
 		}
 	}
 	if len(nouns) > 0 {
-		if len(args) == 1 {
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") { // "flyte config --help" has no noun either
 			return withHint(usagef("%s what?", verb), "did you mean "+strings.Join(nouns, " or ")+"?")
 		}
 		return withHint(usagef("unknown command (%s)", argument(1)), "did you mean "+strings.Join(nouns, " or ")+"?")

@@ -159,7 +159,13 @@ func Find(explicit, cwd string, getenv func(string) string) (Found, error) {
 	if p, err := Search(cwd); err != nil || p != "" {
 		return Found{p, SourceSearch}, err
 	}
-	if p := UserFile(getenv); p != "" {
+	return FindUser(getenv)
+}
+
+// FindUser returns the user's own file (UserFile) when it exists, Found{} (SourceNone) when it does not,
+// with Find's checks.
+func FindUser(getenv func(string) string) (Found, error) {
+	if p := UserFile(orEmpty(getenv)); p != "" {
 		if ok, err := isFile(p); err != nil {
 			return Found{}, err
 		} else if ok {

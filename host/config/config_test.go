@@ -341,23 +341,23 @@ func TestLoadErrors(t *testing.T) {
 		name, content, want string
 	}{
 		// Malformed TOML: PATH:LINE:COL, columns in characters.
-		{"missing value", "organization = \"acme\"\ndomains =\n", `:2:10: expected value but found '\n' instead`},
-		{"unclosed table", "[store\n", `:1:7: expected '.' or ']' to end table name, but got '\n' instead`},
-		{"duplicate key", "organization = \"a\"\norganization = \"b\"\n", `:2:1: Key 'organization' has already been defined`},
-		{"unicode column", "# é\nx = 'ééé' 1\n", `:2:10: expected a top-level item to end with a newline, comment, or EOF, but got '1' instead`},
+		{"missing value", "organization = \"acme\"\ndomains =\n", `:2:10: expected a value`},
+		{"unclosed table", "[store\n", `:1:7: expected '.' or ']' to end the table name`},
+		{"duplicate key", "organization = \"a\"\norganization = \"b\"\n", `:2:1: a key is defined twice, or used both as a value and as a table`},
+		{"unicode column", "# é\nx = 'ééé' 1\n", `:2:10: expected a newline, a comment or the end of the file after the value`},
 		// toml points at the last character, not past it.
-		{"unterminated array at EOF", "domains = [\"a\"", `:1:14: expected a comma (',') or array terminator (']'), but got end of file`},
-		{"control character", "organization = \"a\x01\"\n", `:1:17: TOML files cannot contain control characters: '0x01'`},
+		{"unterminated array at EOF", "domains = [\"a\"", `:1:14: expected ',' or ']' in an array`},
+		{"control character", "organization = \"a\x01\"\n", `:1:17: control characters are not allowed here`},
 		{"NUL bytes", "\x00\x00", `:1:1: files cannot contain NULL bytes; probably using UTF-16; TOML files must be UTF-8`},
-		{"bad escape", "organization = \"\\q\"\n", `:1:17: invalid escape in string '\q'`},
-		{"bom keeps columns", "\xef\xbb\xbfa = 1 2\n", `:1:6: expected a top-level item to end with a newline, comment, or EOF, but got '2' instead`},
+		{"bad escape", "organization = \"\\q\"\n", `:1:17: invalid escape sequence`},
+		{"bom keeps columns", "\xef\xbb\xbfa = 1 2\n", `:1:6: expected a newline, a comment or the end of the file after the value`},
 
 		// Unknown settings: the first in sorted order.
-		{"typo", "[store]\npth = \"x\"\n", `: unknown setting "store.pth"`},
-		{"sorted first", "zz = 1\n[store]\npth = 1\n[seal]\nident = 1\n", `: unknown setting "seal.ident"`},
-		{"case matters", "Organization = \"acme\"\n", `: unknown setting "Organization"`},
-		{"plugin typo", plugin + "memory = 1\n", `: unknown setting "plugins.foo.memory"`},
-		{"quoted key", "[store]\n\"a b\" = 1\n", `: unknown setting "store.\"a b\""`},
+		{"typo", "[store]\npth = \"x\"\n", `:2:1: unknown setting`},
+		{"sorted first", "zz = 1\n[store]\npth = 1\n[seal]\nident = 1\n", `:5:1: unknown setting`},
+		{"case matters", "Organization = \"acme\"\n", `:1:1: unknown setting`},
+		{"plugin typo", plugin + "memory = 1\n", `:3:1: unknown setting`},
+		{"quoted key", "[store]\n\"a b\" = 1\n", `: unknown setting`},
 
 		// Wrong types name the setting.
 		{"org type", "organization = 3\n", `: setting "organization" must be a string, not an integer`},
@@ -395,12 +395,12 @@ func TestLoadErrors(t *testing.T) {
 		{"memory too big", plugin + "memory_pages = 16385\n", `: setting "plugins.foo.memory_pages" is 16385, must be from 1 to 16384 (64 KiB pages)`},
 		{"memory negative", plugin + "memory_pages = -1\n", `: setting "plugins.foo.memory_pages" is -1, must be from 1 to 16384 (64 KiB pages)`},
 		{"memory huge", plugin + "memory_pages = 4294967296\n", `: setting "plugins.foo.memory_pages" is 4294967296, must be from 1 to 16384 (64 KiB pages)`},
-		{"timeout bad", plugin + "timeout = \"5 sec\"\n", `: setting "plugins.foo.timeout" is "5 sec", not a duration (write it like "5s" or "1m30s")`},
-		{"timeout no unit", plugin + "timeout = \"5\"\n", `: setting "plugins.foo.timeout" is "5", not a duration (write it like "5s" or "1m30s")`},
-		{"timeout zero", plugin + "timeout = \"0s\"\n", `: setting "plugins.foo.timeout" is "0s", must be more than 0 and at most 5m0s`},
-		{"timeout negative", plugin + "timeout = \"-1s\"\n", `: setting "plugins.foo.timeout" is "-1s", must be more than 0 and at most 5m0s`},
-		{"timeout too long", plugin + "timeout = \"5m1s\"\n", `: setting "plugins.foo.timeout" is "5m1s", must be more than 0 and at most 5m0s`},
-		{"timeout escaped", plugin + "timeout = \"\\u001b[2J\"\n", `: setting "plugins.foo.timeout" is "\x1b[2J", not a duration (write it like "5s" or "1m30s")`},
+		{"timeout bad", plugin + "timeout = \"5 sec\"\n", `: setting "plugins.foo.timeout" is not a duration (write it like "5s" or "1m30s")`},
+		{"timeout no unit", plugin + "timeout = \"5\"\n", `: setting "plugins.foo.timeout" is not a duration (write it like "5s" or "1m30s")`},
+		{"timeout zero", plugin + "timeout = \"0s\"\n", `: setting "plugins.foo.timeout" must be more than 0 and at most 5m0s`},
+		{"timeout negative", plugin + "timeout = \"-1s\"\n", `: setting "plugins.foo.timeout" must be more than 0 and at most 5m0s`},
+		{"timeout too long", plugin + "timeout = \"5m1s\"\n", `: setting "plugins.foo.timeout" must be more than 0 and at most 5m0s`},
+		{"timeout escaped", plugin + "timeout = \"\\u001b[2J\"\n", `: setting "plugins.foo.timeout" is not a duration (write it like "5s" or "1m30s")`},
 		{"sha256 short", plugin + "sha256 = \"abcd\"\n", `: setting "plugins.foo.sha256" must be 64 hexadecimal digits`},
 		{"sha256 not hex", plugin + "sha256 = \"" + strings.Repeat("g", 64) + "\"\n", `: setting "plugins.foo.sha256" must be 64 hexadecimal digits`},
 		{"sha256 too long", plugin + "sha256 = \"" + strings.Repeat("a", 66) + "\"\n", `: setting "plugins.foo.sha256" must be 64 hexadecimal digits`},
@@ -497,20 +497,4 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestPrintable(t *testing.T) {
-	tests := map[string]string{
-		"Key 'a' has already been defined.": "Key 'a' has already been defined",
-		"got '\x1b' instead":                `got '\x1b' instead`,
-		"got '\u202e'":                      `got '\u202e'`,
-		"bad \xff byte":                     `bad \xff byte`,
-		"real \uFFFD stays":                 "real \uFFFD stays",
-		"new\nline":                         `new\nline`,
-	}
-	for in, want := range tests {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
@@ -65,18 +64,34 @@ func parseFile(path string, data []byte) (*File, error) {
 		return nil, syntaxError(path, text, err)
 	}
 	if k := unknownKeys(fileSchema, nil, tree); len(k) > 0 {
-		return nil, fmt.Errorf("%s: unknown setting %q", path, k[0])
+		return nil, unknownSetting(path, text, k[0])
 	}
 	return &File{Path: path, Real: path, SHA256: sha256.Sum256(data), Restricted: restricted(md), tree: tree}, nil
 }
 
 // Decode turns the file's settings into a Config over the defaults: it validates every value, and
-// resolves paths against the file's directory, a leading "~" or "~/" against $HOME. Nothing is decided
-// here about whether the file may use its settings: callers look at Source and Restricted first.
+// resolves paths against the directory of the file's real path (Real, so that a file reached through a
+// symbolic link means what it means where it lives), a leading "~" or "~/" against $HOME. Nothing is
+// decided here about whether the file may use its settings: callers look at Source and Restricted first.
 func (f *File) Decode(getenv func(string) string) (*Config, error) {
 	getenv = orEmpty(getenv)
-	c := defaults(getenv)
-	c.Path, c.Dir = f.Path, filepath.Dir(f.Path)
+	return f.decodeOver(defaults(getenv), getenv)
+}
+
+// DecodeOver is Decode over base, the configuration of the user's own file, instead of the defaults:
+// what the file does not set keeps base's value. It is meant for a file that sets no Restricted setting,
+// so that such a file can add organization, domains and environments but never undo the user's store,
+// identity, plugins or injectors. base is not modified.
+func (f *File) DecodeOver(base *Config, getenv func(string) string) (*Config, error) {
+	c := *base
+	c.Domains = slices.Clone(base.Domains)
+	c.Plugins = maps.Clone(base.Plugins)
+	c.Environments = slices.Clone(base.Environments)
+	return f.decodeOver(&c, orEmpty(getenv))
+}
+
+func (f *File) decodeOver(c *Config, getenv func(string) string) (*Config, error) {
+	c.Path, c.Dir = f.Path, filepath.Dir(f.Real)
 	d := &decoder{path: f.Path, dir: c.Dir}
 	if h := getenv("HOME"); filepath.IsAbs(h) {
 		d.home = filepath.Clean(h)
@@ -99,17 +114,190 @@ func stripBOM(text string) string {
 	return strings.TrimPrefix(text, "\xef\xbb\xbf")
 }
 
-// syntaxError formats toml's error as PATH:LINE:COL: message, the form editors and terminals link to.
+// syntaxError formats toml's error as PATH:LINE:COL: reason, the form editors and terminals link to. The
+// reason is one of fixed phrases (syntaxReason), never toml's own message, which quotes the file: a file
+// given by mistake (a .env) may hold secrets.
 func syntaxError(path, text string, err error) error {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
-		return fmt.Errorf("%s: %s", path, printable(strings.TrimPrefix(err.Error(), "toml: ")))
+		return fmt.Errorf("%s: not valid TOML", path)
 	}
+	reason := syntaxReason(pe.Message)
 	line, col := position(text, pe.Position)
 	if line < 1 {
-		return fmt.Errorf("%s: %s", path, printable(pe.Message))
+		return fmt.Errorf("%s: %s", path, reason)
 	}
-	return fmt.Errorf("%s:%d:%d: %s", path, line, col, printable(pe.Message))
+	return fmt.Errorf("%s:%d:%d: %s", path, line, col, reason)
+}
+
+// fixedSyntax are toml's messages that quote nothing from the input; they are shown as they are.
+var fixedSyntax = []string{
+	"unexpected EOF",
+	"unexpected EOF; expected value",
+	"unexpected EOF; expected key separator '='",
+	`unexpected EOF; expected '"'`,
+	`unexpected EOF; expected '"""'`,
+	`unexpected EOF; expected "'"`,
+	`unexpected EOF; expected "'''"`,
+	"unexpected '='",
+	"unexpected '=': key name appears blank",
+	"unexpected '.'",
+	"unexpected '.': keys cannot start with a '.'",
+	"unexpected comma",
+	"unexpected end of table name (table names cannot be empty)",
+	"unexpected table separator (table names cannot be empty)",
+	"floats must start with a digit, not '.'",
+	"files cannot contain NULL bytes; probably using UTF-16; TOML files must be UTF-8",
+	"strings cannot contain newlines",
+	"newlines not allowed within inline tables",
+}
+
+// syntaxReasons map the start of toml's other messages, which quote the input, to fixed phrases.
+var syntaxReasons = []struct{ prefix, reason string }{
+	{"expected value but found", "expected a value"},
+	{"expected '.' or '=',", "expected '.' or '=' after a key"},
+	{"expected '.' or ']' to end table name", "expected '.' or ']' to end the table name"},
+	{"expected end of table array name delimiter", "expected ']]' to end the table array name"},
+	{"expected a comma (',') or array terminator", "expected ',' or ']' in an array"},
+	{"expected a comma or an inline table terminator", "expected ',' or '}' in an inline table"},
+	{"expected a top-level item to end", "expected a newline, a comment or the end of the file after the value"},
+	{"expected a digit", "expected a digit"},
+	{"expected eight hexadecimal digits", "invalid escape sequence"},
+	{"expected four hexadecimal digits", "invalid escape sequence"},
+	{"expected two hexadecimal digits", "invalid escape sequence"},
+	{"invalid escape", "invalid escape sequence"},
+	{"Escaped character", "invalid escape sequence"},
+	{"Invalid integer", "invalid integer"},
+	{"Invalid float", "invalid float"},
+	{"invalid float", "invalid float"},
+	{"cannot use sign with non-decimal numbers", "invalid number"},
+	{"not a binary number", "invalid number"},
+	{"not a hexadecimal number", "invalid number"},
+	{"not an octal number", "invalid number"},
+	{"Key '", "a key is defined twice, or used both as a value and as a table"},
+	{"TOML files cannot contain control characters", "control characters are not allowed here"},
+	{"invalid UTF-8 byte", "not valid UTF-8"},
+	{"invalid datetime", "invalid date or time"},
+	{"invalid duration", "invalid duration"},
+}
+
+// syntaxReason turns toml's message into a phrase that quotes nothing from the file; a message it does
+// not know becomes "not valid TOML".
+func syntaxReason(msg string) string {
+	if slices.Contains(fixedSyntax, msg) {
+		return msg
+	}
+	for _, r := range syntaxReasons {
+		if strings.HasPrefix(msg, r.prefix) {
+			return r.reason
+		}
+	}
+	switch {
+	case strings.HasSuffix(msg, " is not a table"):
+		return "a key is used both as a value and as a table"
+	case strings.Contains(msg, " is out of range for "):
+		return "number out of range"
+	}
+	return "not valid TOML"
+}
+
+// unknownSetting reports key, which flyte does not know, as PATH:LINE:COL: unknown setting, with a hint
+// naming the setting of flyte's own that it is closest to, if any. The key itself is never repeated: it
+// failed validation, and it may be anything a file holds. The position is given when one line of text
+// plainly defines the key's last part; otherwise the message has the path alone.
+func unknownSetting(path, text string, key toml.Key) error {
+	msg := path + ": unknown setting"
+	if line, col := keyPosition(text, key[len(key)-1]); line > 0 {
+		msg = fmt.Sprintf("%s:%d:%d: unknown setting", path, line, col)
+	}
+	if s := suggest(fileSchema, key); s != "" {
+		return &hintError{msg: msg, hint: "did you mean " + s + "?"}
+	}
+	return errors.New(msg)
+}
+
+// keyPosition returns the line and column of the one place text defines a key or table whose last part
+// is name: "name =", "a.name =", "[a.name]", "[[name]]" (quoted or not); 0, 0 when name is not a plain
+// name or there is not exactly one such place.
+func keyPosition(text, name string) (line, col int) {
+	if !plainName.MatchString(name) {
+		return 0, 0
+	}
+	re := regexp.MustCompile(`^([ \t]*(?:\[\[?[ \t]*)?(?:[-A-Za-z0-9_"' \t]*\.[ \t]*)*)["']?` + name + `["']?[ \t]*(?:=|\]|\.)`)
+	for i, l := range strings.Split(text, "\n") {
+		m := re.FindStringSubmatchIndex(l)
+		if m == nil {
+			continue
+		}
+		if line > 0 {
+			return 0, 0
+		}
+		line, col = i+1, utf8.RuneCountInString(l[:m[3]])+1
+	}
+	return line, col
+}
+
+// suggest returns the setting of flyte's own closest to key: the same key with its last part replaced
+// by a name the schema knows at that place; "" when none is close. Parts that the file chose (plugin
+// names) are written NAME, so nothing from the file is repeated.
+func suggest(s *schema, key toml.Key) string {
+	var known []string
+	for _, part := range key[:len(key)-1] {
+		if sub, ok := s.keys[part]; ok {
+			known, s = append(known, part), sub
+		} else if s.anyKey != nil {
+			known, s = append(known, "NAME"), s.anyKey
+		} else {
+			return ""
+		}
+		if s == nil {
+			return ""
+		}
+	}
+	return closest(known, key[len(key)-1], slices.Sorted(maps.Keys(s.keys)))
+}
+
+// closest returns prefix and the name of names nearest to word, dotted; "" when none is close.
+func closest(prefix []string, word string, names []string) string {
+	best, bestD := "", 3
+	for _, c := range names {
+		if d := distance(word, c); d < bestD && 2*d < len(c) {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return strings.Join(append(prefix, best), ".")
+}
+
+// distance is the optimal string alignment distance between a and b (insertions, deletions,
+// substitutions, adjacent transpositions), bytewise; names much longer than any setting are far.
+func distance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // position returns the line and column (in characters) of an error. Both are derived from the byte offset:
@@ -131,29 +319,10 @@ func position(text string, pos toml.Position) (line, col int) {
 	return strings.Count(before, "\n") + 1, utf8.RuneCountInString(before[lineStart:]) + 1
 }
 
-// printable escapes anything in toml's message that is not printable (it may quote bits of the file), so
-// an error stays one line of plain text, and drops a trailing period to match every other flyte error.
-func printable(s string) string {
-	s = strings.TrimSuffix(s, ".")
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsPrint(r):
-			b.WriteRune(r)
-		default:
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		}
-	}
-	return b.String()
-}
-
 // unknownKeys returns the settings in m that s does not know, sorted. It does not descend into values of
 // the wrong type; decoding reports those.
-func unknownKeys(s *schema, prefix toml.Key, m map[string]any) []string {
-	var out []string
+func unknownKeys(s *schema, prefix toml.Key, m map[string]any) []toml.Key {
+	var out []toml.Key
 	for k, v := range m {
 		key := append(prefix[:len(prefix):len(prefix)], k)
 		sub, ok := s.keys[k]
@@ -161,14 +330,14 @@ func unknownKeys(s *schema, prefix toml.Key, m map[string]any) []string {
 			sub, ok = s.anyKey, true
 		}
 		if !ok {
-			out = append(out, key.String())
+			out = append(out, key)
 			continue
 		}
 		if t, isTable := v.(map[string]any); isTable && sub != nil {
 			out = append(out, unknownKeys(sub, key, t)...)
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b toml.Key) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
@@ -335,10 +504,10 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 	} else if ok {
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			return p, d.errorf("setting %q is %s, not a duration (write it like \"5s\" or \"1m30s\")", key.String(), echo(s))
+			return p, d.errorf("setting %q is not a duration (write it like \"5s\" or \"1m30s\")", key.String())
 		}
 		if dur <= 0 || dur > MaxTimeout {
-			return p, d.errorf("setting %q is %s, must be more than 0 and at most %s", key.String(), echo(s), MaxTimeout)
+			return p, d.errorf("setting %q must be more than 0 and at most %s", key.String(), MaxTimeout)
 		}
 		p.Timeout = dur
 	}
@@ -426,13 +595,4 @@ func typeName(v any) string {
 	default:
 		return fmt.Sprintf("%T", v)
 	}
-}
-
-// echo quotes a setting's value for a message, cut short so a message stays one readable line.
-func echo(s string) string {
-	const max = 40
-	if utf8.RuneCountInString(s) > max {
-		s = string([]rune(s)[:max]) + "…"
-	}
-	return strconv.Quote(s)
 }

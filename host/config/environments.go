@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,6 +115,7 @@ func (d *decoder) environments(tree map[string]any, c *Config) error {
 	if !isList {
 		return d.errorf("setting \"environments\" must be an array of tables ([[environments]]), not %s", typeName(v))
 	}
+	c.Environments = nil // a file's environments replace those of the configuration it is decoded over
 	for i, t := range list {
 		e, err := d.environment(i, t, c)
 		if err != nil {
@@ -130,9 +132,9 @@ func (d *decoder) environments(tree map[string]any, c *Config) error {
 func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, error) {
 	var e Environment
 	where := fmt.Sprintf("environments[%d]", i+1)
-	for k := range t {
+	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !slices.Contains(environmentKeys, k) {
-			return e, d.errorf("unknown setting %q in %s", k, where)
+			return e, d.unknown("unknown setting in "+where, k, environmentKeys)
 		}
 	}
 	name, ok, err := d.str(t, toml.Key{where, "name"})
@@ -206,9 +208,9 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 	default:
 		return s, d.errorf("%s: each secret must be a key or a {key = ...} table, not %s", where, typeName(item))
 	}
-	for k := range t {
+	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !slices.Contains(secretKeys, k) {
-			return s, d.errorf("%s: unknown secret setting %q", where, k)
+			return s, d.unknown(where+": unknown secret setting", k, secretKeys)
 		}
 	}
 	get := func(k string) (string, error) {
@@ -268,4 +270,14 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 		return s, d.errorf("%s: injector: %w", where, err)
 	}
 	return s, nil
+}
+
+// unknown reports, as msg, a setting that is not one of known, without repeating it (it failed
+// validation), with a hint naming the known setting closest to it, if any.
+func (d *decoder) unknown(msg, setting string, known []string) error {
+	err := d.errorf("%s", msg)
+	if s := closest(nil, setting, known); s != "" {
+		return &hintError{msg: err.Error(), hint: "did you mean " + s + "?"}
+	}
+	return err
 }

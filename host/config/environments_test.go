@@ -94,10 +94,10 @@ name = "e"
 name = "e"`, `: environment "e" is defined twice`},
 		{"unknown env setting", `[[environments]]
 name = "e"
-secret = ["k"]`, `: unknown setting "secret" in environments[1]`},
+secret = ["k"]`, `: unknown setting in environments[1]`},
 		{"unknown secret setting", `[[environments]]
 name = "e"
-secrets = [{ key = "k", env = "K" }]`, `: environment e: unknown secret setting "env"`},
+secrets = [{ key = "k", env = "K" }]`, `: environment e: unknown secret setting`},
 		{"bad key", `[[environments]]
 name = "e"
 secrets = ["a b"]`, `: environment e: invalid secret key`},

@@ -17,24 +17,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/state"
 )
 
 // StateFile is where the records are, inside the state directory.
 const StateFile = "trust/files.json"
-
-// MaxPlugin bounds the size of a plugin file that is hashed.
-const MaxPlugin = 256 << 20
 
 // Error is a refusal with advice: Hint is one more line for the user, such as the command to run.
 type Error struct {
@@ -63,8 +58,11 @@ func Load(explicit, cwd string, getenv func(string) string) (*config.Config, err
 	if err != nil {
 		return nil, err
 	}
-	if found.Source.Own() || len(f.Restricted) == 0 {
+	if found.Source.Own() {
 		return f.Decode(getenv)
+	}
+	if len(f.Restricted) == 0 {
+		return overUserFile(f, getenv)
 	}
 	records, err := read(getenv)
 	if err != nil {
@@ -99,7 +97,7 @@ func Load(explicit, cwd string, getenv func(string) string) (*config.Config, err
 				hint: hint,
 			}
 		}
-		sum, err := HashFile(pc.Path)
+		sum, err := hashFile(pc.Path)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s of %s: %w", name, f.Path, err)
 		}
@@ -115,6 +113,29 @@ func Load(explicit, cwd string, getenv func(string) string) (*config.Config, err
 		}
 	}
 	return c, nil
+}
+
+// overUserFile decodes f, a file found by the upward search that sets only open settings, over the
+// user's own file (config.UserFile) when there is one, so that a repository's flyte.toml cannot move the
+// store or drop the user's identity, plugins or injectors by merely existing: it adds organization,
+// domains and environments, and everything else is the user's.
+func overUserFile(f *config.File, getenv func(string) string) (*config.Config, error) {
+	user, err := config.FindUser(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if user.Source == config.SourceNone {
+		return f.Decode(getenv)
+	}
+	uf, err := config.Read(user)
+	if err != nil {
+		return nil, err
+	}
+	base, err := uf.Decode(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return f.DecodeOver(base, getenv)
 }
 
 // Trusted is what Trust recorded, for the user to see.
@@ -143,7 +164,7 @@ func Trust(path, cwd string, getenv func(string) string) (*Trusted, error) {
 	t := &Trusted{Record: Record{Path: f.Real, SHA256: hex.EncodeToString(f.SHA256[:])}, Shown: p, Sets: f.Restricted}
 	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		pc := c.Plugins[name]
-		sum, err := HashFile(pc.Path)
+		sum, err := hashFile(pc.Path)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s of %s: %w", name, p, err)
 		}
@@ -251,7 +272,7 @@ func List(getenv func(string) string) ([]Entry, error) {
 }
 
 func status(r Record) Status {
-	sum, err := HashFile(r.Path)
+	sum, err := hashFile(r.Path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return StatusMissing
@@ -259,7 +280,7 @@ func status(r Record) Status {
 		return StatusChanged
 	}
 	for _, p := range r.Plugins {
-		sum, err := HashFile(p.Path)
+		sum, err := hashFile(p.Path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return StatusPluginMissing
@@ -270,38 +291,23 @@ func status(r Record) Status {
 	return StatusOK
 }
 
-// HashFile returns the lower-case hex SHA-256 of the regular file at path. It never blocks on a named
-// pipe or reads a device: the type is checked on the descriptor before reading. A missing file is an
-// error that wraps fs.ErrNotExist.
-func HashFile(path string) (string, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+// hashFile returns the lower-case hex SHA-256 of the plugin file at path, read as the host reads plugins
+// (plugin.ReadFile: a regular file, never a named pipe or a device, at most plugin.MaxModuleSize), so that
+// a file trust accepts is one the host will load. A missing file is an error that wraps fs.ErrNotExist.
+func hashFile(path string) (string, error) {
+	b, err := plugin.ReadFile(path)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
+		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("%s: no such file: %w", path, fs.ErrNotExist)
 		}
-		return "", fmt.Errorf("%s: %v", path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return "", fmt.Errorf("%s: %v", path, pe.Err)
+		}
+		return "", err
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s: not a regular file", path)
-	}
-	if fi.Size() > MaxPlugin {
-		return "", fmt.Errorf("%s: larger than %d MiB", path, MaxPlugin>>20)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, MaxPlugin+1))
-	if err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
-	}
-	if n > MaxPlugin {
-		return "", fmt.Errorf("%s: larger than %d MiB", path, MaxPlugin>>20)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // read returns the records without creating the state directory.

@@ -224,7 +224,7 @@ func TestTrustRefuses(t *testing.T) {
 	if err := syscall.Mkfifo(w.wasm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Trust(w.cfg, "/", w.getenv); err == nil || err.Error() != "plugin mine of "+w.cfg+": "+w.wasm+": not a regular file" {
+	if _, err := Trust(w.cfg, "/", w.getenv); err == nil || err.Error() != "plugin mine of "+w.cfg+": "+w.wasm+" is a named pipe, not a regular file" {
 		t.Errorf("Trust with a FIFO plugin = %v", err)
 	}
 	// Nothing was recorded.
