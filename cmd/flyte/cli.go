@@ -110,10 +110,13 @@ func (c *cli) report(err error) int {
 	}
 	fmt.Fprintf(c.stderr, "flyte: %s\n", err)
 	var he *hintError
+	var hinter interface{ Hint() string }
 	if errors.As(err, &he) {
 		for _, h := range he.hints {
 			fmt.Fprintf(c.stderr, "flyte: hint: %s\n", h)
 		}
+	} else if errors.As(err, &hinter) {
+		fmt.Fprintf(c.stderr, "flyte: hint: %s\n", hinter.Hint())
 	}
 	var ue *usageError
 	var ie *scope.InvalidError

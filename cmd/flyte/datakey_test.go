@@ -28,9 +28,12 @@ import (
 //	forgekey legacystore KEY...
 //	                       a new store from before envelopes: a bare key and a
 //	                       string secret KEY (value KEY_value_1234) per KEY
+//	forgekey plant KEY...  the store emptied, then as legacystore, but with a key
+//	                       of the attacker's wrapped to the user's public key,
+//	                       and values KEY_forged_1234
 func cmdForgekey(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: forgekey attacker|bare|epoch N|legacystore KEY...")
+		ts.Fatalf("usage: forgekey attacker|bare|epoch N|legacystore KEY...|plant KEY...")
 	}
 	store := ts.Getenv("STORE")
 	meta := filepath.Join(store, "meta", "datakey")
@@ -73,10 +76,25 @@ func cmdForgekey(ts *testscript.TestScript, neg bool, args []string) {
 		env, err := seal.NewEnvelope(id, cur.StoreID, n, cur.Recipients, s)
 		ts.Check(err)
 		ts.Check(os.WriteFile(meta, env.Marshal(), 0o600))
-	case "legacystore":
-		id, _, err := seal.LoadOrCreateIdentity(idPath)
-		ts.Check(err)
-		wrapped, s, err := seal.NewDataKey(id.Recipient())
+	case "legacystore", "plant":
+		var r age.Recipient
+		value := "_value_1234"
+		if args[0] == "plant" {
+			// The attacker knows only the user's public key.
+			rr, err := age.ParseX25519Recipient(userKey(ts, idPath).String())
+			ts.Check(err)
+			r, value = rr, "_forged_1234"
+			entries, err := os.ReadDir(store)
+			ts.Check(err)
+			for _, e := range entries {
+				ts.Check(os.RemoveAll(filepath.Join(store, e.Name())))
+			}
+		} else {
+			id, _, err := seal.LoadOrCreateIdentity(idPath)
+			ts.Check(err)
+			r = id.Recipient()
+		}
+		wrapped, s, err := seal.NewDataKey(r)
 		ts.Check(err)
 		defer s.Destroy()
 		dir := fsgrant.New(store)
@@ -92,7 +110,7 @@ func cmdForgekey(ts *testscript.TestScript, neg bool, args []string) {
 			now := time.Now().UnixNano()
 			sc := abi.Scope{Org: config.DefaultOrganization}
 			sealed, err := s.Seal(seal.AAD{Org: sc.Org, Key: key, Kind: abi.SecretString.String()},
-				seal.Meta{Version: 1, Created: now, Updated: now, Incarnation: inc}, []byte(key+"_value_1234"))
+				seal.Meta{Version: 1, Created: now, Updated: now, Incarnation: inc}, []byte(key+value))
 			ts.Check(err)
 			_, err = st.Create(&abi.Record{Scope: sc, Key: key, Kind: abi.SecretString, Created: now, Updated: now, Sealed: sealed})
 			ts.Check(err)

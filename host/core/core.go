@@ -6,9 +6,13 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -108,8 +112,47 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		store = p
 	}
 	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity, StateDir: c.opts.StateDir,
-		Location: c.cfg.Store.Plugin + "\x00" + c.cfg.Store.Path})
+		Location: c.location()})
 	return c.secrets, nil
+}
+
+// location names where the store is, for the data keys this machine
+// remembers per location: the store plugin's name, the store path with its
+// symlinks resolved (one store reached by two paths is one location), and,
+// for a third-party plugin, a hash of its [plugins.NAME] config (two
+// buckets of one plugin are two locations).
+func (c *Core) location() string {
+	loc := c.cfg.Store.Plugin + "\x00" + realPath(c.cfg.Store.Path)
+	if pc, ok := c.cfg.Plugins[c.cfg.Store.Plugin]; ok && len(pc.Config) > 0 {
+		h := sha256.New()
+		for _, k := range slices.Sorted(maps.Keys(pc.Config)) {
+			fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(pc.Config[k]), pc.Config[k])
+		}
+		loc += "\x00" + hex.EncodeToString(h.Sum(nil))
+	}
+	return loc
+}
+
+// realPath is p with the symlinks of its deepest existing ancestor resolved
+// and the rest, which does not exist yet, appended as written; p itself
+// when it is empty or cannot be resolved.
+func realPath(p string) string {
+	if p == "" {
+		return p
+	}
+	p = filepath.Clean(p)
+	var rest []string
+	for dir := p; ; {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return p
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+		dir = parent
+	}
 }
 
 // spec builds the load spec of the named plugin: a [plugins.NAME] entry of

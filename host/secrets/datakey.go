@@ -33,11 +33,20 @@ import (
 // directory's keys/vouchers. It remembers the highest epoch seen of each
 // store (keys/stores) and refuses an older one.
 //
+// Each store has an id (the envelope's; for a bare key, one derived from
+// the key). This machine records the store id it saw at each store
+// location, and refuses a different one there afterwards: the store was
+// replaced, or re-created. The one exception is a new data key this
+// machine itself put in an empty store (newDataKey), whose id replaces the
+// one recorded.
+//
 // A store written before envelopes holds the bare age file. It is still
-// opened, and its next write replaces it with an envelope, provided that
-// the secrets the store holds open under it (so that a key an attacker put
-// in its place is not vouched for by the upgrade). A machine that has seen
-// an envelope at a store's location refuses a bare key there afterwards.
+// opened, and recorded; a later write replaces it with an envelope, but
+// only on a machine that had recorded this same store at this location
+// before the command (so that a machine meeting a bare key for the first
+// time, such as an ephemeral CI runner, never vouches for it), and provided
+// that the secrets the store holds open under it. A machine that has seen
+// an envelope for a store refuses that store's key in the bare format.
 //
 // A missing data key in a store that holds records is an error, never a
 // new key: a new key could never open them.
@@ -105,6 +114,29 @@ func (e *OldEpochError) Error() string {
 
 // ErrDowngrade says a bare (legacy) data key is where an envelope was seen.
 var ErrDowngrade = errors.New("the store's data key is in the old, unvouched format, but this machine has seen a vouched key for this store: it was replaced; flyte will not use it")
+
+// StoreChangedError says the store at this location is not the one this
+// machine recorded there.
+type StoreChangedError struct {
+	Seen, Found string // store ids, in hex
+	Line        string // the line of the stores file that records Seen
+	File        string // the stores file
+}
+
+func (e *StoreChangedError) Error() string {
+	return "the store at this location is not the one this machine has seen (store id " + e.Found + ", seen " + e.Seen +
+		"): it was replaced or re-created; flyte will not use it"
+}
+
+// Hint says how to accept a store re-created deliberately.
+func (e *StoreChangedError) Hint() string {
+	return "if it was re-created deliberately, remove the line \"" + e.Line + "\" from " + e.File
+}
+
+// changed is the StoreChangedError of finding store found where seen was.
+func (m *Manager) changed(seen, found string) error {
+	return &StoreChangedError{Seen: seen, Found: found, Line: "at " + m.locationID() + " " + seen, File: m.stateFile(storesFile)}
+}
 
 // ErrNotVouched says the envelope's tag for this identity does not verify.
 var ErrNotVouched = errors.New("the store's data key is not vouched for: its tag for your identity does not verify (the envelope was altered or forged); flyte will not use it")
@@ -198,10 +230,12 @@ func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
 		return nil, fmt.Errorf("failed to store the data key: %w", err)
 	}
 	if bytes.Equal(stored, env.Marshal()) {
-		if err := m.remember(env); err != nil {
+		// This machine made the key of an empty store: a new store here.
+		if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, true); err != nil {
 			s.Destroy()
 			return nil, err
 		}
+		m.storeID = hex.EncodeToString(env.StoreID[:])
 		return s, nil
 	}
 	s.Destroy()
@@ -256,17 +290,36 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 	if err != nil {
 		return nil, err
 	}
+	seen := ks.at[m.locationID()]
 	if !seal.IsEnvelope(stored) {
-		// A bare age file where an envelope was is a downgrade; anything
-		// else is damage, reported as before envelopes.
-		if bytes.HasPrefix(stored, []byte(ageHeader)) && ks.at[m.locationID()] != "" {
-			return nil, ErrDowngrade
-		}
 		s, err := seal.UnwrapDataKey(stored, age.Identity(id))
 		if err != nil {
+			// A bare age file where an envelope was is a downgrade;
+			// anything else is damage, reported as before envelopes.
+			if bytes.HasPrefix(stored, []byte(ageHeader)) && ks.epoch[seen] > 0 {
+				return nil, ErrDowngrade
+			}
 			return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: errors.Is(err, age.ErrIncorrectIdentity)}
 		}
+		sidb := seal.StoreIDFor(s)
+		sid := hex.EncodeToString(sidb[:])
+		switch {
+		case seen != "" && seen != sid:
+			s.Destroy()
+			return nil, m.changed(seen, sid)
+		case ks.epoch[sid] > 0:
+			s.Destroy()
+			return nil, ErrDowngrade
+		case seen == "":
+			// First contact: readable, recorded, never vouched for here.
+			if err := m.remember(sid, 0, false); err != nil {
+				s.Destroy()
+				return nil, err
+			}
+		}
 		m.legacyKey = true
+		m.legacyKnown = seen == sid
+		m.storeID = sid
 		return s, nil
 	}
 	env, err := seal.ParseEnvelope(stored)
@@ -294,22 +347,28 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 		return nil, &LockedError{Identity: m.identity, Err: err}
 	}
 	sid := hex.EncodeToString(env.StoreID[:])
-	if seen := ks.epoch[sid]; env.Epoch < seen {
+	if seen != "" && seen != sid {
 		s.Destroy()
-		return nil, &OldEpochError{Epoch: env.Epoch, Seen: seen}
+		return nil, m.changed(seen, sid)
 	}
-	if ks.epoch[sid] != env.Epoch || ks.at[m.locationID()] != sid {
-		if err := m.remember(env); err != nil {
+	if had := ks.epoch[sid]; env.Epoch < had {
+		s.Destroy()
+		return nil, &OldEpochError{Epoch: env.Epoch, Seen: had}
+	}
+	if ks.epoch[sid] != env.Epoch || seen != sid {
+		if err := m.remember(sid, env.Epoch, false); err != nil {
 			s.Destroy()
 			return nil, err
 		}
 	}
 	m.legacyKey = false
+	m.storeID = sid
 	return s, nil
 }
 
 // unlockToWrite is unlock for a command that changes the store: a data key
-// from before envelopes gets one first.
+// from before envelopes gets one first, when this machine had recorded the
+// store before this command; on first contact it is used as it is.
 func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer, error) {
 	s, err := m.unlock(ctx, create)
 	if err != nil {
@@ -317,7 +376,7 @@ func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.legacyKey {
+	if !m.legacyKey || !m.legacyKnown {
 		return s, nil
 	}
 	if err := m.upgrade(ctx, s); err != nil {
@@ -376,12 +435,12 @@ func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
 			return errors.New("the store's data key changed while flyte put it in an envelope; try again")
 		}
 	}
-	return m.remember(env)
+	return m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, false)
 }
 
 // keyStates is what this machine remembers about data keys: the highest
-// epoch seen per store id, and which store id was last seen at each store
-// location (so that a bare key where an envelope was is refused).
+// epoch seen per store id (of envelopes), and which store id was seen at
+// each store location (so that another store there is refused).
 type keyStates struct {
 	epoch map[string]uint64 // store id (hex) -> highest epoch
 	at    map[string]string // location id (hex) -> store id (hex)
@@ -524,30 +583,44 @@ func (m *Manager) readState(name string) ([]byte, error) {
 	return d.Read(name)
 }
 
-// remember records env's epoch as seen, and its store at this location.
-func (m *Manager) remember(env *seal.Envelope) error {
+// remember records store sid at this location and, unless it is 0 (a bare
+// key), epoch as seen of it. A different store recorded at this location
+// is an error, unless replace (a new key this machine put in an empty
+// store).
+func (m *Manager) remember(sid string, epoch uint64, replace bool) error {
 	d, err := m.keyState()
 	if err != nil || d == nil {
 		return err
 	}
-	sid := hex.EncodeToString(env.StoreID[:])
 	loc := m.locationID()
 	return d.Update(storesFile, func(old []byte) ([]byte, error) {
 		ks, err := parseKeyStates(old)
 		if err != nil {
 			return nil, fmt.Errorf("the data keys this machine has seen (%s) are damaged: %v; remove the file to start again", m.stateFile(storesFile), err)
 		}
-		if seen := ks.epoch[sid]; env.Epoch < seen {
-			// Another flyte saw a newer epoch meanwhile.
-			return nil, &OldEpochError{Epoch: env.Epoch, Seen: seen}
+		if seen := ks.at[loc]; seen != "" && seen != sid && !replace {
+			// Another flyte recorded another store here meanwhile.
+			return nil, m.changed(seen, sid)
 		}
-		if ks.epoch[sid] == env.Epoch && ks.at[loc] == sid {
+		if had := ks.epoch[sid]; epoch < had {
+			if epoch == 0 {
+				// A bare key of a store seen in an envelope.
+				return nil, ErrDowngrade
+			}
+			// Another flyte saw a newer epoch meanwhile.
+			return nil, &OldEpochError{Epoch: epoch, Seen: had}
+		}
+		if ks.epoch[sid] == epoch && ks.at[loc] == sid {
 			return nil, nil
 		}
-		if _, ok := ks.epoch[sid]; !ok && len(ks.epoch)+len(ks.at) >= maxStores-1 {
-			return nil, fmt.Errorf("%s holds %d stores, the most flyte keeps; remove stores you no longer use from it", m.stateFile(storesFile), len(ks.epoch))
+		_, atOK := ks.at[loc]
+		_, storeOK := ks.epoch[sid]
+		if (!atOK || epoch > 0 && !storeOK) && len(ks.epoch)+len(ks.at) >= maxStores-1 {
+			return nil, fmt.Errorf("%s holds %d stores, the most flyte keeps; remove stores you no longer use from it", m.stateFile(storesFile), len(ks.at))
 		}
-		ks.epoch[sid] = env.Epoch
+		if epoch > 0 {
+			ks.epoch[sid] = epoch
+		}
 		ks.at[loc] = sid
 		return ks.encode(), nil
 	})

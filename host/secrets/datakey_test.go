@@ -2,6 +2,7 @@ package secrets_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -172,14 +173,26 @@ func TestSwappedDataKey(t *testing.T) {
 	if _, err := m.List(ctx, secrets.Filter{}); !errors.As(err, &ue) {
 		t.Fatalf("%v", err)
 	}
-	// Accepting the creator (a teammate, say) makes it open.
+	// Accepting the creator (a teammate, say) makes it open on a machine
+	// that had not seen another store there.
 	line := ue.Creator.String() + " bob\n"
-	if err := os.WriteFile(filepath.Join(mc.state, "keys", "vouchers"), []byte("# teammates\n"+line), 0o600); err != nil {
-		t.Fatal(err)
+	for _, dir := range []string{mc.state, fresh.state} {
+		if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "keys", "vouchers"), []byte("# teammates\n"+line), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	m, _ = mc.manager(t)
+	m, _ = fresh.manager(t)
 	if res, err := m.List(ctx, secrets.Filter{}); err != nil || len(res.Damaged) != 1 {
 		t.Fatalf("%+v %v", res, err) // A was sealed under the user's own key
+	}
+	// This machine saw the user's own store there: another one is refused.
+	var sc *secrets.StoreChangedError
+	m, _ = mc.manager(t)
+	if _, err := m.List(ctx, secrets.Filter{}); !errors.As(err, &sc) {
+		t.Fatalf("%v", err)
 	}
 }
 
@@ -199,7 +212,8 @@ func TestForgedCreator(t *testing.T) {
 	assertRefused(t, mc, func(err error) bool { return errors.Is(err, secrets.ErrNotVouched) })
 }
 
-// A bare age file where this machine saw an envelope is a downgrade.
+// A bare age file of another key where this machine saw an envelope is
+// another store: refused, with the line to remove if that was deliberate.
 func TestLegacyKeyWhereAnEnvelopeWas(t *testing.T) {
 	mc := newDKMachine(t, "")
 	m, _ := mc.manager(t)
@@ -211,7 +225,72 @@ func TestLegacyKeyWhereAnEnvelopeWas(t *testing.T) {
 	}
 	s.Destroy()
 	mc.writeMeta(t, wrapped)
-	assertRefused(t, mc, func(err error) bool { return errors.Is(err, secrets.ErrDowngrade) })
+	var sc *secrets.StoreChangedError
+	assertRefused(t, mc, func(err error) bool { return errors.As(err, &sc) })
+	stores, err := os.ReadFile(filepath.Join(mc.state, "keys", "stores"))
+	if err != nil || !strings.Contains(string(stores), "\n"+sc.Line+"\n") {
+		t.Fatalf("%q does not hold %q (%v)", stores, sc.Line, err)
+	}
+	if want := "if it was re-created deliberately, remove the line \"" + sc.Line + "\" from " + filepath.Join(mc.state, "keys", "stores"); sc.Hint() != want {
+		t.Fatalf("%s", sc.Hint())
+	}
+}
+
+// The reviewer's scenario: a store emptied and planted with a bare key of
+// the attacker's, wrapped to the user's public recipient, and a record
+// sealed under it. A fresh CI runner with the user's identity reads it (it
+// cannot tell it from an old store) and writes to it, but never vouches for
+// it; the user's own machine, which saw the real store there, refuses it.
+func TestPlantedBareKey(t *testing.T) {
+	laptop := newDKMachine(t, "")
+	m, _ := laptop.manager(t)
+	dkCreate(t, m, "A")
+	if err := os.RemoveAll(laptop.store); err != nil {
+		t.Fatal(err)
+	}
+	ci := newDKMachine(t, laptop.store)
+	ci.identity = laptop.identity
+	legacyStore(t, ci, "API")
+	planted := laptop.readMeta(t)
+	m, _ = ci.manager(t)
+	if r, err := m.Resolve(ctx, "", "", []string{"API"}); err != nil || string(r[0].Value) != "value-of-API" {
+		t.Fatalf("%v", err)
+	}
+	dkCreate(t, m, "CI")
+	if !bytes.Equal(laptop.readMeta(t), planted) {
+		t.Fatal("the first contact vouched for the planted key")
+	}
+	var sc *secrets.StoreChangedError
+	assertRefused(t, laptop, func(err error) bool { return errors.As(err, &sc) })
+}
+
+// A store this machine deletes and re-creates (empty) works: the new key
+// is recorded. The old store put back afterwards is refused.
+func TestRecreatedStore(t *testing.T) {
+	mc := newDKMachine(t, "")
+	m, _ := mc.manager(t)
+	dkCreate(t, m, "A")
+	old := t.TempDir()
+	if err := os.CopyFS(old, os.DirFS(mc.store)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(mc.store); err != nil {
+		t.Fatal(err)
+	}
+	m, _ = mc.manager(t)
+	dkCreate(t, m, "B")
+	m, _ = mc.manager(t)
+	if r, err := m.Resolve(ctx, "", "", []string{"B"}); err != nil || string(r[0].Value) != "value-of-B" {
+		t.Fatalf("%v", err)
+	}
+	if err := os.RemoveAll(mc.store); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(mc.store, os.DirFS(old)); err != nil {
+		t.Fatal(err)
+	}
+	var sc *secrets.StoreChangedError
+	assertRefused(t, mc, func(err error) bool { return errors.As(err, &sc) })
 }
 
 func TestMissingDataKey(t *testing.T) {
@@ -324,12 +403,19 @@ func TestLegacyStoreUpgraded(t *testing.T) {
 	if !bytes.Equal(mc.readMeta(t), legacy) {
 		t.Fatal("a read changed the data key")
 	}
-	if _, err := os.Stat(filepath.Join(mc.state, "keys")); err == nil {
-		t.Fatal("reading a legacy store recorded a data key")
+	if st, err := os.ReadFile(filepath.Join(mc.state, "keys", "stores")); err != nil || !strings.Contains(string(st), "\nat ") || strings.Contains(string(st), "\nstore ") {
+		t.Fatalf("reading a legacy store recorded %q (%v)", st, err)
 	}
+	// The write of the command that met the store first leaves it as it
+	// is; the next command's write vouches for it.
 	if err := m.Delete(ctx, scope.Scope{}, "B"); err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.Equal(mc.readMeta(t), legacy) {
+		t.Fatal("the first contact vouched for the key")
+	}
+	m, _ = mc.manager(t)
+	dkCreate(t, m, "C")
 	env, err := seal.ParseEnvelope(mc.readMeta(t))
 	if err != nil {
 		t.Fatal(err)
@@ -345,36 +431,54 @@ func TestLegacyStoreUpgraded(t *testing.T) {
 	assertRefused(t, mc, func(err error) bool { return errors.Is(err, secrets.ErrDowngrade) })
 }
 
-// A bare key that does not open the store's secrets, or that comes with
-// none, is not vouched for by an upgrade: an attacker could have put it there.
+// A bare key under which the store's secrets do not open is not vouched
+// for by an upgrade, even on a machine that recorded the store before: an
+// attacker could have replaced the records.
 func TestLegacyKeyNotUpgradedBlindly(t *testing.T) {
 	mc := newDKMachine(t, "")
 	legacyStore(t, mc, "A")
-	id, _ := mc.id(t)
-	swapped, s, err := seal.NewDataKey(id.Recipient())
+	m, _ := mc.manager(t)
+	if _, err := m.List(ctx, secrets.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	// The record replaced by one sealed under another key.
+	other := newDKMachine(t, "")
+	other.identity = mc.identity
+	legacyStore(t, other, "A")
+	rec := func(mc dkMachine) string { return filepath.Join(mc.store, "secrets", "acme", "@", "@", "A") }
+	b, err := os.ReadFile(rec(other))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Destroy()
-	mc.writeMeta(t, swapped)
-	m, _ := mc.manager(t)
+	if err := os.WriteFile(rec(mc), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bare := mc.readMeta(t)
+	m, _ = mc.manager(t)
 	_, err = m.Create(ctx, scope.Scope{}, "NEW", abi.SecretString, []byte("new-value"))
 	if err == nil || !strings.Contains(err.Error(), "opens 0 of the 1 secrets") {
 		t.Fatalf("%v", err)
 	}
-	if !bytes.Equal(mc.readMeta(t), swapped) {
+	if !bytes.Equal(mc.readMeta(t), bare) {
 		t.Fatal("the data key changed")
 	}
-	// Planted in an empty store.
-	empty := newDKMachine(t, "")
-	empty.identity = mc.identity
-	if err := os.MkdirAll(filepath.Dir(empty.metaPath()), 0o700); err != nil {
+}
+
+// The marks of a store are named after its store id, not its data key's
+// id, so that a re-key keeps them.
+func TestMarksNamedByStoreID(t *testing.T) {
+	mc := newDKMachine(t, "")
+	m, _ := mc.manager(t)
+	dkCreate(t, m, "A")
+	env, err := seal.ParseEnvelope(mc.readMeta(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	empty.writeMeta(t, swapped)
-	m, _ = empty.manager(t)
-	if _, err := m.Create(ctx, scope.Scope{}, "NEW", abi.SecretString, []byte("new-value")); err == nil || !strings.Contains(err.Error(), "opens 0 of the 0 secrets") {
-		t.Fatalf("%v", err)
+	if _, err := os.Stat(filepath.Join(mc.state, "versions", hex.EncodeToString(env.StoreID[:]))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mc.state, "versions", hex.EncodeToString(env.KeyID[:]))); err == nil {
+		t.Fatal("marks named by the key id")
 	}
 }
 

@@ -19,9 +19,14 @@ import (
 // secret, per store, scope, key and incarnation. A record whose sealed
 // version is lower than its mark was put back by whoever can write the
 // store: a rollback. They live in the state directory, one file per store
-// named after the store's data key id:
+// named after the store's id (the data key envelope's, or for a bare key
+// the one derived from it: datakey.go), so that a re-key keeps them:
 //
-//	versions/KEYID
+//	versions/STOREID
+//
+// Marks files named after a data key id, as flyte wrote them before, are
+// no longer read: rollback detection of those stores starts again from
+// what is seen next.
 //
 // in lines, oldest first, after a header line:
 //
@@ -391,7 +396,7 @@ func (m *Manager) history(sealer *seal.Sealer, read bool, keys ...string) (*hist
 	if m.stateDir == "" {
 		return h, nil
 	}
-	h.name = marksDir + sealer.KeyID()
+	h.name = marksDir + m.marksID(sealer)
 	if _, err := os.Lstat(m.stateDir); !read || errors.Is(err, os.ErrNotExist) {
 		return h, nil
 	}
@@ -414,6 +419,16 @@ func (m *Manager) history(sealer *seal.Sealer, read bool, keys ...string) (*hist
 		return nil, marksDamaged(d, h.name, err)
 	}
 	return h, nil
+}
+
+// marksID names the marks file of the store: its store id (datakey.go),
+// which a new data key for the same store (a re-key) keeps. Only a Manager
+// whose store was never unlocked lacks one; it falls back to the key id.
+func (m *Manager) marksID(sealer *seal.Sealer) string {
+	if m.storeID != "" {
+		return m.storeID
+	}
+	return sealer.KeyID()
 }
 
 func marksDamaged(d *state.Dir, name string, err error) error {
@@ -536,7 +551,7 @@ func (m *Manager) forget(sealer *seal.Sealer, s abi.Scope, key string) error {
 	if err != nil {
 		return err
 	}
-	name := marksDir + sealer.KeyID()
+	name := marksDir + m.marksID(sealer)
 	return d.Update(name, func(old []byte) ([]byte, error) {
 		ms, err := parseMarks(old)
 		if err != nil {

@@ -408,8 +408,8 @@ func TestVersion1Store(t *testing.T) {
 	if err != nil || string(r[0].Value) != "old-value-1234" || r[0].SealedVersion {
 		t.Fatalf("resolve: %v", err)
 	}
-	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal("reading records without sealed versions made the state directory")
+	if _, err := os.Stat(filepath.Join(state, "versions")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("reading records without sealed versions recorded versions")
 	}
 	s, err := m.Update(ctx, scope.Scope{}, "OLD_TOKEN", abi.SecretString, []byte("new-value-5678"), 0)
 	if err != nil || s.Version != 2 || !s.SealedVersion {

@@ -150,9 +150,13 @@ type Manager struct {
 	mu     sync.Mutex
 	sealer *seal.Sealer
 	// location names where the store is (Options.Location); legacyKey
-	// says its data key predates envelopes (datakey.go). Guarded by mu.
-	location  string
-	legacyKey bool
+	// says its data key predates envelopes, legacyKnown that this machine
+	// had recorded that store before; storeID is the store's id, in hex
+	// (datakey.go). Guarded by mu.
+	location    string
+	legacyKey   bool
+	legacyKnown bool
+	storeID     string
 
 	// stateDir keeps the versions this machine has seen (marks.go).
 	stateDir  string
