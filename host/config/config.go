@@ -276,9 +276,10 @@ func kind(m fs.FileMode) string {
 // # Errors
 //
 // Each error is one line: `config file PATH: no such file` when the file cannot be read, `config file
-// PATH: ...` when its type or ownership makes it unsafe to read (see Read), `PATH:LINE:COL: message` for
-// malformed TOML, `PATH: unknown setting "store.pth"` for a setting flyte does not know (a typo must not
-// be ignored), and `PATH: ...` naming the setting for a wrong type or value. Invalid names wrap a
+// PATH: ...` when its type or ownership makes it unsafe to read (see Read), `PATH:LINE:COL: reason` for
+// malformed TOML, `PATH:LINE:COL: unknown setting` for a setting flyte does not know (a typo must not
+// be ignored; a Hint method may suggest the intended setting), and `PATH: ...` naming the setting for a
+// wrong type or value. No message repeats text of the file, which may hold secrets. Invalid names wrap a
 // *scope.InvalidError. Without HOME or XDG variables, a default path that cannot be chosen is an error
 // that says which setting to add.
 func Load(path string, getenv func(string) string) (*Config, error) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -439,6 +440,8 @@ func FuzzLoad(f *testing.F) {
 		"\xef\xbb\xbfdomains = []",
 		"[[plugins.x]]\n",
 		"organization = \"\\u0000\"",
+		"PASS=Hunter2Pass\n",
+		"[store]\nHunter2Pass = 1\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -454,6 +457,9 @@ func FuzzLoad(f *testing.F) {
 		c, err := parse(path, data, env("HOME", "/home/u"))
 		if err != nil {
 			msg := err.Error()
+			if bytes.Contains(data, []byte("Hunter2Pass")) && strings.Contains(msg, "Hunter2Pass") {
+				t.Fatalf("error quotes the file: %q", msg)
+			}
 			if !strings.HasPrefix(msg, path+":") {
 				t.Fatalf("error does not start with the path: %q", msg)
 			}
@@ -497,4 +503,43 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestErrorsQuoteNothing: no message about a malformed file or an unknown setting repeats text of the
+// file, which may hold secrets (a .env given by mistake); a typo still gets a position and a hint.
+func TestErrorsQuoteNothing(t *testing.T) {
+	const path = "/cfg/flyte.toml"
+	tests := []struct{ name, in, want, hint string }{
+		{"dotenv", "PASS=Hunter2Pass\n", ":1:6: expected a value", ""},
+		{"bare value", "a = Hunter2Pass\n", ":1:5: expected a value", ""},
+		{"after value", "a = 1 Hunter2Pass\n", ":1:6: expected a newline, a comment or the end of the file after the value", ""},
+		{"escape", "a = \"\\qHunter2Pass\"\n", ":1:6: invalid escape sequence", ""},
+		{"number", "a = 0xHunter2Pass\n", ":1:5: invalid number", ""},
+		{"twice", "Hunter2Pass = 1\nHunter2Pass = 2\n", ":2:1: a key is defined twice, or used both as a value and as a table", ""},
+		{"key", "[store]\nHunter2Pass = 1\n", ":2:1: unknown setting", ""},
+		{"typo", "[store]\n  pth = 1\n", ":2:3: unknown setting", "did you mean store.path?"},
+		{"dotted typo", "store.plugn = \"x\"\n", ":1:7: unknown setting", "did you mean store.plugin?"},
+		{"plugin typo", "[plugins.Hunter2Pass]\npath = \"x\"\ntimeot = \"1s\"\n", ":3:1: unknown setting", "did you mean plugins.NAME.timeout?"},
+		{"quoted key", "[store]\n\"Hunter2 Pass\" = 1\n", ": unknown setting", ""},
+		{"same name twice", "[store]\npth = 1\n[plugins.x]\npth = 1\n", ": unknown setting", "did you mean plugins.NAME.path?"},
+		{"timeout", "[plugins.x]\npath = \"x\"\ntimeout = \"Hunter2Pass\"\n", `: setting "plugins.x.timeout" is not a duration (write it like "5s" or "1m30s")`, ""},
+		{"environment", "[[environments]]\nname = \"e\"\nHunter2Pass = 1\n", ": unknown setting in environments[1]", ""},
+		{"environment typo", "[[environments]]\nname = \"e\"\nprojct = \"p\"\n", ": unknown setting in environments[1]", "did you mean project?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(path, []byte(tt.in), nil)
+			if err == nil || err.Error() != path+tt.want {
+				t.Fatalf("error = %v, want %s%s", err, path, tt.want)
+			}
+			var h interface{ Hint() string }
+			hint := ""
+			if errors.As(err, &h) {
+				hint = h.Hint()
+			}
+			if hint != tt.hint {
+				t.Errorf("hint = %q, want %q", hint, tt.hint)
+			}
+		})
+	}
 }

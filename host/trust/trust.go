@@ -45,7 +45,8 @@ func (e *Error) Hint() string { return e.hint }
 // trust: a file found by the upward search that sets anything beyond organization, domains and
 // [[environments]] (config.File.Restricted) is refused unless a record trusts its real path, its
 // content, and then, once it is decoded, each plugin it names. A trusted file's plugins are pinned to the
-// trusted digests, so the bytes flyte later loads are the ones that were checked. Nothing is written.
+// trusted digests, so the bytes flyte later loads are the ones that were checked. A searched-for file that
+// sets only open settings is decoded over the user's own file (see overUserFile). Nothing is written.
 func Load(explicit, cwd string, getenv func(string) string) (*config.Config, error) {
 	found, err := config.Find(explicit, cwd, getenv)
 	if err != nil {
