@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/flytesecrets/flyte/host/safefile"
 )
 
 // FileName is the name Find looks for in the working directory, its parents and the user config dir.
@@ -224,7 +226,7 @@ func named(p, from string) (string, error) {
 		return "", fmt.Errorf("config file %s%s: is a directory", p, from)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("config file %s%s: %s, not a regular file", p, from, kind(fi.Mode()))
+		return "", fmt.Errorf("config file %s%s: %s, not a regular file", p, from, safefile.Kind(fi.Mode()))
 	}
 	return p, nil
 }
@@ -238,33 +240,13 @@ func isFile(p string) (bool, error) {
 	case err == nil && fi.IsDir():
 		return false, nil
 	case err == nil && !fi.Mode().IsRegular():
-		return false, fmt.Errorf("config file %s: %s, not a regular file", p, kind(fi.Mode()))
+		return false, fmt.Errorf("config file %s: %s, not a regular file", p, safefile.Kind(fi.Mode()))
 	case err == nil:
 		return true, nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return false, nil
 	default:
 		return false, fileError(p, err)
-	}
-}
-
-// kind names the type of a file that is not regular, with its article.
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	default:
-		return "a special file"
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/flytesecrets/flyte/host/safefile"
 	"golang.org/x/sys/unix"
 )
 
@@ -115,7 +116,7 @@ func checkOpened(shown string, f *os.File) error {
 		return fileError(shown, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("config file %s: %s, not a regular file", shown, kind(fi.Mode()))
+		return fmt.Errorf("config file %s: %s, not a regular file", shown, safefile.Kind(fi.Mode()))
 	}
 	if err := checkOwner(shown, "", st); err != nil {
 		return err
