@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/suggest"
 	"github.com/spf13/pflag"
 )
 
@@ -73,7 +74,7 @@ func (c *cli) flagError(err error, rest []string, offset int) error {
 	if errors.As(err, &ne) && ne.GetSpecifiedShortnames() == "" {
 		var names []string
 		c.fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-		if s := closest(ne.GetSpecifiedName(), names); s != "" {
+		if s := suggest.Closest(ne.GetSpecifiedName(), names); s != "" {
 			hints = append(hints, "did you mean --"+s+"?")
 		}
 	}
@@ -142,48 +143,6 @@ func unknownFlagArg(fs *pflag.FlagSet, args []string) int {
 	return -1
 }
 
-// closest returns the candidate within an edit distance of 2 of word
-// (and closer than half its length), the nearest first, or "".
-func closest(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := distance(word, c); d < bestD && 2*d < len(c) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// distance is the optimal string alignment distance between a and b
-// (insertions, deletions, substitutions, adjacent transpositions), bytewise;
-// strings much longer than any command or flag are simply far.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
-
 // unknownCommand reports args that name no command.
 func (c *cli) unknownCommand(args []string) error {
 	verb := args[0]
@@ -209,7 +168,7 @@ func (c *cli) unknownCommand(args []string) error {
 	for _, cmd := range commands {
 		verbs = append(verbs, strings.Fields(cmd.Name)[0])
 	}
-	if v := closest(verb, verbs); v != "" {
+	if v := suggest.Closest(verb, verbs); v != "" {
 		for _, cmd := range commands {
 			if strings.Fields(cmd.Name)[0] == v {
 				nouns = append(nouns, "flyte "+cmd.Name)

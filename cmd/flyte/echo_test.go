@@ -37,19 +37,3 @@ func TestUnknownFlagArg(t *testing.T) {
 		}
 	}
 }
-
-// Suggestions name only flyte's words, and only near ones.
-func TestClosest(t *testing.T) {
-	words := []string{"project", "domain", "output", "resolve", "config", "help"}
-	for in, want := range map[string]string{
-		"projcet": "project", "porject": "project", "domian": "domain", "outptu": "output",
-		"hepl": "help", "Hunter2Pass": "", "x": "", "": "", "pro": "",
-	} {
-		if got := closest(in, words); got != want {
-			t.Errorf("closest(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if d := distance("gte", "get"); d != 1 {
-		t.Errorf("distance(gte, get) = %d, want 1 (a transposition)", d)
-	}
-}

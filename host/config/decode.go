@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/suggest"
 )
 
 // schema lists the settings flyte knows, to reject typos. Each table maps a key to the table below it,
@@ -210,7 +211,7 @@ func unknownSetting(path, text string, key toml.Key) error {
 	if line, col := keyPosition(text, key[len(key)-1]); line > 0 {
 		msg = fmt.Sprintf("%s:%d:%d: unknown setting", path, line, col)
 	}
-	if s := suggest(fileSchema, key); s != "" {
+	if s := didYouMean(fileSchema, key); s != "" {
 		return &hintError{msg: msg, hint: "did you mean " + s + "?"}
 	}
 	return errors.New(msg)
@@ -237,10 +238,10 @@ func keyPosition(text, name string) (line, col int) {
 	return line, col
 }
 
-// suggest returns the setting of flyte's own closest to key: the same key with its last part replaced
+// didYouMean returns the setting of flyte's own closest to key: the same key with its last part replaced
 // by a name the schema knows at that place; "" when none is close. Parts that the file chose (plugin
 // names) are written NAME, so nothing from the file is repeated.
-func suggest(s *schema, key toml.Key) string {
+func didYouMean(s *schema, key toml.Key) string {
 	var known []string
 	for _, part := range key[:len(key)-1] {
 		if sub, ok := s.keys[part]; ok {
@@ -259,45 +260,11 @@ func suggest(s *schema, key toml.Key) string {
 
 // closest returns prefix and the name of names nearest to word, dotted; "" when none is close.
 func closest(prefix []string, word string, names []string) string {
-	best, bestD := "", 3
-	for _, c := range names {
-		if d := distance(word, c); d < bestD && 2*d < len(c) {
-			best, bestD = c, d
-		}
-	}
+	best := suggest.Closest(word, names)
 	if best == "" {
 		return ""
 	}
 	return strings.Join(append(prefix, best), ".")
-}
-
-// distance is the optimal string alignment distance between a and b (insertions, deletions,
-// substitutions, adjacent transpositions), bytewise; names much longer than any setting are far.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // position returns the line and column (in characters) of an error. Both are derived from the byte offset:
