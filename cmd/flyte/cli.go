@@ -151,17 +151,11 @@ func (c *cli) dispatch(args []string) error {
 	}
 	c.cmd = cmd
 	rest := args[len(strings.Fields(cmd.Name)):]
-	c.fs = pflag.NewFlagSet("flyte "+cmd.Name, pflag.ContinueOnError)
-	c.fs.SetOutput(io.Discard)
-	c.fs.SortFlags = false
-	help := c.fs.BoolP("help", "h", false, "show this help")
-	if cmd.Flags != nil {
-		cmd.Flags(c, c.fs)
-	}
+	c.fs = cmd.flagSet(c)
 	if err := c.fs.Parse(rest); err != nil {
 		return c.flagError(err, rest, len(args)-len(rest))
 	}
-	if *help {
+	if help, _ := c.fs.GetBool("help"); help {
 		c.commandUsage(c.stdout, cmd)
 		return nil
 	}
@@ -199,17 +193,24 @@ Exit status: 0 on success, 1 on failure, 2 on misuse of the command line.
 
 func (c *cli) commandUsage(w io.Writer, cmd *command) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n", cmd.usage(), strings.TrimSpace(cmd.Long))
-	fs := pflag.NewFlagSet(cmd.Name, pflag.ContinueOnError)
-	fs.SortFlags = false
-	var dummy cli
-	if cmd.Flags != nil {
-		cmd.Flags(&dummy, fs)
-	}
-	fs.BoolP("help", "h", false, "show this help")
+	fs := cmd.flagSet(&cli{})
 	// pflag writes every boolean flag as --help[=true|false]; -h needs no
 	// value, so show it as a plain switch (padded to keep the columns).
 	usages := strings.Replace(fs.FlagUsages(), "--help[=true|false]", "--help             ", 1)
 	fmt.Fprintf(w, "\nFlags:\n%s", usages)
+}
+
+// flagSet declares every flag cmd accepts, bound to c's fields. The command line, the help text and shell
+// completion all read this one declaration.
+func (cmd *command) flagSet(c *cli) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("flyte "+cmd.Name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	if cmd.Flags != nil {
+		cmd.Flags(c, fs)
+	}
+	fs.BoolP("help", "h", false, "show this help")
+	return fs
 }
 
 // usage is the command's synopsis: "flyte NAME ARGS".
