@@ -10,6 +10,7 @@
 package inject
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/envname"
 	"github.com/flytesecrets/flyte/host/plugin"
 )
 
@@ -76,45 +78,60 @@ type PlanError struct {
 
 func (e *PlanError) Error() string { return "injector " + e.Injector + ": " + e.Msg }
 
-var (
-	envName  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	fileName = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
-)
+var fileName = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
 
-// denied are variables that control how programs are found, loaded or
-// interpreted: setting one runs code of the setter's choosing.
-var denied = map[string]bool{
-	"PATH": true, "BASH_ENV": true, "ENV": true, "SHELLOPTS": true, "BASHOPTS": true, "PS4": true,
-	"IFS": true, "CDPATH": true, "GLOBIGNORE": true, "PROMPT_COMMAND": true, "HOME": true, "SHELL": true,
-	"TMPDIR": true, "PYTHONPATH": true, "PYTHONHOME": true, "PYTHONSTARTUP": true, "PYTHONINSPECT": true,
-	"NODE_OPTIONS": true, "NODE_PATH": true, "PERL5LIB": true, "PERL5OPT": true, "PERLLIB": true,
-	"RUBYOPT": true, "RUBYLIB": true, "GCONV_PATH": true, "LOCPATH": true, "NLSPATH": true,
-	"HOSTALIASES": true, "RES_OPTIONS": true, "LOCALDOMAIN": true, "JAVA_TOOL_OPTIONS": true,
-	"_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true, "GIT_SSH_COMMAND": true,
-	"GIT_EXEC_PATH": true, "GIT_CONFIG_GLOBAL": true, "EDITOR": true, "VISUAL": true, "PAGER": true,
+// RequestError is a secret whose request cannot be met whatever an
+// injector plans: a file secret, a value too large or holding a NUL byte,
+// asked for as a variable. Check finds it before any injector is asked.
+type RequestError struct {
+	Environment string
+	Key         string
+	Msg         string // what is wrong, after "secret KEY "
 }
 
-var deniedPrefixes = []string{"LD_", "DYLD_", "MALLOC_", "GLIBC_", "FLYTE_"}
+func (e *RequestError) Error() string {
+	return "environment " + e.Environment + ": secret " + e.Key + " " + e.Msg
+}
 
-// Denied reports whether a plan may not set the variable name, and why.
-func Denied(name string) (string, bool) {
-	if denied[name] {
-		return "it controls how programs are found, loaded or interpreted", true
-	}
-	for _, p := range deniedPrefixes {
-		if strings.HasPrefix(name, p) {
-			if p == "FLYTE_" {
-				return "FLYTE_ variables are flyte's own", true
-			}
-			return "it controls how programs are found, loaded or interpreted", true
+// Hint says how to ask for the secret instead.
+func (e *RequestError) Hint() string {
+	return fmt.Sprintf("in flyte.toml, ask for it as a file: { key = %q, mount = %q }; the task reads %s/%s",
+		e.Key, abi.SecretsDir, abi.SecretsDir, e.Key)
+}
+
+// Check returns a *RequestError for the first secret whose request its
+// kind or value cannot fit: a file secret, or a value over MaxEnvValue or
+// holding a NUL byte, asked for as an environment variable. Every kind
+// other than a file (a string, an image pull secret's JSON) fits a
+// variable when its value does. Plan runs it before it asks any injector.
+func Check(task abi.Task, secrets []Secret) error {
+	for _, s := range secrets {
+		if s.AsEnvVar == "" {
+			continue
 		}
+		var msg string
+		switch {
+		case s.Kind == abi.SecretFile:
+			msg = "is a file secret and cannot be an environment variable"
+		case len(s.Value) > MaxEnvValue:
+			msg = fmt.Sprintf("is %d bytes, more than an environment variable can hold (%d)", len(s.Value), MaxEnvValue)
+		case bytes.IndexByte(s.Value, 0) >= 0:
+			msg = "contains a NUL byte, which an environment variable cannot hold"
+		default:
+			continue
+		}
+		return &RequestError{Environment: task.Environment, Key: s.Key, Msg: msg}
 	}
-	return "", false
+	return nil
 }
 
-// Plan routes secrets to their injectors (in name order), collects their
-// plans and validates them together. load returns the named injector.
+// Plan checks the requests (Check), then routes secrets to their injectors
+// (in name order), collects their plans and validates them together. load
+// returns the named injector.
 func Plan(ctx context.Context, task abi.Task, secrets []Secret, load func(name string) (Injector, error)) (*Applied, error) {
+	if err := Check(task, secrets); err != nil {
+		return nil, err
+	}
 	routes := map[string][]int{}
 	for i, s := range secrets {
 		routes[s.Injector] = append(routes[s.Injector], i)
@@ -206,10 +223,10 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 		return bad("more than %d variables or %d files", MaxEnv, MaxFiles)
 	}
 	for _, e := range plan.Env {
-		if !envName.MatchString(e.Name) {
+		if !envname.Valid(e.Name) {
 			return bad("invalid environment variable name %q", e.Name)
 		}
-		if why, ok := Denied(e.Name); ok {
+		if _, why, ok := envname.Denied(e.Name); ok {
 			return bad("sets %s, which a plan may never set: %s", e.Name, why)
 		}
 		if v.env[e.Name] {
@@ -220,6 +237,7 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 			return err
 		}
 		// The user chose where each secret goes; an injector decides how.
+		// Check refused what no plan could fit; a plan is checked again.
 		switch {
 		case s.AsEnvVar == "":
 			return bad("puts secret %s in variable %s, but it was requested as a file", s.Key, e.Name)

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -141,5 +142,56 @@ func TestPlanRoutes(t *testing.T) {
 	s[1] = Secret{Key: "other", Kind: abi.SecretString, AsEnvVar: "MY_SECRET_ENV_VAR", Injector: "custom", Value: []byte("v2")}
 	if _, err := Plan(context.Background(), abi.Task{}, s, load); err == nil || !strings.Contains(err.Error(), "injector envinject: bad plan: sets MY_SECRET_ENV_VAR twice") {
 		t.Fatalf("cross-injector duplicate: %v", err)
+	}
+}
+
+// Check refuses, before any injector is loaded or asked, a request that no
+// plan could fit, naming the environment and the secret and never a value.
+func TestCheckBeforeAnyInjector(t *testing.T) {
+	const kindImagePull = abi.SecretKind(3) // JSON text: fits a variable like a string
+	task := abi.Task{Environment: "env_1"}
+	for _, tt := range []struct {
+		name string
+		s    Secret
+		want string
+	}{
+		{"file as env", Secret{Key: "TLS_CERT", Kind: abi.SecretFile, AsEnvVar: "TLS_CERT", Value: []byte("value-one")},
+			"environment env_1: secret TLS_CERT is a file secret and cannot be an environment variable"},
+		{"too big", Secret{Key: "big", Kind: abi.SecretString, AsEnvVar: "BIG", Value: make([]byte, MaxEnvValue+1)},
+			"environment env_1: secret big is 131073 bytes, more than an environment variable can hold (131072)"},
+		{"NUL", Secret{Key: "nul", Kind: abi.SecretString, AsEnvVar: "NUL", Value: []byte("value-one\x00")},
+			"environment env_1: secret nul contains a NUL byte, which an environment variable cannot hold"},
+		{"file mounted", Secret{Key: "f", Kind: abi.SecretFile, Mount: abi.SecretsDir, Value: []byte("value-one\x00")}, ""},
+		{"string", Secret{Key: "s", Kind: abi.SecretString, AsEnvVar: "S", Value: bytes.Repeat([]byte("v"), MaxEnvValue)}, ""},
+		{"image pull", Secret{Key: "p", Kind: kindImagePull, AsEnvVar: "P", Value: []byte(`{"auths":{}}`)}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			loaded := false
+			load := func(string) (Injector, error) {
+				loaded = true
+				return fakeInjector(func(req *abi.PlanRequest) *abi.Plan { return &abi.Plan{} }), nil
+			}
+			_, err := Plan(context.Background(), task, []Secret{tt.s}, load)
+			if tt.want == "" {
+				if err := Check(task, []Secret{tt.s}); err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			var re *RequestError
+			if !errors.As(err, &re) || err.Error() != tt.want {
+				t.Fatalf("Plan = %v, want %s", err, tt.want)
+			}
+			if loaded {
+				t.Fatal("an injector was loaded")
+			}
+			if strings.Contains(err.Error()+re.Hint(), "value-one") {
+				t.Fatal("the error quotes the value")
+			}
+			wantHint := `in flyte.toml, ask for it as a file: { key = "` + tt.s.Key + `", mount = "/etc/flyte/secrets" }; the task reads /etc/flyte/secrets/` + tt.s.Key
+			if re.Hint() != wantHint {
+				t.Fatalf("hint = %s\nwant   %s", re.Hint(), wantHint)
+			}
+		})
 	}
 }
