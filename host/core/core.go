@@ -21,6 +21,7 @@ import (
 	"github.com/flytesecrets/flyte/host/builtin"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/grant"
+	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/secrets"
 )
@@ -43,6 +44,9 @@ type Options struct {
 	// StateDir is flyte's state directory (state.Path); "" keeps no
 	// history, so rollbacks go undetected.
 	StateDir string
+	// Identity is where the identity comes from (identity.Resolve); nil
+	// means the configuration's identity file.
+	Identity *identity.Source
 }
 
 // Core is a configured flyte.
@@ -72,8 +76,14 @@ func New(cfg *config.Config, opts Options) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Identity == nil {
+		opts.Identity = identity.File(cfg.Seal.Identity)
+	}
 	return &Core{cfg: cfg, opts: opts, host: h, loads: map[string]*loadCall{}}, nil
 }
+
+// Identity is where the user's identity comes from.
+func (c *Core) Identity() *identity.Source { return c.opts.Identity }
 
 // Close releases every plugin and forgets the data key.
 func (c *Core) Close() {
@@ -111,7 +121,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		}
 		store = p
 	}
-	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Identity: c.cfg.Seal.Identity, StateDir: c.opts.StateDir,
+	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Source: c.opts.Identity, StateDir: c.opts.StateDir,
 		Location: c.location()})
 	return c.secrets, nil
 }

@@ -10,15 +10,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"filippo.io/age"
 	"github.com/flytesecrets/flyte/host/safefile"
 )
 
-// maxIdentityFile bounds how much of an identity file we read: a real one is
-// a few hundred bytes, and a huge file is not worth parsing.
-const maxIdentityFile = 64 << 10
+// MaxIdentitySize bounds how much of an identity (a file, a variable, a
+// command's output) flyte reads: a real one is a few hundred bytes, and a
+// huge one is not worth parsing.
+const MaxIdentitySize = 64 << 10
 
 // LoadOrCreateIdentity loads the age X25519 identity at path, creating it
 // (mode 0600, missing parent directories 0700) if it does not exist yet.
@@ -36,6 +38,8 @@ const maxIdentityFile = 64 << 10
 //     because anyone who can read it can unwrap every data key;
 //   - a symlink or other non-regular file, because a link can be redirected
 //     to a file an attacker controls; point flyte at the real file instead;
+//   - a file owned by another user, who could replace it with an identity
+//     of their own;
 //   - a malformed file. The error names the path and line but never echoes
 //     file contents, which may be secret.
 //
@@ -136,31 +140,41 @@ func loadIdentity(path string) (*age.X25519Identity, error) {
 	if !os.SameFile(lfi, fi) {
 		return nil, fmt.Errorf("identity file %s changed while being opened; try again", path)
 	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("identity file %s is owned by uid %d, not by you (uid %d): its owner could replace it with an identity of their own; use a copy you own (mode 0600)", path, st.Uid, os.Geteuid())
+	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("identity file %s has mode %04o: it is readable or writable by group or others, which would let them unwrap your data keys; fix with: chmod 600 %s", path, perm, path)
 	}
 
-	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxIdentitySize+1))
 	defer clear(data)
 	if err != nil {
 		return nil, fmt.Errorf("read identity file %s: %w", path, err)
 	}
-	if len(data) > maxIdentityFile {
-		return nil, fmt.Errorf("identity file %s is malformed: larger than %d bytes", path, maxIdentityFile)
-	}
 	return parseIdentity(path, data)
 }
 
-// parseIdentity accepts the age-keygen format: comment and blank lines plus
-// exactly one AGE-SECRET-KEY-1 line. Errors name the path and line only;
-// age's own parse errors are dropped because they can quote key material.
+// parseIdentity parses the bytes of an identity file.
 func parseIdentity(path string, data []byte) (*age.X25519Identity, error) {
+	return ParseIdentity("identity file "+path, data)
+}
+
+// ParseIdentity accepts the age-keygen format: comment and blank lines plus
+// exactly one AGE-SECRET-KEY-1 line, at most 64 KiB. what names the source
+// in errors ("identity file PATH", "FLYTE_IDENTITY"). Errors name it and
+// the line only; age's own parse errors are dropped because they can quote
+// key material.
+func ParseIdentity(what string, data []byte) (*age.X25519Identity, error) {
+	if len(data) > MaxIdentitySize {
+		return nil, fmt.Errorf("%s is malformed: larger than %d bytes", what, MaxIdentitySize)
+	}
 	var (
 		id     *age.X25519Identity
 		lineNo int
 	)
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), maxIdentityFile)
+	sc.Buffer(make([]byte, 0, 4096), MaxIdentitySize)
 	for sc.Scan() {
 		lineNo++
 		line := strings.TrimSpace(sc.Text())
@@ -168,19 +182,19 @@ func parseIdentity(path string, data []byte) (*age.X25519Identity, error) {
 			continue
 		}
 		if id != nil {
-			return nil, fmt.Errorf("identity file %s is malformed: more than one key (line %d); expected exactly one AGE-SECRET-KEY-1 line", path, lineNo)
+			return nil, fmt.Errorf("%s is malformed: more than one key (line %d); expected exactly one AGE-SECRET-KEY-1 line", what, lineNo)
 		}
 		parsed, err := age.ParseX25519Identity(line)
 		if err != nil {
-			return nil, fmt.Errorf("identity file %s is malformed at line %d: not an age X25519 secret key (AGE-SECRET-KEY-1...)", path, lineNo)
+			return nil, fmt.Errorf("%s is malformed at line %d: not an age X25519 secret key (AGE-SECRET-KEY-1...)", what, lineNo)
 		}
 		id = parsed
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("identity file %s is malformed: line too long", path)
+		return nil, fmt.Errorf("%s is malformed: line too long", what)
 	}
 	if id == nil {
-		return nil, fmt.Errorf("identity file %s is malformed: no AGE-SECRET-KEY-1 line found", path)
+		return nil, fmt.Errorf("%s is malformed: no AGE-SECRET-KEY-1 line found", what)
 	}
 	return id, nil
 }

@@ -179,7 +179,7 @@ func (m *Manager) openStored(stored []byte) (*seal.Sealer, error) {
 }
 
 func (m *Manager) loadIdentity() (*age.X25519Identity, error) {
-	id, err := seal.LoadIdentity(m.identity)
+	id, err := m.source.Load()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &LockedError{Identity: m.identity, Err: errors.New("the identity file does not exist"), Missing: true}
 	}
@@ -209,7 +209,7 @@ func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
 	if _, err := m.keyState(); err != nil {
 		return nil, err
 	}
-	id, created, err := seal.LoadOrCreateIdentity(m.identity)
+	id, created, err := m.source.LoadOrCreate()
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
 		// A failed command changes nothing: an identity made for a store
 		// that could not be set up goes too.
 		if created {
-			_ = os.Remove(m.identity)
+			m.source.Undo()
 		}
 		return nil, fmt.Errorf("failed to store the data key: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
@@ -144,7 +145,8 @@ func (e *ExistsError) Unwrap() error { return ErrExists }
 type Manager struct {
 	org      string
 	store    Store
-	identity string
+	identity string // names the source in messages
+	source   *identity.Source
 	now      func() time.Time
 
 	mu     sync.Mutex
@@ -170,6 +172,9 @@ type Options struct {
 	// Identity is the path of the age identity file that unlocks the
 	// store's data key; it is created on first use.
 	Identity string
+	// Source, when set, supplies the identity instead (identity.Resolve:
+	// the FLYTE_IDENTITY variables or the configured file).
+	Source *identity.Source
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// StateDir is flyte's state directory (state.Path), where the highest
@@ -187,7 +192,11 @@ func New(store Store, opts Options) *Manager {
 	if now == nil {
 		now = time.Now
 	}
-	return &Manager{org: opts.Org, store: store, identity: opts.Identity, now: now, stateDir: opts.StateDir, location: opts.Location}
+	src := opts.Source
+	if src == nil {
+		src = identity.File(opts.Identity)
+	}
+	return &Manager{org: opts.Org, store: store, identity: src.String(), source: src, now: now, stateDir: opts.StateDir, location: opts.Location}
 }
 
 // Close forgets the data key.
