@@ -6,8 +6,9 @@
 //
 // Every write is atomic and durable: a temporary file in the same directory,
 // fsync, rename, fsync of the directory. Exclusive creation renames with
-// renameat2(RENAME_NOREPLACE), which fails if the name exists, so creation
-// is atomic across processes without any lock. A process killed mid-write
+// renameat2(RENAME_NOREPLACE) on Linux, renameatx_np(RENAME_EXCL) on macOS,
+// which fails if the name exists, so creation is atomic across processes
+// without any lock. A process killed mid-write
 // leaves at most a temporary file, which readers never see and later
 // listings clean up.
 //
@@ -15,8 +16,8 @@
 // in the directory would let the plugin read a file that lives outside it
 // (the identity, say), and the file's other name could change it under the
 // store. (Writes replace names, so they never reach a linked file.) Where
-// the filesystem refuses RENAME_NOREPLACE (EINVAL; ENOSYS where a sandbox
-// filters the call), exclusive creation falls back to link(2) then
+// the filesystem refuses RENAME_NOREPLACE (EINVAL or ENOTSUP; ENOSYS where
+// a sandbox filters the call), exclusive creation falls back to link(2) then
 // unlink(2) of the temporary name, and for that brief window the new file
 // has two links: a reader that sees a second link looks again a few times,
 // a millisecond apart, before it refuses the file, so a concurrent
@@ -30,7 +31,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -378,31 +378,6 @@ func (d *Dir) lock(ctx context.Context, p string) (*os.File, int, error) {
 // lockMargin is the most Lock leaves of a call's time for the plugin to
 // answer after it gave up waiting.
 const lockMargin = time.Second
-
-// lockHolder finds the pid holding a flock on f in /proc/locks (as the
-// kernel records it: the process that took the lock), or 0.
-func lockHolder(f *os.File) int {
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return 0
-	}
-	// "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF": pid, then
-	// major:minor:inode in hex, hex, decimal.
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == want {
-			if pid, err := strconv.Atoi(f[4]); err == nil && pid > 0 {
-				return pid
-			}
-		}
-	}
-	return 0
-}
 
 // Call is the view of a Dir during one plugin call, with the locks of the
 // ABI: a lock taken through it is held until End. It implements the guest

@@ -45,16 +45,15 @@ func nlink(fi fs.FileInfo) uint64 {
 }
 
 // renameNoReplace renames old to new in the directory dirfd unless new
-// exists. It is a variable so that a test can play a filesystem without
-// RENAME_NOREPLACE.
-var renameNoReplace = func(dirfd int, old, new string) error {
-	return unix.Renameat2(dirfd, old, dirfd, new, unix.RENAME_NOREPLACE)
-}
+// exists (renameExclusive: renameat2 with RENAME_NOREPLACE on Linux,
+// renameatx_np with RENAME_EXCL on macOS). It is a variable so that a test
+// can play a filesystem without it.
+var renameNoReplace = renameExclusive
 
 // createExclusive gives the temporary file tmp the name p, both in dir,
 // unless p exists (then the error is fs.ErrExist). os.Root does not
 // expose its descriptor: the directory is opened through it, which keeps
-// it confined, and renameat2 works on that descriptor with plain names.
+// it confined, and the rename works on that descriptor with plain names.
 func createExclusive(root *os.Root, dir, tmp, p string) error {
 	d, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
@@ -71,7 +70,7 @@ func createExclusive(root *os.Root, dir, tmp, p string) error {
 	}); err != nil {
 		return err
 	}
-	if errors.Is(rerr, unix.EINVAL) || errors.Is(rerr, unix.ENOSYS) {
+	if errors.Is(rerr, unix.EINVAL) || errors.Is(rerr, unix.ENOSYS) || errors.Is(rerr, unix.ENOTSUP) {
 		// No RENAME_NOREPLACE here: link(2) fails if the name exists.
 		// Until the temporary name is removed the file has two links,
 		// which readers tolerate for a moment (singleLink).
@@ -80,7 +79,7 @@ func createExclusive(root *os.Root, dir, tmp, p string) error {
 		return rerr
 	}
 	if rerr != nil {
-		return &os.LinkError{Op: "renameat2", Old: tmp, New: p, Err: rerr}
+		return &os.LinkError{Op: "rename", Old: tmp, New: p, Err: rerr}
 	}
 	return nil
 }

@@ -121,7 +121,7 @@ func TestExclusiveCreate(t *testing.T) { checkExclusive(t) }
 // Where the filesystem has no RENAME_NOREPLACE (EINVAL), or a sandbox
 // filters renameat2 (ENOSYS), creation falls back to link and unlink.
 func TestExclusiveCreateFallback(t *testing.T) {
-	for _, errno := range []error{unix.EINVAL, unix.ENOSYS} {
+	for _, errno := range []error{unix.EINVAL, unix.ENOSYS, unix.ENOTSUP} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			calls := 0
 			orig := renameNoReplace
