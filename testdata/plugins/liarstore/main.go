@@ -12,6 +12,9 @@
 //	           waiting for the lock "slow" (which the test holds) until the
 //	           host gives up on it: each page comes just before the call's
 //	           deadline
+//	names      adds to the real records made-up ones whose keys, projects and
+//	           domains hold control characters and shell syntax (hostileNames),
+//	           and a damaged entry for each, for shell completion to refuse
 //
 // The host must refuse every lie in one line and change nothing. See
 // cmd/flyte/testdata/script/hostile_plugins.txt.
@@ -75,6 +78,18 @@ func (l *liar) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.mode == "names" && req.PageToken == "" {
+		for _, h := range hostileNames {
+			for _, sc := range []abi.Scope{{Org: req.Org}, {Org: req.Org, Project: h}, {Org: req.Org, Domain: h}} {
+				key := h
+				if sc.Project != "" || sc.Domain != "" {
+					key = "BESIDE_A_HOSTILE_SCOPE"
+				}
+				resp.Records = append(resp.Records, abi.Record{Scope: sc, Key: key, Kind: abi.SecretString, Version: 1, Sealed: make([]byte, l.bytes)})
+				resp.Damaged = append(resp.Damaged, abi.Damaged{Scope: sc, Key: key, Reason: "made up"})
+			}
+		}
+	}
 	switch rs := resp.Records; {
 	case l.mode == "duplicate" && len(rs) > 0:
 		resp.Records = append([]abi.Record{rs[0]}, rs...)
@@ -85,6 +100,12 @@ func (l *liar) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 	}
 	return resp, nil
 }
+
+// hostileNames are names no flyte validator accepts: terminal escapes,
+// newlines, shell syntax, look-alikes.
+var hostileNames = []string{"EVIL\x1b]0;owned\x07", "EVIL\nLINE", "$(touch pwned)", "`touch pwned`", "EVIL;touch pwned",
+	"EVIL SPACE", "EVIL|cat", "EVIL&", "EVIL>out", "EVIL'", "EVIL\"", "EVIL\\", "EVIL*", "~root", "EVIL\u202eRTL", "ÉVIL",
+	"EVIL\t", "EVIL=1", "", "evil-project-name-longer-than-sixty-three-characters-is-refused-too-yes"}
 
 var info = guest.Info{Name: "liarstore", Version: "0.0.1", Summary: "a store that lies in its listings", Capabilities: []string{"fs"}}
 
