@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test ./host/task -run XXX -fuzz '^FuzzDecodeInit$$' -fuzztime 30s
 	$(GO) test ./host/task -run XXX -fuzz '^FuzzParseStatPPID$$' -fuzztime 30s
 	$(GO) test ./host/mask -run XXX -fuzz '^FuzzWriter$$' -fuzztime 30s
+	$(GO) test ./host/seal -run XXX -fuzz '^FuzzParseIdentity$$' -fuzztime 30s
+	$(GO) test ./host/identity -run XXX -fuzz '^FuzzVariables$$' -fuzztime 30s
 
 bench: build
 	$(GO) run ./internal/bench
