@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/config"
@@ -58,6 +59,10 @@ type cli struct {
 	ifVersion  uint64
 	noMask     bool
 	resolve    bool
+
+	outputFormat string // -of/--output-format
+	verbose      int    // -v/--verbose, repeatable
+	showVersion  bool   // --version
 
 	trustList   bool // config trust --list
 	trustRevoke bool // config trust --revoke
@@ -127,37 +132,68 @@ func (c *cli) report(err error) int {
 }
 
 func (c *cli) dispatch(args []string) error {
-	if len(args) == 0 {
-		c.mainUsage(c.stderr)
-		return &usageError{"no command given"}
+	// Global flags may come before the command, as in flyte-sdk's flyte: they are parsed with the
+	// command's own flags, as if they followed its name, and errors name their original positions.
+	g := globalFlagSet(&cli{})
+	lead := rewriteOF(g, args)
+	if err := g.Parse(lead); err != nil {
+		return c.leadingFlagError(err, g, lead)
 	}
-	switch args[0] {
+	rest := g.Args()
+	prefix, pos := lead[:len(lead)-len(rest)], make([]int, 0, len(lead))
+	if n := len(prefix); n > 0 && prefix[n-1] == "--" {
+		return withHint(usagef("unknown command (%s)", argument(n)), "run 'flyte --help' for the list of commands")
+	}
+	if len(rest) == 0 {
+		switch {
+		case g.Changed("version"):
+			rest = []string{"version"}
+		case g.Changed("help"):
+			c.mainUsage(c.stdout)
+			return nil
+		default:
+			c.mainUsage(c.stderr)
+			return &usageError{"no command given"}
+		}
+	}
+	switch rest[0] {
 	case "-h", "--help", "help":
-		if len(args) > 1 && args[0] == "help" {
-			if cmd := lookup(args[1:]); cmd != nil {
+		if len(rest) > 1 && rest[0] == "help" {
+			if cmd := lookup(rest[1:]); cmd != nil {
 				c.commandUsage(c.stdout, cmd)
 				return nil
 			}
-			return withHint(usagef("unknown help topic (%s)", argument(1)), "run 'flyte --help' for the list of commands")
+			return withHint(usagef("unknown help topic (%s)", argument(len(prefix)+1)), "run 'flyte --help' for the list of commands")
 		}
 		c.mainUsage(c.stdout)
 		return nil
-	case "-v", "--version":
-		args = []string{"version"}
 	}
-	cmd := lookup(args)
+	cmd := lookup(rest)
 	if cmd == nil {
-		return c.unknownCommand(args)
+		return c.unknownCommand(rest, len(prefix))
 	}
 	c.cmd = cmd
-	rest := args[len(strings.Fields(cmd.Name)):]
+	words := len(strings.Fields(cmd.Name))
+	for i := range prefix {
+		pos = append(pos, i)
+	}
+	for i := range rest[words:] {
+		pos = append(pos, len(prefix)+words+i)
+	}
 	c.fs = cmd.flagSet(c)
-	if err := c.fs.Parse(rest); err != nil {
-		return c.flagError(err, rest, len(args)-len(rest))
+	flags := append(slices.Clip(prefix), rewriteOF(c.fs, rest[words:])...)
+	if err := c.fs.Parse(flags); err != nil {
+		return c.flagError(err, flags, pos)
 	}
 	if help, _ := c.fs.GetBool("help"); help {
 		c.commandUsage(c.stdout, cmd)
 		return nil
+	}
+	if c.showVersion {
+		return cmdVersion.Run(c, nil)
+	}
+	if !slices.Contains(outputFormats, c.outputFormat) {
+		return withHint(usagef("unknown output format (-of/--output-format)"), "use one of: "+strings.Join(outputFormats, ", "))
 	}
 	return cmd.Run(c, c.fs.Args())
 }
@@ -178,13 +214,15 @@ func (c *cli) mainUsage(w io.Writer) {
 store that runs as a sandboxed WebAssembly plugin; listings never show them.
 
 Usage:
-  flyte <command> [arguments] [flags]
+  flyte [global flags] <command> [arguments] [flags]
 
 Commands:
 `)
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-15s %s\n", cmd.Name, cmd.Short)
 	}
+	g := globalFlagSet(&cli{})
+	fmt.Fprintf(w, "\nGlobal flags (before or after the command):\n%s", flagUsages(g, func(f *pflag.Flag) bool { return f.Name != "help" }))
 	fmt.Fprint(w, `
 Run 'flyte <command> --help' for the details of a command.
 Exit status: 0 on success, 1 on failure, 2 on misuse of the command line.
@@ -194,14 +232,54 @@ Exit status: 0 on success, 1 on failure, 2 on misuse of the command line.
 func (c *cli) commandUsage(w io.Writer, cmd *command) {
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n", cmd.usage(), strings.TrimSpace(cmd.Long))
 	fs := cmd.flagSet(&cli{})
-	// pflag writes every boolean flag as --help[=true|false]; -h needs no
-	// value, so show it as a plain switch (padded to keep the columns).
-	usages := strings.Replace(fs.FlagUsages(), "--help[=true|false]", "--help             ", 1)
-	fmt.Fprintf(w, "\nFlags:\n%s", usages)
+	isGlobal := func(f *pflag.Flag) bool { return f.Annotations[globalFlag] != nil }
+	fmt.Fprintf(w, "\nFlags:\n%s", flagUsages(fs, func(f *pflag.Flag) bool { return !isGlobal(f) }))
+	fmt.Fprintf(w, "\nGlobal flags:\n%s", flagUsages(fs, isGlobal))
 }
 
-// flagSet declares every flag cmd accepts, bound to c's fields. The command line, the help text and shell
-// completion all read this one declaration.
+// flagUsages lists the flags of fs that keep selects, one a line, in the
+// order they were declared: "  -p, --project PROJECT   usage". Unlike
+// pflag's FlagUsages it writes a switch as a switch, never "[=true|false]",
+// and -of as flyte-sdk spells it.
+func flagUsages(fs *pflag.FlagSet, keep func(*pflag.Flag) bool) string {
+	var lefts, rights []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !keep(f) {
+			return
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.NoOptDefVal != "" { // a switch or a counter takes no value
+			varname = ""
+		}
+		left := "      --" + f.Name
+		switch {
+		case f.Name == "output-format":
+			left = "  " + ofFlag + ", --" + f.Name
+		case f.Shorthand != "":
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		if varname != "" {
+			left += " " + varname
+		}
+		if f.Value.Type() == "string" && f.DefValue != "" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		lefts, rights = append(lefts, left), append(rights, usage)
+	})
+	width := 0
+	for _, l := range lefts {
+		width = max(width, len(l))
+	}
+	var b strings.Builder
+	for i := range lefts {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, lefts[i], rights[i])
+	}
+	return b.String()
+}
+
+// flagSet declares every flag cmd accepts, bound to c's fields: the command's own, then the global
+// ones, then -h/--help. The command line, the help text and shell completion all read this one
+// declaration.
 func (cmd *command) flagSet(c *cli) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("flyte "+cmd.Name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -209,8 +287,53 @@ func (cmd *command) flagSet(c *cli) *pflag.FlagSet {
 	if cmd.Flags != nil {
 		cmd.Flags(c, fs)
 	}
+	globalFlags(c, fs)
 	fs.BoolP("help", "h", false, "show this help")
 	return fs
+}
+
+// globalFlagSet holds only the flags that may precede the command's name.
+func globalFlagSet(c *cli) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("flyte", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.SetInterspersed(false) // the first argument that is not a flag is the command
+	globalFlags(c, fs)
+	fs.BoolP("help", "h", false, "show this help")
+	return fs
+}
+
+// outputFormats are the values of -of/--output-format, as in flyte-sdk.
+var outputFormats = []string{"table", "table-simple", "json", "json-raw"}
+
+// globalFlag marks the flags globalFlags declares, which help lists apart.
+const globalFlag = "flyte-global"
+
+// ofFlag is flyte-sdk's two-letter spelling of --output-format. pflag's shorthands are one
+// letter, so rewriteOF turns it into --output-format before parsing.
+const ofFlag = "-of"
+
+// globalFlags declares the flags every command accepts, before or after its name.
+func globalFlags(c *cli, fs *pflag.FlagSet) {
+	fs.StringVarP(&c.configPath, "config", "c", "", "read configuration from `PATH` (default: $FLYTE_CONFIG, ./flyte.toml or a parent's, ~/.config/flyte/flyte.toml)")
+	fs.StringVar(&c.outputFormat, "output-format", "table", "list in `FORMAT`: "+strings.Join(outputFormats, ", "))
+	fs.CountVarP(&c.verbose, "verbose", "v", "say which configuration, store and identity are used; -vv also the plugins configured")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	for _, name := range []string{"config", "output-format", "verbose", "version"} {
+		_ = fs.SetAnnotation(name, globalFlag, []string{"true"})
+	}
+}
+
+// rewriteOF returns args with each "-of X" or "-of=X" that stands where a flag of fs may
+// stand (not as another flag's value, not after "--") spelled "--output-format".
+func rewriteOF(fs *pflag.FlagSet, args []string) []string {
+	out := slices.Clone(args)
+	walkFlags(fs, args, func(i int) {
+		if a := args[i]; a == ofFlag || strings.HasPrefix(a, ofFlag+"=") {
+			out[i] = "--output-format" + strings.TrimPrefix(a, ofFlag)
+		}
+	})
+	return out
 }
 
 // usage is the command's synopsis: "flyte NAME ARGS".
@@ -219,10 +342,6 @@ func (cmd *command) usage() string {
 }
 
 // Flag declarations shared by several commands.
-
-func flagConfig(c *cli, fs *pflag.FlagSet) {
-	fs.StringVarP(&c.configPath, "config", "c", "", "read configuration from `PATH` (default: $FLYTE_CONFIG, ./flyte.toml or a parent's, ~/.config/flyte/flyte.toml)")
-}
 
 func flagScope(c *cli, fs *pflag.FlagSet, what string) {
 	fs.StringVarP(&c.project, "project", "p", "", what+" `PROJECT`")

@@ -23,6 +23,9 @@ func argument(i int) string { return fmt.Sprintf("argument %d", i+1) }
 
 // flagNames is how errors name a flag: "-p/--project" or "--from-file".
 func flagNames(f *pflag.Flag) string {
+	if f.Name == "output-format" {
+		return ofFlag + "/--output-format"
+	}
 	if f.Shorthand != "" {
 		return "-" + f.Shorthand + "/--" + f.Name
 	}
@@ -47,9 +50,10 @@ func given(err error) error {
 func keyGiven(err error) error { return scope.At(err, "argument KEY") }
 
 // flagError reports a flag that does not parse, naming the flag when it is
-// one of the command's and the argument's position when it is not. rest
-// are the arguments after the command's name, which were args[offset:].
-func (c *cli) flagError(err error, rest []string, offset int) error {
+// one of the command's and the argument's position when it is not. flags
+// are the arguments parsed as the command's; flags[i] was flyte's argument
+// pos[i].
+func (c *cli) flagError(err error, flags []string, pos []int) error {
 	usage := "run 'flyte " + c.cmd.Name + " --help' for usage"
 	var (
 		vr *pflag.ValueRequiredError
@@ -67,8 +71,8 @@ func (c *cli) flagError(err error, rest []string, offset int) error {
 	if errors.As(err, &se) {
 		msg = "bad flag syntax"
 	}
-	if i := unknownFlagArg(c.fs, rest); i >= 0 {
-		msg += " (" + argument(offset+i) + ")"
+	if i := unknownFlagArg(c.fs, flags); i >= 0 {
+		msg += " (" + argument(pos[i]) + ")"
 	}
 	var hints []string
 	if errors.As(err, &ne) && ne.GetSpecifiedShortnames() == "" {
@@ -143,8 +147,71 @@ func unknownFlagArg(fs *pflag.FlagSet, args []string) int {
 	return -1
 }
 
-// unknownCommand reports args that name no command.
-func (c *cli) unknownCommand(args []string) error {
+// leadingFlagError reports a flag before the command's name that does not
+// parse: one of another command's flags, or no flag at all.
+func (c *cli) leadingFlagError(err error, g *pflag.FlagSet, lead []string) error {
+	var (
+		vr *pflag.ValueRequiredError
+		iv *pflag.InvalidValueError
+	)
+	switch {
+	case errors.As(err, &vr):
+		return withHint(usagef("flag %s needs a value", flagNames(vr.GetFlag())), "run 'flyte --help' for usage")
+	case errors.As(err, &iv):
+		return withHint(usagef("invalid value for %s: %s", flagNames(iv.GetFlag()), valueRule(iv.GetFlag())), "run 'flyte --help' for usage")
+	}
+	i := unknownFlagArg(g, lead)
+	if i < 0 {
+		i = 0
+	}
+	if f := anyFlag(lead[i]); f != "" {
+		return withHint(usagef("flag %s goes after the command", f), "usage: flyte [global flags] <command> [arguments] [flags]; run 'flyte --help' for the list of commands")
+	}
+	return withHint(usagef("unknown flag (%s)", argument(i)), "run 'flyte --help' for the global flags and the list of commands")
+}
+
+// walkFlags calls visit with the index of each argument that stands where
+// a flag of fs may stand, reading args as pflag does (see unknownFlagArg);
+// "-of" takes a value as --output-format does.
+func walkFlags(fs *pflag.FlagSet, args []string, visit func(i int)) {
+	takesValue := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return
+		case len(a) < 2 || a[0] != '-':
+			continue
+		}
+		visit(i)
+		switch {
+		case a == ofFlag:
+			i++
+		case a[1] == '-':
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			if !hasValue && takesValue(fs.Lookup(name)) {
+				i++
+			}
+		default:
+			for j := 1; j < len(a); j++ {
+				f := fs.ShorthandLookup(a[j : j+1])
+				if f == nil || a[j] == '=' {
+					break
+				}
+				if takesValue(f) {
+					if j+1 == len(a) {
+						i++
+					}
+					break
+				}
+			}
+		}
+	}
+}
+
+// unknownCommand reports args that name no command; they were flyte's
+// arguments from offset on.
+func (c *cli) unknownCommand(args []string, offset int) error {
 	verb := args[0]
 	if strings.HasPrefix(verb, "-") {
 		if f := anyFlag(verb); f != "" {
@@ -174,9 +241,9 @@ func (c *cli) unknownCommand(args []string) error {
 				nouns = append(nouns, "flyte "+cmd.Name)
 			}
 		}
-		return withHint(usagef("unknown command (%s)", argument(0)), "did you mean "+strings.Join(nouns, " or ")+"?")
+		return withHint(usagef("unknown command (%s)", argument(offset)), "did you mean "+strings.Join(nouns, " or ")+"?")
 	}
-	return withHint(usagef("unknown command (%s)", argument(0)), "run 'flyte --help' for the list of commands")
+	return withHint(usagef("unknown command (%s)", argument(offset)), "run 'flyte --help' for the list of commands")
 }
 
 // anyFlag returns how errors name the flag of some command that arg (such

@@ -18,14 +18,13 @@ var nativeStore func(dir string) secrets.Store
 
 var cmdPluginList = &command{
 	Name:      "plugin list",
-	UsageLine: "[-c PATH]",
+	UsageLine: "",
 	Short:     "list the plugins",
 	Long: `
 Plugin list loads every built-in plugin and every plugin configured under
 [plugins.NAME] in flyte.toml, and shows its kind, the ABI version it speaks,
 its version, size and SHA-256 (what [plugins.NAME] sha256 pins). A plugin that
 fails to load is listed with the reason, and the command exits with status 1.`,
-	Flags: flagConfig,
 	Run: func(c *cli, args []string) error {
 		if err := c.argCount(args, 0, 0, ""); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/mask"
 	"github.com/flytesecrets/flyte/host/scope"
@@ -33,10 +34,11 @@ own namespaces, gone when it ends; other users cannot read them, your own
 processes and root can. Which injector plugin places each secret is
 configurable; flyte checks every plan before applying it.
 
-The task gets flyte's environment plus its secrets, standard input, and the
-signals INT, TERM, HUP, QUIT, USR1 and USR2. Its output passes through a
-masker that replaces each secret value (also base64- and JSON-encoded) with
-*****; --no-mask turns that off. flyte exits with the task's status, or
+The task gets flyte's environment (without FLYTE_IDENTITY, FLYTE_IDENTITY_FILE
+and FLYTE_IDENTITY_CMD) plus its secrets, standard input, and the signals
+INT, TERM, HUP, QUIT, USR1 and USR2. Its output passes through a masker that
+replaces each secret value and your identity (also base64- and JSON-encoded)
+with *****; --no-mask turns that off. flyte exits with the task's status, or
 128+N when signal N killed it; 127 when CMD is not found. When the task
 ends, or flyte is killed, every process the task started is killed too.
 
@@ -46,7 +48,6 @@ Example:
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "run the task in")
 		fs.BoolVar(&c.noMask, "no-mask", false, "do not mask secret values in the task's output")
-		flagConfig(c, fs)
 	},
 	Run: (*cli).run,
 }
@@ -100,7 +101,7 @@ func (c *cli) run(args []string) error {
 		return err
 	}
 	spec := task.Spec{
-		Path: path, Args: argv, Env: taskEnv(os.Environ(), t.Applied.Env),
+		Path: path, Args: argv, Env: taskEnv(identity.Strip(os.Environ()), t.Applied.Env),
 		Files: t.Applied.Files, Stdin: c.stdin, Stdout: c.stdout, Stderr: c.stderr, Self: self,
 	}
 	if !c.noMask {
@@ -108,6 +109,7 @@ func (c *cli) run(args []string) error {
 		for _, v := range t.Values() {
 			spec.Mask = append(spec.Mask, mask.Forms(v)...)
 		}
+		spec.Mask = append(spec.Mask, identityMask(k)...) // identity.go
 	}
 	code, err := task.Run(spec)
 	if err != nil {

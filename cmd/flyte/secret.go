@@ -48,7 +48,6 @@ Example:
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
 		flagScope(c, fs, "narrow the scope to")
-		flagConfig(c, fs)
 	},
 	Run: func(c *cli, args []string) error { return c.write(args, false) },
 }
@@ -72,7 +71,6 @@ Example:
 		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
 		flagScope(c, fs, "the secret's")
 		fs.Uint64Var(&c.ifVersion, "if-version", 0, "update only if the secret is at version `N`")
-		flagConfig(c, fs)
 	},
 	Run: func(c *cli, args []string) error { return c.write(args, true) },
 }
@@ -103,7 +101,6 @@ Example:
 		flagScope(c, fs, "only secrets whose scope has")
 		fs.BoolVar(&c.resolve, "resolve", false, "list what a task in --project and --domain sees: each key once, from the scope it resolves to")
 		fs.StringVarP(&c.output, "output", "o", "table", "output `FORMAT`: table or json")
-		flagConfig(c, fs)
 	},
 	Run: (*cli).get,
 }
@@ -123,7 +120,6 @@ Example:
   flyte delete secret -p my_project -d development MY_SECRET_KEY`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "the secret's")
-		flagConfig(c, fs)
 	},
 	Run: (*cli).delete,
 }
@@ -292,6 +288,9 @@ func (c *cli) explain(err error, key string) error {
 		}
 		return withHint(err, hints...)
 	case errors.As(err, &locked):
+		if h := c.lockedHint(); h != "" { // identity.go
+			return withHint(err, h)
+		}
 		if locked.WrongIdentity {
 			return withHint(err, "the store was created with another identity: set [seal] identity in flyte.toml to that identity file")
 		}
