@@ -1,3 +1,5 @@
+//go:build linux && !flytepgroup
+
 package task
 
 import (

@@ -47,20 +47,19 @@
 package task
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/mask"
-	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -166,28 +165,14 @@ func Run(spec Spec) (int, error) {
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
 
-	// The helper's parent-death signal is tied to the thread that starts
-	// it, so that thread stays put until Wait.
+	// On Linux the helper's parent-death signal is tied to the thread that
+	// starts it, so that thread stays put until Wait.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	pidns := len(spec.Files) > 0
-	var cmd *exec.Cmd
-	for {
-		var err error
-		cmd, err = launch(spec, pidns, tty, stdin, stdout, stderr)
-		var pe *procError
-		if errors.As(err, &pe) && pidns {
-			// The system refuses a fresh /proc (a container that masks
-			// parts of its own): run the task without a PID namespace,
-			// under the subreaper helper, which sees the host's /proc.
-			pidns = false
-			continue
-		}
-		if err != nil {
-			flush(outs)
-			return 0, err
-		}
-		break
+	task, err := start(spec, tty, stdin, stdout, stderr)
+	if err != nil {
+		flush(outs)
+		return 0, err
 	}
 	if feedW != nil {
 		feedR.Close() // the task has its own copy
@@ -201,7 +186,7 @@ func Run(spec Spec) (int, error) {
 		for {
 			select {
 			case s := <-sigs:
-				_ = cmd.Process.Signal(s)
+				task.signal(s)
 			case <-dropped:
 			case <-done:
 				return
@@ -210,101 +195,33 @@ func Run(spec Spec) (int, error) {
 	}()
 	defer close(done)
 
-	err := cmd.Wait()
+	ws, err := task.wait()
 	flush(outs)
 	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return 0, err
-		}
+		return 0, err
 	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
 }
 
-// launch starts the helper and waits until it has started the command: it
-// returns the running helper, or why the command did not start (the helper
-// then has ended). With pidns the helper is PID 1 of a new PID namespace
-// and gets SIGKILL when flyte dies; otherwise it is a subreaper and gets
-// pdeathSignal, on which it kills the task's tree itself.
-func launch(spec Spec, pidns, tty bool, stdin *os.File, stdout, stderr io.Writer) (*exec.Cmd, error) {
-	parent := os.Getpid()
-	if pidns {
-		parent = 0 // PID 1 of a namespace has no parent in it
-	}
-	conf := encodeInit(&initSpec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Files: spec.Files, PIDNS: pidns, TTY: tty, Parent: parent})
-	defer clear(conf)
-	cmd := exec.Command(spec.Self, InitArg)
-	cmd.Args[0] = "flyte"
-	cmd.Env = []string{}
-	// The helper dies with flyte, and the task's whole tree with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: pdeathSignal}
-	if pidns {
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	}
-	if len(spec.Files) > 0 {
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS
-		if uid := os.Geteuid(); uid != 0 {
-			gid := os.Getegid()
-			cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-			cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-			cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
-			cmd.SysProcAttr.GidMappingsEnableSetgroups = false
-			// The helper keeps CAP_SYS_ADMIN (mounts) and
-			// CAP_DAC_OVERRIDE (overlayfs checks the mounter's access to
-			// its work directory) in its namespace across exec, as
-			// ambient capabilities since its uid is not 0 there; it
-			// clears them before it starts the command.
-			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE}
-		}
-	}
-	if stdin != nil {
-		cmd.Stdin = stdin
-	}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+// process is the running task, as start returns it.
+type process interface {
+	// signal passes a signal on to the task.
+	signal(os.Signal)
+	// wait waits for the task and its output, and returns its status.
+	wait() (syscall.WaitStatus, error)
+}
 
-	confR, confW, err := os.Pipe()
-	if err != nil {
-		return nil, err
+// exitStatus is the status of a command that exec.Cmd.Wait returned err
+// for: an exit status is not an error here.
+func exitStatus(cmd *exec.Cmd, err error) (syscall.WaitStatus, error) {
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 0, err
 	}
-	defer confW.Close()
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		confR.Close()
-		return nil, err
-	}
-	defer statusR.Close()
-	cmd.ExtraFiles = []*os.File{confR, statusW} // fds 3 and 4
-	err = cmd.Start()
-	confR.Close()
-	statusW.Close()
-	if err != nil {
-		errno := unwrapSyscall(err)
-		// clone(2) refuses new namespaces with EPERM, EINVAL or ENOSPC
-		// (user.max_user_namespaces); anything else is about starting
-		// flyte's own helper.
-		if cmd.SysProcAttr.Cloneflags != 0 && (errors.Is(errno, syscall.EPERM) || errors.Is(errno, syscall.EINVAL) || errors.Is(errno, syscall.ENOSPC) || errors.Is(errno, syscall.EUSERS)) {
-			return nil, &NamespaceError{Err: errno}
-		}
-		return nil, fmt.Errorf("cannot start the task's helper (%s): %w", spec.Self, errno)
-	}
-	_, werr := confW.Write(conf)
-	confW.Close()
-	// The helper closes its end of the status pipe once the command runs;
-	// anything read first is its error.
-	msg, _ := io.ReadAll(io.LimitReader(statusR, 4096))
-	if len(msg) > 0 || werr != nil {
-		_ = cmd.Wait()
-		if len(msg) == 0 {
-			return nil, fmt.Errorf("task helper: %w", werr)
-		}
-		return nil, decodeStatus(msg)
-	}
-	return cmd, nil
+	return cmd.ProcessState.Sys().(syscall.WaitStatus), nil
 }
 
 func flush(outs []*mask.Writer) {
@@ -339,35 +256,43 @@ func LookPath(name string) (string, error) {
 	return p, nil
 }
 
-// Status codes the helper reports before the command runs.
-const (
-	statusNamespace = 'N' // a mount failed: namespaces are restricted
-	statusStart     = 'S' // the command could not be executed
-	statusProc      = 'P' // a fresh /proc was refused
-)
+// FileSecretsError says that flyte cannot give a task file secrets on this
+// platform: they live in a private mount namespace, which only Linux has.
+type FileSecretsError struct {
+	Env  string   // the environment, if known
+	Keys []string // the secrets it asks for as files
+}
 
-// procError says the system refused a fresh /proc in the task's PID
-// namespace.
-type procError struct{ text string }
-
-func (e *procError) Error() string { return "a fresh /proc was refused: " + e.text }
-
-func decodeStatus(msg []byte) error {
-	if len(msg) < 2 {
-		return errors.New("task helper failed")
+func (e *FileSecretsError) Error() string {
+	what := "secret " + e.Keys[0] + " as a file"
+	if len(e.Keys) > 1 {
+		what = "secrets " + strings.Join(e.Keys, ", ") + " as files"
 	}
-	text := string(bytes.TrimSpace(msg[2:]))
-	switch msg[0] {
-	case statusNamespace:
-		return &NamespaceError{Err: errors.New(text)}
-	case statusProc:
-		return &procError{text: text}
-	case statusStart:
-		code := 126
-		if msg[1] == '7' {
-			code = 127
-		}
-		return &StartError{Msg: text, Code: code}
+	who := "the task"
+	if e.Env != "" {
+		who = "environment " + e.Env
 	}
-	return errors.New("task helper: " + text)
+	return who + " asks for " + what + " under " + abi.SecretsDir +
+		": file secrets need Linux's private mount namespace, which flyte does not have on " + platform
+}
+
+// Hint says what to do instead.
+func (e *FileSecretsError) Hint() string {
+	them := "them"
+	if len(e.Keys) == 1 {
+		them = "it"
+	}
+	return "ask for " + them + " with as_env_var in flyte.toml, or run flyte on Linux (a Linux VM or container will do)"
+}
+
+// CheckFiles refuses, before anything runs, a task of the environment env
+// that asks for the secrets keys as files where this platform cannot give
+// them (fileSecrets is false).
+func CheckFiles(env string, keys []string) error { return checkFiles(fileSecrets, env, keys) }
+
+func checkFiles(supported bool, env string, keys []string) error {
+	if supported || len(keys) == 0 {
+		return nil
+	}
+	return &FileSecretsError{Env: env, Keys: keys}
 }
