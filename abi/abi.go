@@ -17,8 +17,13 @@ import "strconv"
 const Version = 1
 
 // Minor is the ABI minor version: additions (new ops, new optional imports,
-// new message fields) that older peers can ignore.
-const Minor = 0
+// new message fields, new enum values) that older peers can ignore or are
+// never sent. 1.1 added record kind 3, SecretImagePull (SPEC.md, section 8).
+const Minor = 1
+
+// MinorImagePull is the first minor version whose stores may be sent
+// records of kind SecretImagePull.
+const MinorImagePull = 1
 
 // Names of the exports a guest provides and of the host modules it imports.
 const (
@@ -117,25 +122,44 @@ func (k PluginKind) String() string {
 	return "unknown"
 }
 
-// SecretKind says how a secret was created: from a literal string or from a
-// file. It is bound into the sealed value's associated data.
+// SecretKind says how a secret was created: from a literal string (a
+// regular secret), from a file, or as a registry credential. It is bound
+// into the sealed value's associated data.
 type SecretKind uint32
 
 // Secret kinds.
 const (
 	SecretString SecretKind = 1
 	SecretFile   SecretKind = 2
+	// SecretImagePull is a docker config JSON ({"auths": {...}}) that
+	// pulls container images, flyte-sdk's "image_pull" secret. Since 1.1;
+	// stores that declare minor 0 are never sent one.
+	SecretImagePull SecretKind = 3
 )
 
-// String names the secret kind as the CLI shows it.
+// String names the secret kind as the CLI shows it: "regular", "file" or
+// "image_pull", flyte-sdk's words.
 func (k SecretKind) String() string {
 	switch k {
 	case SecretString:
-		return "string"
+		return "regular"
 	case SecretFile:
 		return "file"
+	case SecretImagePull:
+		return "image_pull"
 	}
 	return "unknown"
+}
+
+// Delivery is the kind an injector is told in SecretRequest.kind, which
+// says only how a secret may be delivered: SecretFile (as a file only) or
+// SecretString (as a variable or a file). An image_pull secret is JSON text
+// and is delivered like a regular one.
+func (k SecretKind) Delivery() SecretKind {
+	if k == SecretImagePull {
+		return SecretString
+	}
+	return k
 }
 
 // Limits every host enforces; guests may rely on them.

@@ -55,7 +55,7 @@ func (m *SecretRequest) MarshalTo(e *Encoder) {
 	e.Uint(1, uint64(m.Ref))
 	e.String(2, m.Key)
 	e.String(3, m.Group)
-	e.Uint(4, uint64(m.Kind))
+	e.Uint(4, uint64(m.Kind.Delivery())) // 1 or 2 on the wire (SPEC.md, section 7)
 	e.String(5, m.AsEnvVar)
 	e.String(6, m.Mount)
 	e.Message(7, &m.Scope)

@@ -12,6 +12,7 @@ import (
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/plugins/filestore"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -109,7 +110,7 @@ func cmdForgekey(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Check(err)
 			now := time.Now().UnixNano()
 			sc := abi.Scope{Org: config.DefaultOrganization}
-			sealed, err := s.Seal(seal.AAD{Org: sc.Org, Key: key, Kind: abi.SecretString.String()},
+			sealed, err := s.Seal(seal.AAD{Org: sc.Org, Key: key, Kind: secrets.AADKind(abi.SecretString)},
 				seal.Meta{Version: 1, Created: now, Updated: now, Incarnation: inc}, []byte(key+value))
 			ts.Check(err)
 			_, err = st.Create(&abi.Record{Scope: sc, Key: key, Kind: abi.SecretString, Created: now, Updated: now, Sealed: sealed})

@@ -33,6 +33,7 @@ import (
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/seal"
+	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/plugins/filestore"
 )
 
@@ -226,7 +227,7 @@ func (e *isoEnv) openValue(key string) ([]byte, uint64) {
 	if err != nil {
 		e.t.Fatalf("read record %s: %v", key, err)
 	}
-	v, err := sealer.Open(seal.AAD{Org: sc.Org, Key: key, Kind: rec.Kind.String()}, rec.Sealed)
+	v, err := sealer.Open(seal.AAD{Org: sc.Org, Key: key, Kind: secrets.AADKind(rec.Kind)}, rec.Sealed)
 	if err != nil {
 		e.t.Fatalf("open record %s: %v", key, err)
 	}

@@ -112,6 +112,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		return c.secrets, nil
 	}
 	var store secrets.Store
+	minor := uint32(abi.Minor)
 	if c.opts.NativeStore != nil && c.cfg.Store.Plugin == "filestore" {
 		store = c.opts.NativeStore(c.cfg.Store.Path)
 	} else {
@@ -119,10 +120,10 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		store = p
+		store, minor = p, p.Info.Minor
 	}
 	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Source: c.opts.Identity, StateDir: c.opts.StateDir,
-		Location: c.location()})
+		Location: c.location(), StoreMinor: minor})
 	return c.secrets, nil
 }
 

@@ -379,7 +379,7 @@ func legacyStore(t *testing.T, mc dkMachine, keys ...string) {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
-		sealed, err := s.Seal(seal.AAD{Org: "acme", Key: k, Kind: abi.SecretString.String()}, seal.Meta{Version: 1}, []byte("value-of-"+k))
+		sealed, err := s.Seal(seal.AAD{Org: "acme", Key: k, Kind: secrets.AADKind(abi.SecretString)}, seal.Meta{Version: 1}, []byte("value-of-"+k))
 		if err != nil {
 			t.Fatal(err)
 		}

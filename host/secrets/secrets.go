@@ -84,8 +84,8 @@ var (
 	ErrConflict = errors.New("secret was changed meanwhile")
 )
 
-// KindChangeError says an update would turn a file secret into a string
-// secret or the reverse.
+// KindChangeError says an update would change a secret's kind (regular,
+// file or image_pull).
 type KindChangeError struct {
 	Key        string
 	Scope      scope.Scope
@@ -93,7 +93,7 @@ type KindChangeError struct {
 }
 
 func (e *KindChangeError) Error() string {
-	return fmt.Sprintf("secret %s in %s scope is a %s secret; this update would make it a %s secret", e.Key, e.Scope, e.Have, e.Want)
+	return fmt.Sprintf("secret %s in %s scope has type %s; this update would give it type %s", e.Key, e.Scope, e.Have, e.Want)
 }
 
 // ConflictError says a compare-and-set found another version.
@@ -160,6 +160,9 @@ type Manager struct {
 	legacyKnown bool
 	storeID     string
 
+	// storeMinor is Options.StoreMinor.
+	storeMinor uint32
+
 	// stateDir keeps the versions this machine has seen (marks.go).
 	stateDir  string
 	stateMu   sync.Mutex
@@ -184,6 +187,9 @@ type Options struct {
 	// Location names where the store is (its plugin, path or endpoints),
 	// so that this machine remembers which data key it saw there.
 	Location string
+	// StoreMinor is the ABI minor version the store plugin declares: a
+	// store of minor 0 is never sent an image_pull record.
+	StoreMinor uint32
 }
 
 // New returns a Manager over store.
@@ -196,7 +202,8 @@ func New(store Store, opts Options) *Manager {
 	if src == nil {
 		src = identity.File(opts.Identity)
 	}
-	return &Manager{org: opts.Org, store: store, identity: src.String(), source: src, now: now, stateDir: opts.StateDir, location: opts.Location}
+	return &Manager{org: opts.Org, store: store, identity: src.String(), source: src, now: now, stateDir: opts.StateDir, location: opts.Location,
+		storeMinor: opts.StoreMinor}
 }
 
 // Close forgets the data key.
@@ -286,7 +293,53 @@ func (m *Manager) metaPut(ctx context.Context, name string, v []byte) ([]byte, e
 }
 
 func aad(s scope.Scope, key string, kind abi.SecretKind) seal.AAD {
-	return seal.AAD{Org: s.Org, Project: s.Project, Domain: s.Domain, Key: key, Kind: kind.String()}
+	return seal.AAD{Org: s.Org, Project: s.Project, Domain: s.Domain, Key: key, Kind: AADKind(kind)}
+}
+
+// AADKind is the kind's name bound into sealed values. It never changes, so
+// that records stay readable when the CLI renames a kind (kind 1 was shown
+// as "string" before it was flyte-sdk's "regular").
+func AADKind(kind abi.SecretKind) string {
+	switch kind {
+	case abi.SecretString:
+		return "string"
+	case abi.SecretFile:
+		return "file"
+	case abi.SecretImagePull:
+		return "image_pull"
+	}
+	return "unknown"
+}
+
+// KindUnsupportedError says the store plugin speaks an ABI minor version
+// that has no such kind of record: it is never sent one.
+type KindUnsupportedError struct {
+	Kind  abi.SecretKind
+	Minor uint32
+}
+
+func (e *KindUnsupportedError) Error() string {
+	return fmt.Sprintf("the store plugin speaks plugin ABI v%d.%d, which has no %s secrets (they need v%d.%d)",
+		abi.Version, e.Minor, e.Kind, abi.Version, abi.MinorImagePull)
+}
+
+// ErrImagePullScope says an image_pull secret was narrowed to a project or
+// a domain: like flyte-sdk's, it belongs to the whole organization.
+var ErrImagePullScope = errors.New("an image_pull secret belongs to the organization: it cannot have a project or a domain")
+
+// checkKind refuses a kind the store's ABI minor version does not know, and
+// an image_pull secret narrower than the organization.
+func (m *Manager) checkKind(s scope.Scope, kind abi.SecretKind) error {
+	if kind != abi.SecretImagePull {
+		return nil
+	}
+	if s.Project != "" || s.Domain != "" {
+		return ErrImagePullScope
+	}
+	if m.storeMinor < abi.MinorImagePull {
+		return &KindUnsupportedError{Kind: kind, Minor: m.storeMinor}
+	}
+	return nil
 }
 
 func checkValue(v []byte) error {
@@ -325,6 +378,9 @@ func toSecret(r *abi.Record, meta *seal.Meta) Secret {
 func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (Secret, error) {
 	s.Org = m.org
 	if err := checkValue(value); err != nil {
+		return Secret{}, err
+	}
+	if err := m.checkKind(s, kind); err != nil {
 		return Secret{}, err
 	}
 	sealer, err := m.unlockToWrite(ctx, true)
@@ -396,6 +452,9 @@ var errRetry = errors.New("retry")
 func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte, ifVersion uint64) (Secret, error) {
 	s.Org = m.org
 	if err := checkValue(value); err != nil {
+		return Secret{}, err
+	}
+	if err := m.checkKind(s, kind); err != nil {
 		return Secret{}, err
 	}
 	sealer, err := m.unlockToWrite(ctx, false)
