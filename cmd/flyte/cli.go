@@ -38,7 +38,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdCompletion, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -132,6 +132,9 @@ func (c *cli) report(err error) int {
 }
 
 func (c *cli) dispatch(args []string) error {
+	if len(args) > 0 && args[0] == completeCmd { // the completion scripts' hidden entry (completion.go)
+		return c.complete(args[1:])
+	}
 	// Global flags may come before the command, as in flyte-sdk's flyte: they are parsed with the
 	// command's own flags, as if they followed its name, and errors name their original positions.
 	g := globalFlagSet(&cli{})
