@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test ./host/mask -run XXX -fuzz '^FuzzWriter$$' -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz '^FuzzParseIdentity$$' -fuzztime 30s
 	$(GO) test ./host/identity -run XXX -fuzz '^FuzzVariables$$' -fuzztime 30s
+	$(GO) test ./host/dockercfg -run XXX -fuzz '^FuzzFromConfig$$' -fuzztime 30s
 
 bench: build
 	$(GO) run ./internal/bench
