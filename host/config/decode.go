@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -65,9 +64,10 @@ func parseFile(path string, data []byte) (*File, error) {
 		return nil, syntaxError(path, text, err)
 	}
 	if k := unknownKeys(fileSchema, nil, tree); len(k) > 0 {
-		return nil, unknownSetting(path, text, k[0])
+		d := &decoder{path: path, text: text}
+		return nil, d.unknownSetting(k[0])
 	}
-	return &File{Path: path, Real: path, SHA256: sha256.Sum256(data), Restricted: restricted(md), tree: tree}, nil
+	return &File{Path: path, Real: path, SHA256: sha256.Sum256(data), Restricted: restricted(md), tree: tree, text: text}, nil
 }
 
 // Decode turns the file's settings into a Config over the defaults: it validates every value, and
@@ -93,7 +93,7 @@ func (f *File) DecodeOver(base *Config, getenv func(string) string) (*Config, er
 
 func (f *File) decodeOver(c *Config, getenv func(string) string) (*Config, error) {
 	c.Path, c.Dir = f.Path, filepath.Dir(f.Real)
-	d := &decoder{path: f.Path, dir: c.Dir}
+	d := &decoder{path: f.Path, dir: c.Dir, text: f.text}
 	if h := getenv("HOME"); filepath.IsAbs(h) {
 		d.home = filepath.Clean(h)
 	}
@@ -204,38 +204,13 @@ func syntaxReason(msg string) string {
 
 // unknownSetting reports key, which flyte does not know, as PATH:LINE:COL: unknown setting, with a hint
 // naming the setting of flyte's own that it is closest to, if any. The key itself is never repeated: it
-// failed validation, and it may be anything a file holds. The position is given when one line of text
-// plainly defines the key's last part; otherwise the message has the path alone.
-func unknownSetting(path, text string, key toml.Key) error {
-	msg := path + ": unknown setting"
-	if line, col := keyPosition(text, key[len(key)-1]); line > 0 {
-		msg = fmt.Sprintf("%s:%d:%d: unknown setting", path, line, col)
-	}
+// failed validation, and it may be anything a file holds.
+func (d *decoder) unknownSetting(key toml.Key) error {
+	msg := d.at(keyLoc(key), false) + ": unknown setting"
 	if s := didYouMean(fileSchema, key); s != "" {
 		return &hintError{msg: msg, hint: "did you mean " + s + "?"}
 	}
 	return errors.New(msg)
-}
-
-// keyPosition returns the line and column of the one place text defines a key or table whose last part
-// is name: "name =", "a.name =", "[a.name]", "[[name]]" (quoted or not); 0, 0 when name is not a plain
-// name or there is not exactly one such place.
-func keyPosition(text, name string) (line, col int) {
-	if !plainName.MatchString(name) {
-		return 0, 0
-	}
-	re := regexp.MustCompile(`^([ \t]*(?:\[\[?[ \t]*)?(?:[-A-Za-z0-9_"' \t]*\.[ \t]*)*)["']?` + name + `["']?[ \t]*(?:=|\]|\.)`)
-	for i, l := range strings.Split(text, "\n") {
-		m := re.FindStringSubmatchIndex(l)
-		if m == nil {
-			continue
-		}
-		if line > 0 {
-			return 0, 0
-		}
-		line, col = i+1, utf8.RuneCountInString(l[:m[3]])+1
-	}
-	return line, col
 }
 
 // didYouMean returns the setting of flyte's own closest to key: the same key with its last part replaced
@@ -313,10 +288,46 @@ type decoder struct {
 	path string // the file, for messages
 	dir  string // what relative paths are relative to
 	home string // what "~" stands for; "" when $HOME is not an absolute path
+	text string // the file's text, to find where an error is
+
+	places map[loc]where // locate(text), on the first error
 }
 
+// at is where p is, for a message: PATH:LINE:COL of p's value (or of its key when value is false), or
+// PATH alone when the place is not found.
+func (d *decoder) at(p loc, value bool) string {
+	if d.places == nil {
+		d.places = locate(d.text)
+	}
+	w, ok := d.places[p]
+	if !ok {
+		return d.path
+	}
+	off := w.key
+	if value {
+		off = w.value
+	}
+	line, col := position(d.text, toml.Position{Start: off})
+	return fmt.Sprintf("%s:%d:%d", d.path, line, col)
+}
+
+// errorf is an error about the file as a whole.
 func (d *decoder) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s: "+format, append([]any{d.path}, args...)...)
+}
+
+// valueErrorf is an error about the value at p; keyErrorf about the key or table at p.
+func (d *decoder) valueErrorf(p loc, format string, args ...any) error {
+	return fmt.Errorf("%s: "+format, append([]any{d.at(p, true)}, args...)...)
+}
+
+func (d *decoder) keyErrorf(p loc, format string, args ...any) error {
+	return fmt.Errorf("%s: "+format, append([]any{d.at(p, false)}, args...)...)
+}
+
+// wrap prefixes err, a value's error, with where the value at p is.
+func (d *decoder) wrap(p loc, err error) error {
+	return fmt.Errorf("%s: %w", d.at(p, true), err)
 }
 
 // file decodes the top-level table.
@@ -325,7 +336,7 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 		return err
 	} else if ok {
 		if err := scope.ValidateOrg(org); err != nil {
-			return fmt.Errorf("%s: %w", d.path, err)
+			return d.wrap(at("organization"), err)
 		}
 		c.Organization = org
 	}
@@ -377,22 +388,22 @@ func (d *decoder) domains(tree map[string]any, c *Config) error {
 	const key = `"domains"`
 	list, isList := v.([]any)
 	if !isList {
-		return d.errorf("setting %s must be an array of strings, not %s", key, typeName(v))
+		return d.valueErrorf(at("domains"), "setting %s must be an array of strings, not %s", key, typeName(v))
 	}
 	if len(list) == 0 {
-		return d.errorf("setting %s must list at least one domain", key)
+		return d.valueErrorf(at("domains"), "setting %s must list at least one domain", key)
 	}
 	domains := make([]string, 0, len(list))
 	for i, item := range list {
 		s, isStr := item.(string)
 		if !isStr {
-			return d.errorf("item %d of setting %s must be a string, not %s", i+1, key, typeName(item))
+			return d.valueErrorf(at("domains", i), "item %d of setting %s must be a string, not %s", i+1, key, typeName(item))
 		}
 		if err := scope.ValidateName("domain name", s); err != nil {
-			return fmt.Errorf("%s: %w", d.path, err)
+			return d.wrap(at("domains", i), err)
 		}
 		if slices.Contains(domains, s) {
-			return d.errorf("setting %s lists %q twice", key, s)
+			return d.valueErrorf(at("domains", i), "setting %s lists %q twice", key, s)
 		}
 		domains = append(domains, s)
 	}
@@ -406,7 +417,7 @@ func (d *decoder) store(t map[string]any, c *Config) error {
 		return err
 	} else if ok {
 		if err := scope.ValidateName("plugin name", name); err != nil {
-			return d.errorf("setting %q: %w", key.String(), err)
+			return d.valueErrorf(keyLoc(key), "setting %q: %w", key.String(), err)
 		}
 		c.Store.Plugin = name
 	}
@@ -421,10 +432,10 @@ func (d *decoder) store(t map[string]any, c *Config) error {
 // plugin decodes [plugins.NAME]. A name that is also a built-in is allowed: it replaces the built-in.
 func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, error) {
 	p := PluginConfig{MemoryPages: DefaultMemoryPages, Timeout: DefaultTimeout}
-	if err := scope.ValidateName("plugin name", name); err != nil {
-		return p, fmt.Errorf("%s: %w", d.path, err)
-	}
 	base := toml.Key{"plugins", name}
+	if err := scope.ValidateName("plugin name", name); err != nil {
+		return p, fmt.Errorf("%s: %w", d.at(keyLoc(base), false), err)
+	}
 	t, _, err := d.table(plugins, base)
 	if err != nil {
 		return p, err
@@ -437,7 +448,7 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 	if path, ok, err := d.pathSetting(t, key); err != nil {
 		return p, err
 	} else if !ok {
-		return p, d.errorf("setting %q is missing", key.String())
+		return p, d.keyErrorf(keyLoc(base), "setting %q is missing", key.String())
 	} else {
 		p.Path = path
 	}
@@ -447,7 +458,7 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 		return p, err
 	} else if ok {
 		if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
-			return p, d.errorf("setting %q must be 64 hexadecimal digits", key.String())
+			return p, d.valueErrorf(keyLoc(key), "setting %q must be 64 hexadecimal digits", key.String())
 		}
 		// Lower case, so that comparing with a computed digest is a plain string comparison.
 		p.SHA256 = strings.ToLower(sum)
@@ -457,10 +468,10 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 	if v, ok := t["memory_pages"]; ok {
 		n, isInt := v.(int64)
 		if !isInt {
-			return p, d.errorf("setting %q must be an integer, not %s", key.String(), typeName(v))
+			return p, d.valueErrorf(keyLoc(key), "setting %q must be an integer, not %s", key.String(), typeName(v))
 		}
 		if n < 1 || n > MaxMemoryPages {
-			return p, d.errorf("setting %q is %d, must be from 1 to %d (64 KiB pages)", key.String(), n, MaxMemoryPages)
+			return p, d.valueErrorf(keyLoc(key), "setting %q is %d, must be from 1 to %d (64 KiB pages)", key.String(), n, MaxMemoryPages)
 		}
 		p.MemoryPages = uint32(n)
 	}
@@ -471,10 +482,10 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 	} else if ok {
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			return p, d.errorf("setting %q is not a duration (write it like \"5s\" or \"1m30s\")", key.String())
+			return p, d.valueErrorf(keyLoc(key), "setting %q is not a duration (write it like \"5s\" or \"1m30s\")", key.String())
 		}
 		if dur <= 0 || dur > MaxTimeout {
-			return p, d.errorf("setting %q must be more than 0 and at most %s", key.String(), MaxTimeout)
+			return p, d.valueErrorf(keyLoc(key), "setting %q must be more than 0 and at most %s", key.String(), MaxTimeout)
 		}
 		p.Timeout = dur
 	}
@@ -488,7 +499,8 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 			s, isStr := cfg[k].(string)
 			if !isStr {
 				// The value is not echoed: plugin settings may hold credentials.
-				return p, d.errorf("setting %q must be a string, not %s", append(key[:3:3], k).String(), typeName(cfg[k]))
+				ck := append(key[:3:3], k)
+				return p, d.valueErrorf(keyLoc(ck), "setting %q must be a string, not %s", ck.String(), typeName(cfg[k]))
 			}
 			p.Config[k] = s
 		}
@@ -504,7 +516,7 @@ func (d *decoder) str(t map[string]any, key toml.Key) (s string, ok bool, err er
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", false, d.errorf("setting %q must be a string, not %s", key.String(), typeName(v))
+		return "", false, d.valueErrorf(keyLoc(key), "setting %q must be a string, not %s", key.String(), typeName(v))
 	}
 	return s, true, nil
 }
@@ -518,11 +530,11 @@ func (d *decoder) pathSetting(t map[string]any, key toml.Key) (string, bool, err
 		return "", ok, err
 	}
 	if s == "" {
-		return "", false, d.errorf("setting %q is empty", key.String())
+		return "", false, d.valueErrorf(keyLoc(key), "setting %q is empty", key.String())
 	}
 	if s == "~" || strings.HasPrefix(s, "~/") {
 		if d.home == "" {
-			return "", false, d.errorf("setting %q starts with ~, but HOME is not set to an absolute path", key.String())
+			return "", false, d.valueErrorf(keyLoc(key), "setting %q starts with ~, but HOME is not set to an absolute path", key.String())
 		}
 		return filepath.Join(d.home, s[1:]), true, nil
 	}
@@ -537,7 +549,7 @@ func (d *decoder) table(t map[string]any, key toml.Key) (map[string]any, bool, e
 	}
 	m, isTable := v.(map[string]any)
 	if !isTable {
-		return nil, false, d.errorf("setting %q must be a table, not %s", key.String(), typeName(v))
+		return nil, false, d.valueErrorf(keyLoc(key), "setting %q must be a table, not %s", key.String(), typeName(v))
 	}
 	return m, true, nil
 }

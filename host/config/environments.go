@@ -3,13 +3,12 @@ package config
 import (
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/envname"
 	"github.com/flytesecrets/flyte/host/scope"
 )
 
@@ -18,9 +17,6 @@ const (
 	DefaultEnvInjector  = "envinject"
 	DefaultFileInjector = "fileinject"
 )
-
-// envVarPattern is the Flyte SDK's rule for as_env_var, with its words.
-var envVarPattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 // Environment is one [[environments]] entry: the Python SDK's
 // flyte.TaskEnvironment(name=..., secrets=[...]), plus where it runs.
@@ -69,16 +65,6 @@ func (c *Config) EnvironmentNames() []string {
 	return out
 }
 
-// DefaultEnvVar is the variable the SDK uses for a secret that asks for
-// neither as_env_var nor mount: GROUP_KEY or KEY, upper-cased, "-" as "_".
-func DefaultEnvVar(group, key string) string {
-	name := key
-	if group != "" {
-		name = group + "_" + key
-	}
-	return strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
 var environmentKeys = []string{"name", "project", "domain", "secrets"}
 var secretKeys = []string{"key", "group", "as_env_var", "mount", "injector"}
 
@@ -93,7 +79,7 @@ func (d *decoder) inject(t map[string]any, c *Config) error {
 			continue
 		}
 		if err := scope.ValidateName("plugin name", name); err != nil {
-			return d.errorf("setting %q: %w", key.String(), err)
+			return d.valueErrorf(keyLoc(key), "setting %q: %w", key.String(), err)
 		}
 		if k == "env" {
 			c.Inject.Env = name
@@ -112,8 +98,20 @@ func (d *decoder) environments(tree map[string]any, c *Config) error {
 		return nil
 	}
 	list, isList := v.([]map[string]any)
+	if items, ok := v.([]any); ok && len(items) > 0 {
+		// environments = [{ ... }, ...]: the same tables, written inline.
+		for _, item := range items {
+			t, isTable := item.(map[string]any)
+			if !isTable {
+				list = nil
+				break
+			}
+			list = append(list, t)
+		}
+		isList = list != nil
+	}
 	if !isList {
-		return d.errorf("setting \"environments\" must be an array of tables ([[environments]]), not %s", typeName(v))
+		return d.valueErrorf(at("environments"), "setting \"environments\" must be an array of tables ([[environments]]), not %s", typeName(v))
 	}
 	c.Environments = nil // a file's environments replace those of the configuration it is decoded over
 	for i, t := range list {
@@ -122,50 +120,55 @@ func (d *decoder) environments(tree map[string]any, c *Config) error {
 			return err
 		}
 		if _, dup := c.Environment(e.Name); dup {
-			return d.errorf("environment %q is defined twice", e.Name)
+			return d.valueErrorf(at("environments", i, "name"), "environment %q is defined twice", e.Name)
 		}
 		c.Environments = append(c.Environments, e)
 	}
 	return nil
 }
 
+// environment decodes the i-th (from 0) [[environments]] table, t.
 func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, error) {
 	var e Environment
+	base := at("environments", i)
 	where := fmt.Sprintf("environments[%d]", i+1)
 	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !slices.Contains(environmentKeys, k) {
-			return e, d.unknown("unknown setting in "+where, k, environmentKeys)
+			return e, d.unknown(at(base, k), "unknown setting in "+where, k, environmentKeys)
 		}
 	}
-	name, ok, err := d.str(t, toml.Key{where, "name"})
+	str := func(k string) (string, bool, error) { return d.strIn(t, base, where, k) }
+	name, ok, err := str("name")
 	if err != nil {
 		return e, err
 	}
 	if !ok {
-		return e, d.errorf("%s has no name", where)
+		return e, d.keyErrorf(base, "%s has no name", where)
 	}
 	if err := scope.ValidateName("environment name", name); err != nil {
-		return e, fmt.Errorf("%s: %w", d.path, err)
+		return e, d.wrap(at(base, "name"), err)
 	}
 	e.Name = name
 	where = "environment " + name
-	if e.Project, _, err = d.str(t, toml.Key{where, "project"}); err != nil {
+	if e.Project, _, err = str("project"); err != nil {
 		return e, err
 	}
 	if err := scope.ValidateProject(e.Project); err != nil {
-		return e, d.errorf("%s: %w", where, err)
+		return e, d.valueErrorf(at(base, "project"), "%s: %w", where, err)
 	}
-	if e.Domain, _, err = d.str(t, toml.Key{where, "domain"}); err != nil {
+	if e.Domain, _, err = str("domain"); err != nil {
 		return e, err
 	}
 	if err := scope.ValidateDomain(e.Domain, c.Domains); err != nil {
-		return e, d.errorf("%s: %w", where, err)
+		return e, d.valueErrorf(at(base, "domain"), "%s: %w", where, err)
 	}
 	raw, ok := t["secrets"]
 	if !ok {
 		return e, nil
 	}
+	list := at(base, "secrets")
 	var items []any
+	var locs []loc
 	switch l := raw.(type) {
 	case []any:
 		items = l
@@ -174,13 +177,18 @@ func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, 
 			items = append(items, m)
 		}
 	case string:
-		items = []any{l} // secrets = "key", as the SDK accepts a bare string
+		items, locs = []any{l}, []loc{list} // secrets = "key", as the SDK accepts a bare string
 	default:
-		return e, d.errorf("%s: secrets must be a list of keys or {key = ...} tables, not %s", where, typeName(raw))
+		return e, d.valueErrorf(list, "%s: secrets must be a list of keys or {key = ...} tables, not %s", where, typeName(raw))
+	}
+	for j := range items {
+		if locs == nil || j > 0 {
+			locs = append(locs, at(list, j))
+		}
 	}
 	targets := map[string]string{} // variable or file -> key, to catch two secrets aimed at one place
-	for _, item := range items {
-		s, err := d.secretRequest(where, item, c)
+	for j, item := range items {
+		s, err := d.secretRequest(where, locs[j], item, c)
 		if err != nil {
 			return e, err
 		}
@@ -189,7 +197,7 @@ func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, 
 			target = "file " + s.Mount + "/" + s.Key
 		}
 		if other, dup := targets[target]; dup {
-			return e, d.errorf("%s: secrets %s and %s both go to %s", where, other, s.Key, target)
+			return e, d.keyErrorf(locs[j], "%s: secrets %s and %s both go to %s", where, other, s.Key, target)
 		}
 		targets[target] = s.Key
 		e.Secrets = append(e.Secrets, s)
@@ -197,32 +205,50 @@ func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, 
 	return e, nil
 }
 
-func (d *decoder) secretRequest(where string, item any, c *Config) (SecretRequest, error) {
+// strIn returns the string t has at k; base is t's place, where names it for messages.
+func (d *decoder) strIn(t map[string]any, base loc, where, k string) (string, bool, error) {
+	v, ok := t[k]
+	if !ok {
+		return "", false, nil
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", false, d.valueErrorf(at(base, k), "%s: %s must be a string, not %s", where, k, typeName(v))
+	}
+	return s, true, nil
+}
+
+// secretRequest decodes one item of an environment's secrets, at p: a key, or a {key = ...} table.
+func (d *decoder) secretRequest(where string, p loc, item any, c *Config) (SecretRequest, error) {
 	var s SecretRequest
 	var t map[string]any
+	keyAt := at(p, "key") // where the key is written
 	switch v := item.(type) {
 	case string:
-		t = map[string]any{"key": v}
+		t, keyAt = map[string]any{"key": v}, p
 	case map[string]any:
 		t = v
 	default:
-		return s, d.errorf("%s: each secret must be a key or a {key = ...} table, not %s", where, typeName(item))
+		return s, d.keyErrorf(p, "%s: each secret must be a key or a {key = ...} table, not %s", where, typeName(item))
 	}
 	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !slices.Contains(secretKeys, k) {
-			return s, d.unknown(where+": unknown secret setting", k, secretKeys)
+			return s, d.unknown(at(p, k), where+": unknown secret setting", k, secretKeys)
 		}
 	}
 	get := func(k string) (string, error) {
-		v, _, err := d.str(t, toml.Key{where, "secrets", k})
+		v, _, err := d.strIn(t, p, where, k)
 		return v, err
 	}
 	var err error
+	if _, ok := t["key"]; !ok {
+		return s, d.keyErrorf(p, "%s: a secret has no key", where)
+	}
 	if s.Key, err = get("key"); err != nil {
 		return s, err
 	}
 	if err := scope.ValidateKey(s.Key); err != nil {
-		return s, d.errorf("%s: %w", where, err)
+		return s, d.valueErrorf(keyAt, "%s: %w", where, err)
 	}
 	where += ": secret " + s.Key
 	if s.Group, err = get("group"); err != nil {
@@ -230,7 +256,7 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 	}
 	if s.Group != "" {
 		if err := scope.ValidateKey(s.Group); err != nil {
-			return s, d.errorf("%s: invalid group: %w", where, err)
+			return s, d.valueErrorf(at(p, "group"), "%s: invalid group: %w", where, err)
 		}
 	}
 	if s.AsEnvVar, err = get("as_env_var"); err != nil {
@@ -248,17 +274,19 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 	case hasEnv && hasMount:
 		// The SDK silently prefers the variable; asking for both is
 		// almost certainly a mistake.
-		return s, d.errorf("%s: as_env_var and mount both given: ask for one", where)
+		return s, d.keyErrorf(p, "%s: as_env_var and mount both given: ask for one", where)
 	case hasMount:
 		if s.Mount != abi.SecretsDir {
-			return s, d.errorf("%s: Only /etc/flyte/secrets is supported as secret mount path today.", where)
+			return s, d.valueErrorf(at(p, "mount"), "%s: Only %s is supported as secret mount path today.", where, abi.SecretsDir)
+		}
+	case hasEnv:
+		if err := d.envVar(at(p, "as_env_var"), where, "as_env_var", s.AsEnvVar); err != nil {
+			return s, err
 		}
 	default:
-		if !hasEnv {
-			s.AsEnvVar = DefaultEnvVar(s.Group, s.Key)
-		}
-		if !envVarPattern.MatchString(s.AsEnvVar) {
-			return s, d.errorf("%s: Invalid environment variable name: %s, must match %s", where, s.AsEnvVar, envVarPattern)
+		s.AsEnvVar = envname.Default(s.Group, s.Key)
+		if err := d.envVar(keyAt, where, "its default variable name ("+defaultRule(s.Group)+")", s.AsEnvVar); err != nil {
+			return s, err
 		}
 	}
 	if s.Injector == "" {
@@ -267,15 +295,39 @@ func (d *decoder) secretRequest(where string, item any, c *Config) (SecretReques
 			s.Injector = c.Inject.File
 		}
 	} else if err := scope.ValidateName("plugin name", s.Injector); err != nil {
-		return s, d.errorf("%s: injector: %w", where, err)
+		return s, d.valueErrorf(at(p, "injector"), "%s: injector: %w", where, err)
 	}
 	return s, nil
 }
 
-// unknown reports, as msg, a setting that is not one of known, without repeating it (it failed
+// defaultRule says how the SDK names a secret's variable.
+func defaultRule(group string) string {
+	if group != "" {
+		return "GROUP_KEY upper-cased"
+	}
+	return "the key upper-cased"
+}
+
+// envVar checks name, the variable a secret goes to (what names it, for messages), at p: the SDK's
+// syntax, and envname's list of variables flyte never sets. An invalid name is not repeated; a denied
+// one is shown as the entry of the list it matches.
+func (d *decoder) envVar(p loc, where, what, name string) error {
+	hint := fmt.Sprintf("choose another name with as_env_var, or ask for a file with mount = %q", abi.SecretsDir)
+	if !envname.Valid(name) {
+		err := d.valueErrorf(p, "%s: %s is not a valid environment variable name: it must match %s", where, what, envname.Pattern)
+		return &hintError{msg: err.Error(), hint: hint}
+	}
+	if rule, why, denied := envname.Denied(name); denied {
+		err := d.valueErrorf(p, "%s: %s is a variable flyte never sets (%s): %s", where, what, rule, why)
+		return &hintError{msg: err.Error(), hint: hint}
+	}
+	return nil
+}
+
+// unknown reports, at p, a setting that is not one of known, without repeating it (it failed
 // validation), with a hint naming the known setting closest to it, if any.
-func (d *decoder) unknown(msg, setting string, known []string) error {
-	err := d.errorf("%s", msg)
+func (d *decoder) unknown(p loc, msg, setting string, known []string) error {
+	err := d.keyErrorf(p, "%s", msg)
 	if s := closest(nil, setting, known); s != "" {
 		return &hintError{msg: err.Error(), hint: "did you mean " + s + "?"}
 	}

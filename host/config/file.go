@@ -33,6 +33,7 @@ type File struct {
 	Restricted []string
 
 	tree map[string]any
+	text string // the file's text, to say where an error is
 }
 
 // Read reads the configuration file found, after checking that it is safe to read:

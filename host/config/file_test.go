@@ -248,7 +248,7 @@ path = "~user/plugin.wasm"
 		t.Errorf("paths = %q, %q, %q", c.Store.Path, c.Seal.Identity, c.Plugins["mine"].Path)
 	}
 	_, err = Load(p, env("XDG_DATA_HOME", "/data", "XDG_CONFIG_HOME", "/cfg"))
-	want := p + `: setting "store.path" starts with ~, but HOME is not set to an absolute path`
+	want := p + `:3:8: setting "store.path" starts with ~, but HOME is not set to an absolute path`
 	if err == nil || err.Error() != want {
 		t.Errorf("Load without HOME = %v; want %q", err, want)
 	}
