@@ -311,11 +311,6 @@ func (d *decoder) at(p loc, value bool) string {
 	return fmt.Sprintf("%s:%d:%d", d.path, line, col)
 }
 
-// errorf is an error about the file as a whole.
-func (d *decoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("%s: "+format, append([]any{d.path}, args...)...)
-}
-
 // valueErrorf is an error about the value at p; keyErrorf about the key or table at p.
 func (d *decoder) valueErrorf(p loc, format string, args ...any) error {
 	return fmt.Errorf("%s: "+format, append([]any{d.at(p, true)}, args...)...)
