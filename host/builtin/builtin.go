@@ -1,46 +1,63 @@
 // Package builtin holds the built-in plugins' WebAssembly modules, compiled
-// from source by the Makefile and embedded in the flyte binary. They are
-// build outputs and never committed.
+// from source by go generate (which make runs) and embedded in the flyte
+// binary by file name, so that a build without them fails at build time
+// with "pattern wasm/NAME.wasm: no matching files found" instead of giving
+// a flyte without its plugins. They are build outputs and never committed.
 package builtin
 
 import (
-	"embed"
+	_ "embed"
 	"errors"
-	"io/fs"
-	"sort"
-	"strings"
 )
 
-// The modules are built with (see the Makefile's plugins target):
-//
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o host/builtin/wasm/NAME.wasm ./plugins/NAME/wasm
-//
-//go:embed wasm
-var files embed.FS
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/envinject.wasm ../../plugins/envinject/wasm
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/fileinject.wasm ../../plugins/fileinject/wasm
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/filestore.wasm ../../plugins/filestore/wasm
 
-// ErrMissing is returned for a built-in plugin that was not compiled into
-// this binary, which happens when flyte is built with plain `go build`
-// instead of `make`.
-var ErrMissing = errors.New("built-in plugin missing from this binary (build flyte with make, which compiles the plugins first)")
+var (
+	//go:embed wasm/envinject.wasm
+	envinject []byte
+	//go:embed wasm/fileinject.wasm
+	fileinject []byte
+	//go:embed wasm/filestore.wasm
+	filestore []byte
+)
+
+// names lists the built-in plugins, sorted.
+var names = []string{"envinject", "fileinject", "filestore"}
+
+func module(name string) ([]byte, bool) {
+	switch name {
+	case "envinject":
+		return envinject, true
+	case "fileinject":
+		return fileinject, true
+	case "filestore":
+		return filestore, true
+	}
+	return nil, false
+}
+
+// ErrMissing is returned for a name that is not a built-in plugin.
+var ErrMissing = errors.New("no such built-in plugin")
 
 // Module returns the named built-in module.
 func Module(name string) ([]byte, error) {
-	b, err := files.ReadFile("wasm/" + name + ".wasm")
-	if err != nil {
+	b, ok := module(name)
+	if !ok {
 		return nil, ErrMissing
 	}
-	return b, nil
+	return b, check(b)
 }
 
-// Names lists the built-in plugins present in this binary.
-func Names() []string {
-	ents, _ := fs.ReadDir(files, "wasm")
-	var out []string
-	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".wasm"); ok {
-			out = append(out, n)
-		}
+// check refuses an embedded file that is not a WebAssembly module (an empty
+// file left where the build's output should be).
+func check(b []byte) error {
+	if len(b) < 8 || string(b[:4]) != "\x00asm" {
+		return errors.New("the copy built into this binary is not a WebAssembly module (rebuild flyte with make install)")
 	}
-	sort.Strings(out)
-	return out
+	return nil
 }
+
+// Names lists the built-in plugins.
+func Names() []string { return append([]string(nil), names...) }
