@@ -80,35 +80,43 @@ func (e *PlanError) Error() string { return "injector " + e.Injector + ": " + e.
 
 var fileName = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
 
-// RequestError is a secret whose request cannot be met whatever an
-// injector plans: a file secret, a value too large or holding a NUL byte,
-// asked for as a variable. Check finds it before any injector is asked.
+// RequestError is a request that cannot be met whatever an injector
+// plans: a secret whose kind or value cannot fit it (a file secret, a
+// value too large or holding a NUL byte, asked for as a variable), or more
+// variables, files or file bytes than a task may get. Check finds it
+// before any injector is asked.
 type RequestError struct {
 	Environment string
-	Key         string
-	Msg         string // what is wrong, after "secret KEY "
+	Key         string // the secret, or "" when the request as a whole is too large
+	Msg         string // what is wrong, after "secret KEY " or "environment ENV: "
+	hint        string
 }
 
 func (e *RequestError) Error() string {
+	if e.Key == "" {
+		return "environment " + e.Environment + ": " + e.Msg
+	}
 	return "environment " + e.Environment + ": secret " + e.Key + " " + e.Msg
 }
 
-// Hint says how to ask for the secret instead.
-func (e *RequestError) Hint() string {
-	return fmt.Sprintf("in flyte.toml, ask for it as a file: { key = %q, mount = %q }; the task reads %s/%s",
-		e.Key, abi.SecretsDir, abi.SecretsDir, e.Key)
-}
+// Hint says how to ask for the secrets instead.
+func (e *RequestError) Hint() string { return e.hint }
 
-// Check returns a *RequestError for the first secret whose request its
-// kind or value cannot fit: a file secret, or a value over MaxEnvValue or
-// holding a NUL byte, asked for as an environment variable. Every kind
-// other than a file (a string, an image pull secret's JSON) fits a
-// variable when its value does. Plan runs it before it asks any injector.
+// Check returns a *RequestError for the first request that no plan could
+// meet: a file secret, or a value over MaxEnvValue or holding a NUL byte,
+// asked for as an environment variable (every kind other than a file, a
+// string or an image pull secret's JSON, fits a variable when its value
+// does); more than MaxEnv variables or MaxFiles files; files of more than
+// MaxFileBytes in all. Plan runs it before it asks any injector.
 func Check(task abi.Task, secrets []Secret) error {
+	var vars, files, fileBytes int
 	for _, s := range secrets {
 		if s.AsEnvVar == "" {
+			files++
+			fileBytes += len(s.Value)
 			continue
 		}
+		vars++
 		var msg string
 		switch {
 		case s.Kind == abi.SecretFile:
@@ -120,7 +128,23 @@ func Check(task abi.Task, secrets []Secret) error {
 		default:
 			continue
 		}
-		return &RequestError{Environment: task.Environment, Key: s.Key, Msg: msg}
+		return &RequestError{Environment: task.Environment, Key: s.Key, Msg: msg,
+			hint: fmt.Sprintf("in flyte.toml, ask for it as a file: { key = %q, mount = %q }; the task reads %s/%s",
+				s.Key, abi.SecretsDir, abi.SecretsDir, s.Key)}
+	}
+	tooMany := func(hint, msg string, args ...any) error {
+		return &RequestError{Environment: task.Environment, Msg: fmt.Sprintf(msg, args...), hint: hint}
+	}
+	switch {
+	case vars > MaxEnv:
+		return tooMany(fmt.Sprintf("ask for some as files with mount = %q, or bundle several values in one secret", abi.SecretsDir),
+			"asks for %d environment variables, more than a task may get (%d)", vars, MaxEnv)
+	case files > MaxFiles:
+		return tooMany("bundle several values in one file secret",
+			"asks for %d files, more than a task may get (%d)", files, MaxFiles)
+	case fileBytes > MaxFileBytes:
+		return tooMany("keep large data outside flyte, and only the credentials that reach it in secrets",
+			"asks for files of %d bytes in all, more than a task's secrets directory holds (%d)", fileBytes, MaxFileBytes)
 	}
 	return nil
 }

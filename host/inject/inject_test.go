@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -191,6 +192,50 @@ func TestCheckBeforeAnyInjector(t *testing.T) {
 			wantHint := `in flyte.toml, ask for it as a file: { key = "` + tt.s.Key + `", mount = "/etc/flyte/secrets" }; the task reads /etc/flyte/secrets/` + tt.s.Key
 			if re.Hint() != wantHint {
 				t.Fatalf("hint = %s\nwant   %s", re.Hint(), wantHint)
+			}
+		})
+	}
+}
+
+// Check refuses more variables, files or file bytes than a task may get,
+// before any injector is asked.
+func TestCheckLimits(t *testing.T) {
+	task := abi.Task{Environment: "env_1"}
+	many := func(n int, mount bool, size int) []Secret {
+		var out []Secret
+		for i := range n {
+			s := Secret{Key: fmt.Sprintf("k%d", i), Kind: abi.SecretString, AsEnvVar: fmt.Sprintf("K%d", i), Value: bytes.Repeat([]byte("v"), size)}
+			if mount {
+				s.AsEnvVar, s.Mount = "", abi.SecretsDir
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name       string
+		secrets    []Secret
+		want, hint string
+	}{
+		{"variables", many(MaxEnv+1, false, 1), "environment env_1: asks for 257 environment variables, more than a task may get (256)",
+			`ask for some as files with mount = "/etc/flyte/secrets", or bundle several values in one secret`},
+		{"files", many(MaxFiles+1, true, 1), "environment env_1: asks for 257 files, more than a task may get (256)",
+			"bundle several values in one file secret"},
+		{"file bytes", many(65, true, 1<<20), "environment env_1: asks for files of 68157440 bytes in all, more than a task's secrets directory holds (67108864)",
+			"keep large data outside flyte, and only the credentials that reach it in secrets"},
+		{"at the limits", append(many(MaxEnv, false, 1), many(64, true, 1<<20)...), "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Check(task, tt.secrets)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var re *RequestError
+			if !errors.As(err, &re) || err.Error() != tt.want || re.Hint() != tt.hint {
+				t.Fatalf("Check = %v, want %s", err, tt.want)
 			}
 		})
 	}
