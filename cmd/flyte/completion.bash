@@ -40,7 +40,6 @@ _flyte() {
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         ;;
     commands)
-        compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -c -- "$cur")
         ;;
     esac

@@ -17,7 +17,7 @@ function __flyte_complete
     end
     switch $directive
         case files
-            set -l pre (string match -r -- '^-[^=]*=' $cur)
+            set -l pre (string match -r -- '^-[^=]*=' $cur); or set pre ''
             for p in (__fish_complete_path (string replace -r -- '^-[^=]*=' '' $cur))
                 printf '%s\n' $pre$p
             end
