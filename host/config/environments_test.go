@@ -219,3 +219,26 @@ func TestCacheDir(t *testing.T) {
 		}
 	}
 }
+
+// Environments written inline mean what [[environments]] means, and a per-secret injector in them still
+// needs the user's trust.
+func TestInlineEnvironments(t *testing.T) {
+	inline, err := loadText(t, `environments = [{ name = "e", secrets = ["k", { key = "f", mount = "/etc/flyte/secrets" }] }]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := loadText(t, "[[environments]]\nname = \"e\"\nsecrets = [\"k\", { key = \"f\", mount = \"/etc/flyte/secrets\" }]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(inline.Environments, tables.Environments) {
+		t.Fatalf("inline %+v\ntables %+v", inline.Environments, tables.Environments)
+	}
+	f, err := parseFile("/cfg/flyte.toml", []byte(`environments = [{ name = "e", secrets = [{ key = "k", injector = "evil" }] }]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"environments.secrets.injector"}; !reflect.DeepEqual(f.Restricted, want) {
+		t.Fatalf("Restricted = %q, want %q", f.Restricted, want)
+	}
+}
