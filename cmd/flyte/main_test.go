@@ -14,8 +14,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -25,6 +27,11 @@ import (
 var testCache = filepath.Join(os.TempDir(), fmt.Sprintf("flyte-test-cache-%d", os.Getuid()))
 
 func TestMain(m *testing.M) {
+	// A test-only hook (the binary has none): a script may shorten
+	// FLYTE_IDENTITY_CMD's timeout, to see a hanging command stopped.
+	if d, err := time.ParseDuration(os.Getenv("FLYTE_TEST_IDENTITY_CMD_TIMEOUT")); err == nil {
+		identityCmdTimeout = d
+	}
 	testscript.Main(m, map[string]func(){
 		"flyte": main,
 	})
@@ -59,6 +66,9 @@ func scriptEnv(e *testscript.Env) error {
 	e.Setenv("XDG_CACHE_HOME", "")
 	e.Setenv("FLYTE_CONFIG", "")
 	e.Setenv("FLYTE_DEBUG", "")
+	for _, v := range identity.Variables {
+		e.Setenv(v, "")
+	}
 	e.Setenv("FLYTE_CACHE_DIR", testCache)
 	e.Setenv("STORE", filepath.Join(home, ".local", "share", "flyte", "store"))
 	return nil

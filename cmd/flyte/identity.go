@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/core"
+	"github.com/flytesecrets/flyte/host/grant"
+	"github.com/flytesecrets/flyte/host/identity"
+	"github.com/flytesecrets/flyte/host/mask"
+)
+
+var cmdIdentity = &command{
+	Name:      "identity",
+	UsageLine: "",
+	Short:     "print your age recipient, for a teammate to add",
+	Long: `
+Identity prints the age recipient (age1...) of your identity: the public half,
+which a teammate adds to share a store with you. It prints nothing secret and
+never creates an identity.
+
+The identity is the age key that unwraps every store's data key. flyte takes
+it from the first of these that is set:
+
+  FLYTE_IDENTITY       the key itself (AGE-SECRET-KEY-1...), for CI
+  FLYTE_IDENTITY_FILE  an identity file, checked like the default one
+  FLYTE_IDENTITY_CMD   a command, run with /bin/sh -c, whose standard output
+                       holds the key (a password manager); stopped after 30s
+  [seal] identity      in flyte.toml; by default ~/.config/flyte/identity.txt
+
+Only the last is ever created: by the first secret you create, with no
+variable set. Back it up: without it, the store's secrets cannot be read. An
+identity file must be a regular file of yours with mode 0600. A task never
+sees these variables, and its output masks the identity.
+
+Example:
+  flyte identity
+  FLYTE_IDENTITY_CMD='pass show flyte/identity' flyte get secret`,
+	Run: (*cli).identity,
+}
+
+// identityCmdTimeout bounds FLYTE_IDENTITY_CMD; tests shorten it.
+var identityCmdTimeout = identity.CmdTimeout
+
+func (c *cli) identity(args []string) error {
+	if err := c.argCount(args, 0, 0, ""); err != nil {
+		return err
+	}
+	var cfg *config.Config
+	if c.identityVariable() == "" {
+		var err error
+		if cfg, err = c.config(); err != nil {
+			return err
+		}
+	}
+	src := c.identitySource(cfg)
+	id, err := src.Load()
+	if errors.Is(err, fs.ErrNotExist) {
+		return withHint(fmt.Errorf("you have no identity yet: %s does not exist", src.File()),
+			"flyte creates it with the first secret you create (flyte create secret KEY VALUE); to use one you have, restore it there or set FLYTE_IDENTITY_FILE")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout, id.Recipient())
+	return nil
+}
+
+// identityVariable is the identity variable that is set, if any.
+func (c *cli) identityVariable() string {
+	for _, v := range identity.Variables {
+		if c.getenv(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// identitySource is where this invocation's identity comes from; cfg may
+// be nil when a variable is set.
+func (c *cli) identitySource(cfg *config.Config) *identity.Source {
+	configured := ""
+	if cfg != nil {
+		configured = cfg.Seal.Identity
+	}
+	src := identity.Resolve(c.getenv, configured)
+	src.Stdin, src.Stderr, src.Timeout = c.stdin, c.stderr, identityCmdTimeout
+	return src
+}
+
+// useIdentity gives the core its identity source and keeps a file named by
+// FLYTE_IDENTITY_FILE out of every plugin's reach, as the configured one is.
+func (c *cli) useIdentity(cfg *config.Config, opts *core.Options) {
+	opts.Identity = c.identitySource(cfg)
+	if f := opts.Identity.File(); f != "" && f != cfg.Seal.Identity {
+		opts.Protected = append(opts.Protected, grant.Protected{What: "the identity file", Path: f})
+	}
+}
+
+// identityCreated tells the user, once, that this command created their
+// identity: where it is, that it must be backed up, and how to share.
+func (c *cli) identityCreated() {
+	if c.core == nil {
+		return
+	}
+	path, ok := c.core.Identity().Created()
+	if !ok {
+		return
+	}
+	fmt.Fprintf(c.stderr, "flyte: created your identity: %s\n", path)
+	fmt.Fprintln(c.stderr, "flyte: back it up: without it, the store's secrets cannot be read")
+	fmt.Fprintln(c.stderr, "flyte: 'flyte identity' prints your recipient (age1...), which a teammate adds to share a store with you")
+}
+
+// identityMask is what a task's output masks of the identity: the key in
+// every form a value gets (mask.Forms), upper and lower case. It is the
+// identity the command already read, or else, unless reading it means
+// running FLYTE_IDENTITY_CMD, the identity there is.
+func identityMask(k *core.Core) [][]byte {
+	src := k.Identity()
+	id := src.Loaded()
+	if id == nil && src.Variable() != identity.EnvCmd {
+		id, _ = src.Load()
+	}
+	if id == nil {
+		return nil
+	}
+	key := id.String()
+	return append(mask.Forms([]byte(key)), mask.Forms([]byte(strings.ToLower(key)))...)
+}
+
+// lockedHint is the hint for a store the identity does not unlock, when an
+// identity variable overrides [seal] identity; "" otherwise.
+func (c *cli) lockedHint() string {
+	if v := c.identityVariable(); v != "" {
+		return v + " is set, and overrides [seal] identity: give it the identity this store was created with, or unset it"
+	}
+	return ""
+}
