@@ -64,6 +64,8 @@ type cli struct {
 	verbose      int    // -v/--verbose, repeatable
 	showVersion  bool   // --version
 
+	secret secretFlags // create and update: where the value comes from (secret.go)
+
 	trustList   bool // config trust --list
 	trustRevoke bool // config trust --revoke
 
@@ -398,6 +400,7 @@ func (c *cli) engine() (*core.Core, error) {
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}
+	c.verboseEngine(cfg, opts)
 	k, err := core.New(cfg, opts)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 var cmdCreate = &command{
 	Name:      "create secret",
-	UsageLine: "KEY [VALUE | --from-file PATH] [-p PROJECT] [-d DOMAIN]",
+	UsageLine: "KEY [VALUE | --value VALUE | --from-file PATH] [--type regular|image_pull] [-p PROJECT] [-d DOMAIN]",
 	Short:     "create a secret",
 	Long: `
 Create stores a new secret named KEY. Without --project or --domain the secret
@@ -31,22 +32,35 @@ that project (in every domain), that domain (in every project), or that
 project and domain. A task sees a secret only when its scope includes the
 task's project and domain.
 
-The value comes from VALUE, from a file (--from-file, read as bytes and
-recorded as a file secret, which tasks receive as a file), or, when neither is
-given, from a hidden prompt on a terminal or from standard input when it is a
-pipe (one trailing newline removed). A value may not be empty or larger than
-1 MiB. A VALUE on the command line can be seen by other users' processes:
+The value comes from VALUE or --value, from a file (--from-file, read as bytes
+and recorded as a file secret, which tasks receive as a file), or, when none
+is given, from a hidden prompt on a terminal or from standard input when it is
+a pipe (one trailing newline removed). A value may not be empty or larger than
+1 MiB. A value on the command line can be seen by other users' processes:
 prefer the prompt or a pipe.
+
+--type image_pull makes a registry credential, as flyte-sdk does: the docker
+config JSON {"auths": {REGISTRY: {"auth": base64(USER:PASSWORD)}}}, built from
+--registry, --username and --password (each asked for on a terminal when
+missing, the password without echo; a piped standard input is the password),
+or from the "auth" entries of a docker config file (--from-docker-config:
+--docker-config-path, default $DOCKER_CONFIG/config.json or
+~/.docker/config.json; --registries keeps the ones named, default all).
+Credentials kept by a docker credential helper (credsStore, credHelpers)
+cannot be copied: give them with --registry. An image_pull secret belongs to
+the organization (no --project or --domain); tasks get it as JSON text.
 
 KEY must match ^[-a-zA-Z0-9_]+$ and be at most 128 characters. Creating a key
 that already exists in the same scope fails: use 'flyte update secret'.
 
 Example:
-  flyte create secret MY_SECRET_KEY my_secret_value
+  flyte create secret MY_SECRET_KEY --value my_secret_value
   flyte create secret --project my_project --domain development MY_SECRET_KEY
-  flyte create secret TLS_CERT --from-file ./cert.pem`,
+  flyte create secret TLS_CERT --from-file ./cert.pem
+  flyte create secret GHCR --type image_pull --registry ghcr.io --username octocat
+  flyte create secret PULL --type image_pull --from-docker-config --registries ghcr.io,docker.io`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
-		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
+		valueFlags(c, fs)
 		flagScope(c, fs, "narrow the scope to")
 	},
 	Run: func(c *cli, args []string) error { return c.write(args, false) },
@@ -54,33 +68,65 @@ Example:
 
 var cmdUpdate = &command{
 	Name:      "update secret",
-	UsageLine: "KEY [VALUE | --from-file PATH] [-p PROJECT] [-d DOMAIN]",
+	UsageLine: "KEY [VALUE | --value VALUE | --from-file PATH] [--type regular|image_pull] [-p PROJECT] [-d DOMAIN] [--if-version N]",
 	Short:     "change the value of a secret",
 	Long: `
 Update replaces the value of the existing secret KEY in exactly the scope that
 --project and --domain name (the organization when neither is given), taking
-the value like 'flyte create secret' does. The secret keeps its creation time
-and gets the next version. With --if-version N the update happens only if the
-secret is still at version N (compare-and-set), so two rotations cannot
-silently overwrite each other.
+the value like 'flyte create secret' does (with the same flags). A secret
+keeps its type: a file secret is updated with --from-file, an image_pull
+secret with --type image_pull. The secret keeps its creation time and gets
+the next version. With --if-version N the update happens only if the secret
+is still at version N (compare-and-set), so two rotations cannot silently
+overwrite each other.
 
 Example:
   flyte update secret MY_SECRET_KEY --from-file ./new_value
   flyte update secret -p my_project MY_SECRET_KEY --if-version 3`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
-		fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
+		valueFlags(c, fs)
 		flagScope(c, fs, "the secret's")
 		fs.Uint64Var(&c.ifVersion, "if-version", 0, "update only if the secret is at version `N`")
 	},
 	Run: func(c *cli, args []string) error { return c.write(args, true) },
 }
 
+// secretFlags are the flags that say where a value comes from and its type.
+type secretFlags struct {
+	value            string
+	secretType       string
+	registry         string
+	username         string
+	password         string
+	fromDockerConfig bool
+	dockerConfigPath string
+	registries       string
+}
+
+// secretTypes are the values of --type, flyte-sdk's.
+var secretTypes = []string{"regular", "image_pull"}
+
+// valueFlags declares the flags create and update share.
+func valueFlags(c *cli, fs *pflag.FlagSet) {
+	f := &c.secret
+	fs.StringVar(&f.value, "value", "", "the secret's `VALUE` (seen by other users' processes: prefer the prompt or a pipe)")
+	fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
+	fs.StringVar(&f.secretType, "type", "regular", "secret `TYPE`: regular or image_pull (a registry credential)")
+	fs.StringVar(&f.registry, "registry", "", "image_pull: the `REGISTRY` host, such as ghcr.io or docker.io")
+	fs.StringVar(&f.username, "username", "", "image_pull: the registry `USERNAME`")
+	fs.StringVar(&f.password, "password", "", "image_pull: the registry `PASSWORD` or token (seen by other users' processes: prefer the prompt or a pipe)")
+	fs.BoolVar(&f.fromDockerConfig, "from-docker-config", false, "image_pull: copy the auth entries of a docker config file")
+	fs.StringVar(&f.dockerConfigPath, "docker-config-path", "", "image_pull: read the docker config at `PATH` (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
+	fs.StringVar(&f.registries, "registries", "", "image_pull: copy only these comma-separated `REGISTRIES` (default all)")
+}
+
 var cmdGet = &command{
 	Name:      "get secret",
-	UsageLine: "[KEY] [-p PROJECT] [-d DOMAIN] [-o table|json]",
+	UsageLine: "[KEY] [-p PROJECT] [-d DOMAIN] [--resolve] [-o table|json]",
 	Short:     "list secrets (never their values)",
 	Long: `
-Get lists secrets: their name, scope, type and times, never their values.
+Get lists secrets: their name, scope, type (regular, file or image_pull),
+version and times, never their values.
 Without flags it lists every secret of the organization; --project and
 --domain keep the secrets whose project or domain is exactly the one given
 (use --project "" for secrets without a project). With KEY it lists that key
@@ -94,8 +140,14 @@ Each value is checked for tampering as it is listed: a secret that fails the
 check is reported on standard error and the command exits with status 1
 after listing the others.
 
+The global flag -of/--output-format chooses the format: table (aligned
+columns), table-simple (the same columns separated by one space, one secret
+a line), json (an indented array) or json-raw (one JSON object a line).
+-o json is -of json; -o table is -of table.
+
 Example:
   flyte get secret --project my_project --domain development
+  flyte -c ./flyte.toml get secret -of json
   flyte get secret --resolve -p my_project -d development`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "only secrets whose scope has")
@@ -137,12 +189,16 @@ func (c *cli) write(args []string, update bool) error {
 	if err := scope.ValidateKey(key); err != nil {
 		return keyGiven(err)
 	}
-	if len(args) == 2 && c.fs.Changed("from-file") {
-		return withHint(usagef("both VALUE and --from-file given"), "give the value one way: as an argument, with --from-file, or on standard input")
+	if err := c.checkValueFlags(args[1:]); err != nil {
+		return err
 	}
 	s, err := c.scope()
 	if err != nil {
 		return err
+	}
+	if c.secret.secretType == "image_pull" && (s.Project != "" || s.Domain != "") {
+		return withHint(usagef("an image_pull secret belongs to the organization: it cannot have --project or --domain"),
+			"drop -p/--project and -d/--domain; every task of the organization can ask for it")
 	}
 	value, kind, err := c.readValue(args[1:])
 	defer clear(value)
@@ -170,21 +226,79 @@ func (c *cli) write(args []string, update bool) error {
 	if update {
 		verb = "updated"
 	}
-	fmt.Fprintf(c.stdout, "%s %s secret %s (scope: %s, version %d)\n", verb, kind, key, sec.Scope, sec.Version)
+	// flyte-sdk's sentence, with what flyte knows more in parentheses.
+	fmt.Fprintf(c.stdout, "Successfully %s secret %s (%s, scope: %s, version %d).\n", verb, key, kind, sec.Scope, sec.Version)
 	if len(value) < minMasked {
 		fmt.Fprintf(c.stderr, "flyte: warning: a value shorter than %d bytes is not masked in task output\n", minMasked)
 	}
 	return nil
 }
 
-// readValue gets the value from the arguments, --from-file or standard
-// input, and says which kind of secret it makes.
+// checkValueFlags refuses flags that give the value more than one way, or
+// that do not fit the --type. args is the VALUE argument, if any.
+func (c *cli) checkValueFlags(args []string) error {
+	f := &c.secret
+	if !slices.Contains(secretTypes, f.secretType) {
+		return withHint(usagef("unknown secret type (--type)"), "use one of: "+strings.Join(secretTypes, ", ")+"; --from-file makes a file secret")
+	}
+	var sources []string
+	if len(args) == 1 {
+		sources = append(sources, "VALUE")
+	}
+	for _, name := range []string{"value", "from-file"} {
+		if c.fs.Changed(name) {
+			sources = append(sources, "--"+name)
+		}
+	}
+	pull := []string{"registry", "username", "password", "from-docker-config", "docker-config-path", "registries"}
+	if f.secretType != "image_pull" {
+		if len(sources) > 1 {
+			return withHint(usagef("both %s and %s given", sources[0], sources[1]), "give the value one way: as an argument, with --value, with --from-file, or on standard input")
+		}
+		for _, name := range pull {
+			if c.fs.Changed(name) {
+				return withHint(usagef("--%s is for image_pull secrets", name), "add --type image_pull")
+			}
+		}
+		return nil
+	}
+	if len(sources) > 0 {
+		return withHint(usagef("an image_pull secret takes no %s", sources[0]),
+			"build it with --registry, --username and --password, or with --from-docker-config")
+	}
+	if f.fromDockerConfig {
+		for _, name := range pull[:3] {
+			if c.fs.Changed(name) {
+				return withHint(usagef("--from-docker-config and --%s cannot be used together", name),
+					"copy a docker config's entries with --from-docker-config, or give one registry's credentials with --registry")
+			}
+		}
+		return nil
+	}
+	for _, name := range pull[4:] {
+		if c.fs.Changed(name) {
+			return withHint(usagef("--%s needs --from-docker-config", name), "usage: "+c.cmd.usage())
+		}
+	}
+	return nil
+}
+
+// readValue gets the value from the arguments, --value, --from-file, the
+// image_pull flags or standard input, and says which kind of secret it makes.
 func (c *cli) readValue(args []string) ([]byte, abi.SecretKind, error) {
 	var v []byte
 	kind := abi.SecretString
 	switch {
+	case c.secret.secretType == "image_pull":
+		kind = abi.SecretImagePull
+		var err error
+		if v, err = c.imagePull(); err != nil {
+			return nil, 0, err
+		}
 	case len(args) == 1:
 		v = []byte(args[0])
+	case c.fs.Changed("value"):
+		v = []byte(c.secret.value)
 	case c.fs.Changed("from-file"):
 		kind = abi.SecretFile
 		var err error
@@ -244,7 +358,7 @@ func unwrapPath(err error) error {
 
 // readStdin prompts on a terminal without echo, or reads a pipe.
 func (c *cli) readStdin() ([]byte, error) {
-	if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f := c.terminal(); f != nil {
 		fmt.Fprint(c.stderr, "Enter secret value: ")
 		v, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(c.stderr)
@@ -275,6 +389,7 @@ func (c *cli) explain(err error, key string) error {
 	var locked *secrets.LockedError
 	var conflict *secrets.ConflictError
 	var kindChange *secrets.KindChangeError
+	var unsupported *secrets.KindUnsupportedError
 	switch {
 	case errors.As(err, &exists):
 		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
@@ -296,11 +411,16 @@ func (c *cli) explain(err error, key string) error {
 		}
 		return withHint(err, "the identity file or the store's data key (meta/datakey in the store) is missing or damaged: restore it from a backup, or set [seal] identity in flyte.toml to the right identity file")
 	case errors.As(err, &kindChange):
-		how := "with --from-file"
-		if kindChange.Have == abi.SecretString {
-			how = "with a value, not --from-file"
+		how := "with a value, not --from-file"
+		switch kindChange.Have {
+		case abi.SecretFile:
+			how = "with --from-file"
+		case abi.SecretImagePull:
+			how = "with --type image_pull"
 		}
 		return withHint(err, "update it "+how+", or delete it and create it again to change its type")
+	case errors.As(err, &unsupported):
+		return withHint(err, "use a store plugin built for plugin ABI v1.1 or later ('flyte plugin list' shows each one's ABI)")
 	case errors.As(err, &conflict):
 		return withHint(err, "someone changed it meanwhile: check with 'flyte get secret "+join(key, conflict.Scope.Flags())+" -o json' before updating again")
 	}
@@ -323,6 +443,13 @@ func (c *cli) get(args []string) error {
 	}
 	if c.output != "table" && c.output != "json" {
 		return usagef("unknown output format (-o/--output): use table or json")
+	}
+	format := c.outputFormat
+	switch {
+	case c.fs.Changed("output") && c.fs.Changed("output-format") && c.output != format:
+		return withHint(usagef("-o/--output and -of/--output-format disagree"), "give one of them")
+	case c.fs.Changed("output"):
+		format = c.output
 	}
 	var f secrets.Filter
 	if len(args) == 1 {
@@ -363,10 +490,11 @@ func (c *cli) get(args []string) error {
 	if f.Key != "" && len(res.Secrets) == 0 && len(res.Damaged) == 0 {
 		return fmt.Errorf("secret %s not found", f.Key)
 	}
-	if c.output == "json" {
-		err = writeJSON(c.stdout, res.Secrets)
-	} else {
-		err = writeTable(c.stdout, res.Secrets)
+	switch format {
+	case "json", "json-raw":
+		err = writeJSON(c.stdout, res.Secrets, format == "json")
+	default:
+		err = writeTable(c.stdout, res.Secrets, format == "table")
 		unsealedNote(c.stderr, res.Secrets)
 	}
 	if err != nil {
@@ -430,14 +558,25 @@ func dash(s string) string {
 
 const timeLayout = "2006-01-02T15:04:05Z"
 
-func writeTable(w io.Writer, list []secrets.Secret) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPROJECT\tDOMAIN\tTYPE\tCREATED\tUPDATED")
+// writeTable writes the secrets in columns, aligned, or separated by one
+// space (table-simple: no field holds a space; empty ones are "-").
+func writeTable(w io.Writer, list []secrets.Secret, aligned bool) error {
+	var tw io.Writer = w
+	sep := " "
+	if aligned {
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		sep = "\t"
+	}
+	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, sep)) }
+	row("NAME", "PROJECT", "DOMAIN", "TYPE", "VERSION", "CREATED", "UPDATED")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind,
+		row(s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind.String(), strconv.FormatUint(s.Version, 10),
 			s.Created.Format(timeLayout), s.Updated.Format(timeLayout))
 	}
-	return tw.Flush()
+	if f, ok := tw.(*tabwriter.Writer); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 type jsonSecret struct {
@@ -453,7 +592,9 @@ type jsonSecret struct {
 	Updated       string `json:"updated"`
 }
 
-func writeJSON(w io.Writer, list []secrets.Secret) error {
+// writeJSON writes the secrets as an indented JSON array, or (json-raw) as
+// one JSON object a line.
+func writeJSON(w io.Writer, list []secrets.Secret, indent bool) error {
 	out := make([]jsonSecret, 0, len(list))
 	for _, s := range list {
 		out = append(out, jsonSecret{
@@ -462,8 +603,16 @@ func writeJSON(w io.Writer, list []secrets.Secret) error {
 		})
 	}
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if indent {
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, s := range out {
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *cli) delete(args []string) error {
@@ -489,6 +638,6 @@ func (c *cli) delete(args []string) error {
 	if err := m.Delete(c.ctx, s, key); err != nil {
 		return c.explain(err, key)
 	}
-	fmt.Fprintf(c.stdout, "deleted secret %s (scope: %s)\n", key, s)
+	fmt.Fprintf(c.stdout, "Successfully deleted secret %s.\n", key) // flyte-sdk's words, exactly
 	return nil
 }
