@@ -2,7 +2,7 @@
 GO      ?= go
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install plugins test lint cross fuzz bench demo clean
+.PHONY: all build install plugins test lint fmt-check cross fuzz bench demo clean
 
 all: build
 
@@ -26,11 +26,7 @@ test: build lint
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -tags flytepgroup ./host/task
 
-# The Go files are found without git, so that a copy of the tree without .git is checked too.
-lint: plugins cross
-	@files="$$(find . -path './.*' -prune -o -name '*.go' -print)"; \
-	test -n "$$files" || { echo "lint: no Go files found in $(CURDIR)"; exit 1; }; \
-	out="$$(gofmt -l $$files)"; test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
+lint: plugins cross fmt-check
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
@@ -38,6 +34,12 @@ lint: plugins cross
 	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
 	GOOS=darwin bin/staticcheck ./host/task ./host/fsgrant
 	bin/staticcheck -tags flytepgroup ./host/task
+
+# The Go files are found without git, so that a copy of the tree without .git is checked too.
+fmt-check:
+	@files="$$(find . -path './.*' -prune -o -name '*.go' -print)"; \
+	test -n "$$files" || { echo "fmt-check: no Go files found in $(CURDIR)"; exit 1; }; \
+	out="$$(gofmt -l $$files)"; test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
 
 # The four release targets each build and vet (tests included). Nothing here runs tests on macOS: its
 # task runner is also built on Linux with -tags flytepgroup, where make test runs its tests.
