@@ -176,10 +176,19 @@ func checkOwner(shown, dir string, st unix.Stat_t) error {
 }
 
 // checkAncestor refuses a directory above the file's unless it is owned by the user or root, and, when
-// group or others may write it, sticky (so that they cannot rename what is in it).
+// group or others may write it, sticky (so that they cannot rename what is in it). In a rootless
+// container it also accepts one owned by a user outside flyte's user namespace (unmappedOwner) that
+// group and others may not write: see docs/DESIGN.md.
 func checkAncestor(shown, dir string, st unix.Stat_t) error {
 	if !ownerOK(st.Uid) {
-		return fmt.Errorf("config file %s: directory %s is owned by uid %d, not by you or root", shown, dir, st.Uid)
+		err := fmt.Errorf("config file %s: directory %s is owned by uid %d, not by you or root", shown, dir, st.Uid)
+		switch {
+		case !unmappedOwner(st.Uid):
+			return err
+		case st.Mode&0o022 != 0:
+			return &hintError{msg: err.Error(), hint: "its owner is outside this user namespace (a rootless container), which flyte accepts only for a directory group and others may not write"}
+		}
+		return nil
 	}
 	if perm := st.Mode & 0o7777; perm&0o022 != 0 && perm&unix.S_ISVTX == 0 {
 		return fmt.Errorf("config file %s: directory %s has mode %04o, which lets others replace what is in it (it is not sticky)", shown, dir, perm)
