@@ -537,6 +537,8 @@ func TestErrorsQuoteNothing(t *testing.T) {
 		{"table twice", "[store]\n[store]\n", ":2:2: a key is defined twice, or used both as a value and as a table", ""},
 		{"plugin name", "[plugins.Hunter2Pass]\npath = \"x\"\n", ":1:10: invalid plugin name: must match ^[a-z0-9][-a-z0-9_]{0,62}$", ""},
 		{"secret", "[[environments]]\nname = \"e\"\nsecrets = [{ key = \"k\", Hunter2Pass = 1 }]\n", ":3:25: environment e: unknown secret setting", ""},
+		{"inject typo", "[inject]\nenvv = \"x\"\n", ":2:1: unknown setting", "did you mean inject.env?"},
+		{"inline key twice", "[[environments]]\nname = \"e\"\nsecrets = [{ key = \"k\", key = \"Hunter2Pass\" }]\n", ":3:25: a key is defined twice, or used both as a value and as a table", ""},
 		{"timeout", "[plugins.x]\npath = \"x\"\ntimeout = \"Hunter2Pass\"\n", `:3:11: setting "plugins.x.timeout" is not a duration (write it like "5s" or "1m30s")`, ""},
 		{"environment", "[[environments]]\nname = \"e\"\nHunter2Pass = 1\n", ":3:1: unknown setting in environments[1]", ""},
 		{"environment typo", "[[environments]]\nname = \"e\"\nprojct = \"p\"\n", ":3:1: unknown setting in environments[1]", "did you mean project?"},
