@@ -44,6 +44,15 @@
 //
 // The helper gets its instructions, values included, on a pipe: never in
 // its arguments or environment, which other users can read.
+//
+// # Platforms
+//
+// All of the above is Linux (task_linux.go, init_linux.go). macOS has no
+// namespaces, parent-death signal or subreaper: there (task_pgroup.go)
+// flyte runs the command as its own child, in a process group of its own
+// unless standard input is a terminal, and kills what is left of that group
+// when the command ends; a task that asks for file secrets is refused
+// (CheckFiles) before anything runs.
 package task
 
 import (
