@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test ./host/seal -run XXX -fuzz '^FuzzParseIdentity$$' -fuzztime 30s
 	$(GO) test ./host/identity -run XXX -fuzz '^FuzzVariables$$' -fuzztime 30s
 	$(GO) test ./host/dockercfg -run XXX -fuzz '^FuzzFromConfig$$' -fuzztime 30s
+	$(GO) test ./host/config -run XXX -fuzz '^FuzzLocate$$' -fuzztime 30s
+	$(GO) test ./host/config -run XXX -fuzz '^FuzzParseIDMap$$' -fuzztime 30s
 
 bench: build
 	$(GO) run ./internal/bench
