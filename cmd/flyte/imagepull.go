@@ -130,7 +130,7 @@ func readLine(r io.Reader, max int) (string, error) {
 // fromDockerConfig copies auth entries from a docker config file.
 func (c *cli) fromDockerConfig() ([]byte, error) {
 	f := &c.secret
-	path, source := f.dockerConfigPath, "--docker-config-path"
+	path, source := f.dockerConfigPath, "the file given by --docker-config-path"
 	switch {
 	case c.fs.Changed("docker-config-path") && path == "":
 		return nil, usagef("--docker-config-path needs a path")
@@ -164,7 +164,11 @@ func (c *cli) fromDockerConfig() ([]byte, error) {
 	data, err := dockercfg.ReadFile(path)
 	defer clear(data)
 	if err != nil {
-		return nil, withHint(err, "flyte read "+source+"; name another file with --docker-config-path")
+		hint := "flyte read " + source
+		if !c.fs.Changed("docker-config-path") {
+			hint += "; name another file with --docker-config-path"
+		}
+		return nil, withHint(err, hint)
 	}
 	v, err := dockercfg.FromConfig(data, registries)
 	if err != nil {
