@@ -19,8 +19,9 @@ _flyte() {
         fi
     done
     local cur=${words[${#words[@]}-1]}
-    local out line directive=none
-    out=$("${COMP_WORDS[0]}" __complete "${words[@]}" 2>/dev/null) || return 0
+    local out line directive=none flyte=${COMP_WORDS[0]}
+    [[ $flyte == "~/"* ]] && flyte=$HOME/${flyte#"~/"}
+    out=$("$flyte" __complete "${words[@]}" 2>/dev/null) || return 0
     COMPREPLY=()
     while IFS= read -r line; do
         case $line in

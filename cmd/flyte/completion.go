@@ -309,7 +309,7 @@ func (c *cli) offerValues(cs *candidates, f *pflag.Flag, cur string) {
 	case "output":
 		values("table", "json")
 	case "type":
-		values("regular", "image_pull")
+		values(secretTypes...)
 	case "domain":
 		if cfg, err := c.config(); err == nil {
 			for _, d := range cfg.Domains {
