@@ -119,21 +119,15 @@ func (cs *candidates) setDirective(d string) {
 	cs.directive = d
 }
 
-// safeWord reports whether w is made only of the characters of keys, names, flags and their values.
+// safeWord reports whether w is made only of what makes keys (flag names are valid keys too),
+// joined by "=": "--type=image_pull".
 func safeWord(w string) bool {
-	if w == "" {
-		return false
-	}
-	for i := 0; i < len(w); i++ {
-		if b := w[i]; !keyChar(b) && b != '=' {
+	for _, part := range strings.Split(w, "=") {
+		if scope.ValidateKey(part) != nil {
 			return false
 		}
 	}
 	return true
-}
-
-func keyChar(b byte) bool {
-	return b == '-' || b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }
 
 // complete is the hidden entry. It never fails and never writes to standard error: a completion must
