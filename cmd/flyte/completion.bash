@@ -35,13 +35,14 @@ _flyte() {
         esac
     done <<<"$out"
     [[ $cur == -*=* ]] && cur=${cur#*=}
+    # No mapfile or compopt in bash 3.2, macOS's own bash.
     case $directive in
     files)
         compopt -o filenames 2>/dev/null
-        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        while IFS= read -r line; do COMPREPLY+=("$line"); done < <(compgen -f -- "$cur")
         ;;
     commands)
-        mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+        while IFS= read -r line; do COMPREPLY+=("$line"); done < <(compgen -c -- "$cur")
         ;;
     esac
     return 0
