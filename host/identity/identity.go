@@ -187,7 +187,12 @@ func (s *Source) Loaded() *age.X25519Identity {
 func (s *Source) read() (*age.X25519Identity, error) {
 	switch s.variable {
 	case EnvKey:
-		return seal.ParseIdentity(EnvKey, []byte(s.value))
+		id, err := seal.ParseIdentity(EnvKey, []byte(s.value))
+		if err != nil {
+			return nil, &Error{msg: err.Error(),
+				hint: EnvKey + " holds the key itself (AGE-SECRET-KEY-1...), not its recipient (age1...); to name a file, use " + EnvFile}
+		}
+		return id, nil
 	case EnvFile:
 		if hasControl(s.file) {
 			return nil, fmt.Errorf("%s holds a control character: it must name an identity file", EnvFile)
