@@ -49,6 +49,10 @@ func (c *cli) configTrust(args []string) error {
 	if c.trustList && c.trustRevoke {
 		return withHint(usagef("--list and --revoke cannot be used together"), "usage: "+c.cmd.usage())
 	}
+	if c.fs.Changed("config") { // a global flag (cli.go): it names a file of your own, which needs no trust
+		return withHint(usagef("-c/--config does not apply to config trust: a file named with --config is your own and needs no trust"),
+			"name the file to trust as PATH: flyte config trust PATH")
+	}
 	if c.trustList {
 		if err := c.argCount(args, 0, 0, ""); err != nil {
 			return err
