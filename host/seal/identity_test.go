@@ -1,6 +1,8 @@
 package seal
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,4 +44,24 @@ func FuzzParseIdentity(f *testing.F) {
 			t.Fatalf("accepted key does not parse back: %v", err)
 		}
 	})
+}
+
+// An identity file owned by someone else is refused, even when this user
+// (root) can read it: its owner could swap in a key of their own.
+func TestIdentityOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file away")
+	}
+	p := filepath.Join(t.TempDir(), "identity.txt")
+	if _, _, err := LoadOrCreateIdentity(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadIdentity(p)
+	want := "identity file " + p + " is owned by uid 65534, not by you (uid 0): its owner could replace it with an identity of their own; use a copy you own (mode 0600)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
 }
