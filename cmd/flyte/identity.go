@@ -33,8 +33,9 @@ it from the first of these that is set:
 
 Only the last is ever created: by the first secret you create, with no
 variable set. Back it up: without it, the store's secrets cannot be read. An
-identity file must be a regular file of yours with mode 0600. A task never
-sees these variables, and its output masks the identity.
+identity file must be a regular file of yours that only you can read or write
+(mode 0600). A task never sees these variables, and its output masks the
+identity.
 
 Example:
   flyte identity
