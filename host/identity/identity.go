@@ -250,7 +250,7 @@ func (s *Source) run() (*age.X25519Identity, error) {
 	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
-	case ctx.Err() != nil:
+	case err != nil && ctx.Err() != nil:
 		return nil, &Error{msg: fmt.Sprintf("%s did not finish within %s; flyte stopped it", EnvCmd, timeout),
 			hint: EnvCmd + " must print the identity (AGE-SECRET-KEY-1...) on its standard output and exit"}
 	case errors.As(err, &exit):
