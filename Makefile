@@ -2,7 +2,7 @@
 GO      ?= go
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install plugins test lint fmt-check cross fuzz bench demo clean
+.PHONY: all build install plugins test lint fmt-check doc-check cross fuzz bench demo clean
 
 all: build
 
@@ -26,7 +26,7 @@ test: build lint
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -tags flytepgroup ./host/task
 
-lint: plugins cross fmt-check
+lint: plugins cross fmt-check doc-check
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
@@ -40,6 +40,14 @@ fmt-check:
 	@files="$$(find . -path './.*' -prune -o -name '*.go' -print)"; \
 	test -n "$$files" || { echo "fmt-check: no Go files found in $(CURDIR)"; exit 1; }; \
 	out="$$(gofmt -l $$files)"; test -z "$$out" || { echo "gofmt needed: $$out"; exit 1; }
+
+# Relative links in the Markdown files lead to files of this repository: nothing outside it, nothing missing.
+doc-check:
+	@bad="$$(find . -path './.*' -prune -o -name '*.md' -print | while read -r f; do \
+		grep -o '](\([^)#]*\)' "$$f" | sed 's/^](//' | grep -v '^[a-z]*:' | while read -r l; do \
+			test -n "$$l" || continue; t="$$(realpath -m "$$(dirname "$$f")/$$l")"; \
+			case "$$t" in "$(CURDIR)"/*) test -e "$$t" || echo "$$f: $$l (missing)";; *) echo "$$f: $$l (outside the repository)";; esac; \
+		done; done)"; test -z "$$bad" || { echo "doc-check: bad links:"; echo "$$bad"; exit 1; }
 
 # The four release targets each build and vet (tests included). Nothing here runs tests on macOS: its
 # task runner is also built on Linux with -tags flytepgroup, where make test runs its tests.
