@@ -72,16 +72,11 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 }
 
 // PrepareTask resolves the environment's secrets for a task in project and
-// domain, and has the injectors plan where they go. Nothing is applied.
+// domain, checks that each fits its request (inject.Check), and has the
+// injectors plan where they go. Nothing is applied. No injector is loaded,
+// so none of its code runs, before the check: a request the secrets
+// cannot fit is the user's mistake, reported as such.
 func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project, domain string) (*Task, error) {
-	// The injectors load while the store resolves the secrets.
-	var injectors []string
-	for _, s := range env.Secrets {
-		if !slices.Contains(injectors, s.Injector) {
-			injectors = append(injectors, s.Injector)
-		}
-	}
-	c.Prefetch(ctx, abi.KindInjector, injectors...)
 	m, err := c.Secrets(ctx)
 	if err != nil {
 		return nil, err
@@ -104,6 +99,18 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 		}
 	}
 	task := abi.Task{Environment: env.Name, Org: c.cfg.Organization, Project: project, Domain: domain}
+	if err := inject.Check(task, in); err != nil {
+		t.Close()
+		return nil, err
+	}
+	// The injectors load in parallel; Plan asks them in name order.
+	var injectors []string
+	for _, s := range env.Secrets {
+		if !slices.Contains(injectors, s.Injector) {
+			injectors = append(injectors, s.Injector)
+		}
+	}
+	c.Prefetch(ctx, abi.KindInjector, injectors...)
 	t.Applied, err = inject.Plan(ctx, task, in, func(name string) (inject.Injector, error) {
 		return c.load(ctx, name, abi.KindInjector)
 	})
