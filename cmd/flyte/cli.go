@@ -147,7 +147,7 @@ func (c *cli) dispatch(args []string) error {
 	rest := g.Args()
 	prefix, pos := lead[:len(lead)-len(rest)], make([]int, 0, len(lead))
 	if n := len(prefix); n > 0 && prefix[n-1] == "--" {
-		return withHint(usagef("unknown command (%s)", argument(n)), "run 'flyte --help' for the list of commands")
+		return withHint(usagef("'--' before the command (%s)", argument(n-1)), "usage: flyte [global flags] <command> [arguments] [flags]")
 	}
 	if len(rest) == 0 {
 		switch {

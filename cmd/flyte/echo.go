@@ -217,7 +217,7 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 		if f := anyFlag(verb); f != "" {
 			return withHint(usagef("flag %s goes after the command", f), "usage: flyte <command> [arguments] [flags]; run 'flyte --help' for the list of commands")
 		}
-		return withHint(usagef("unknown flag (%s)", argument(0)), "flags follow the command: run 'flyte --help' for the list of commands")
+		return withHint(usagef("unknown flag (%s)", argument(offset)), "flags follow the command: run 'flyte --help' for the list of commands")
 	}
 	var nouns []string
 	for _, cmd := range commands {
