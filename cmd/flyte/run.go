@@ -41,6 +41,8 @@ replaces each secret value and your identity (also base64- and JSON-encoded)
 with *****; --no-mask turns that off. flyte exits with the task's status, or
 128+N when signal N killed it; 127 when CMD is not found. When the task
 ends, or flyte is killed, every process the task started is killed too.
+On macOS there are no file secrets, and a task can outlive a flyte killed
+with SIGKILL (see Platforms in the README).
 
 Example:
   flyte run env_1 -- python3 task.py
