@@ -14,7 +14,7 @@ plugins:
 build: plugins
 	$(GO) build -o bin/flyte ./cmd/flyte
 
-# The README's install command: flyte, with its plugins, in $(go env GOBIN) (default ~/go/bin).
+# The README's install command: flyte, with its plugins, in $GOBIN, else $(go env GOPATH)/bin (~/go/bin).
 install: plugins
 	$(GO) install ./cmd/flyte
 
