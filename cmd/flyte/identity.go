@@ -111,9 +111,14 @@ func (c *cli) identityCreated() {
 	if !ok {
 		return
 	}
-	fmt.Fprintf(c.stderr, "flyte: created your identity: %s\n", path)
-	fmt.Fprintln(c.stderr, "flyte: back it up: without it, the store's secrets cannot be read")
-	fmt.Fprintln(c.stderr, "flyte: 'flyte identity' prints your recipient (age1...), which a teammate adds to share a store with you")
+	fmt.Fprint(c.stderr, identityNotice(path))
+}
+
+// identityNotice is what identityCreated says.
+func identityNotice(path string) string {
+	return "flyte: created your identity: " + path + "\n" +
+		"flyte: back it up: without it, the store's secrets cannot be read\n" +
+		"flyte: 'flyte identity' prints your recipient (age1...), which a teammate adds to share a store with you\n"
 }
 
 // identityMask is what a task's output masks of the identity: the key in

@@ -162,10 +162,11 @@ func (e *isoEnv) runAll(argv [][]string) []isoResult {
 	return res
 }
 
-// mustOK fails the test unless r exited 0 with nothing on stderr.
+// mustOK fails the test unless r exited 0 with nothing on stderr (but the
+// notice of a first create that it made the identity).
 func mustOK(t *testing.T, r isoResult) {
 	t.Helper()
-	if r.code != 0 || r.stderr != "" {
+	if r.code != 0 || withoutIdentityNotice(r.stderr) != "" {
 		t.Fatalf("want exit 0 and an empty stderr, got %s", r)
 	}
 }
