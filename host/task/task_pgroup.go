@@ -89,6 +89,8 @@ type pgroup struct {
 	writers []*os.File
 	outs    []io.Writer
 	copies  sync.WaitGroup
+	mu      sync.Mutex
+	reaped  bool // the command was waited for: its pid is no longer signalled
 }
 
 // pipe returns what the command writes to for w: w itself if it is a
@@ -122,6 +124,11 @@ func (p *pgroup) close() {
 }
 
 func (p *pgroup) signal(s os.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return
+	}
 	if p.group {
 		_ = syscall.Kill(-p.cmd.Process.Pid, s.(syscall.Signal))
 		return
@@ -134,11 +141,14 @@ func (p *pgroup) signal(s os.Signal) {
 // left the group hold it).
 func (p *pgroup) wait() (syscall.WaitStatus, error) {
 	err := p.cmd.Wait()
+	p.mu.Lock()
+	p.reaped = true
 	if p.group {
 		// The group's id is the command's pid, which is not reused while
-		// the group has members.
+		// the group has members (and this comes right after the wait).
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
+	p.mu.Unlock()
 	drained := make(chan struct{})
 	go func() { p.copies.Wait(); close(drained) }()
 	select {
