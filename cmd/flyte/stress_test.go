@@ -293,7 +293,7 @@ func TestConcurrentCreates(t *testing.T) {
 	}
 	for i, r := range e.runAll(argv) {
 		mustOK(t, r)
-		if w := fmt.Sprintf("created string secret %s (scope: organization, version 1)\n", want[i]); r.stdout != w {
+		if w := fmt.Sprintf("Successfully created secret %s (regular, scope: organization, version 1).\n", want[i]); r.stdout != w {
 			t.Errorf("flyte %s printed %q, want %q", strings.Join(r.args[:3], " "), r.stdout, w)
 		}
 	}
@@ -302,7 +302,7 @@ func TestConcurrentCreates(t *testing.T) {
 	var names []string
 	for _, s := range got {
 		names = append(names, s.Name)
-		if s.Project != "" || s.Domain != "" || s.Type != "string" || s.Version != 1 {
+		if s.Project != "" || s.Domain != "" || s.Type != "regular" || s.Version != 1 {
 			t.Errorf("unexpected listing entry %+v", s)
 		}
 	}
@@ -339,7 +339,7 @@ func TestConcurrentUpdates(t *testing.T) {
 	for _, r := range e.runAll(argv) {
 		mustOK(t, r)
 		var v uint64
-		if _, err := fmt.Sscanf(r.stdout, "updated string secret SHARED (scope: organization, version %d)\n", &v); err != nil {
+		if _, err := fmt.Sscanf(r.stdout, "Successfully updated secret SHARED (regular, scope: organization, version %d).\n", &v); err != nil {
 			t.Fatalf("unexpected output of %s", r)
 		}
 		if prev, dup := versions[v]; dup {
@@ -381,7 +381,7 @@ func TestConcurrentUpdates(t *testing.T) {
 		switch r.code {
 		case 0:
 			won = append(won, r)
-			if r.stdout != "updated string secret CAS (scope: organization, version 2)\n" || r.stderr != "" {
+			if r.stdout != "Successfully updated secret CAS (regular, scope: organization, version 2).\n" || r.stderr != "" {
 				t.Errorf("unexpected output of the winning update: %s", r)
 			}
 		case 1:
