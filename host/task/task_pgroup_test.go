@@ -79,3 +79,36 @@ func TestPgroupRefusesFiles(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// readyWriter reports the first write that holds "ready". (It embeds no
+// bytes.Buffer, whose ReadFrom io.Copy would call instead of Write.)
+type readyWriter struct {
+	buf   bytes.Buffer
+	ready chan struct{}
+}
+
+func (w *readyWriter) String() string { return w.buf.String() }
+
+func (w *readyWriter) Write(b []byte) (int, error) {
+	n, err := w.buf.Write(b)
+	if w.ready != nil && strings.Contains(w.buf.String(), "ready") {
+		close(w.ready)
+		w.ready = nil
+	}
+	return n, err
+}
+
+// A signal flyte gets is passed on to the task's whole process group.
+func TestPgroupForwardsSignals(t *testing.T) {
+	out := &readyWriter{ready: make(chan struct{})}
+	ready := out.ready
+	go func() {
+		<-ready
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	}()
+	code, err := Run(Spec{Path: "/bin/sh", Args: []string{"sh", "-c", `sleep 1000 & trap 'echo got-term; exit 7' TERM; echo ready; wait`},
+		Stdin: strings.NewReader(""), Stdout: out, Stderr: os.Stderr})
+	if err != nil || code != 7 || out.String() != "ready\ngot-term\n" {
+		t.Fatalf("code %d, err %v, stdout %q", code, err, out.String())
+	}
+}
