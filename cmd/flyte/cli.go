@@ -38,7 +38,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdCompletion, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdIdentity, cmdCompletion, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -101,7 +101,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 			c.core.Close()
 		}
 	}()
-	return c.report(c.dispatch(args))
+	err := c.dispatch(args)
+	c.identityCreated() // identity.go
+	return c.report(err)
 }
 
 func (c *cli) report(err error) int {
@@ -400,6 +402,7 @@ func (c *cli) engine() (*core.Core, error) {
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}
+	c.useIdentity(cfg, &opts) // identity.go
 	c.verboseEngine(cfg, opts)
 	k, err := core.New(cfg, opts)
 	if err != nil {
