@@ -219,11 +219,14 @@ var (
 )
 
 // restricted lists the settings of a file that need trust (see File.Restricted), from toml's list of
-// keys in file order. Tables are not settings themselves: the values in them are.
+// keys in file order. Tables are not settings themselves: the values in them are. A key inside an
+// environment that flyte does not know is no setting at all: decoding reports it, at its line and column
+// with a did-you-mean, whoever wrote the file; calling it a setting that needs trust would blame the
+// wrong thing and repeat a name the file chose.
 func restricted(md toml.MetaData) []string {
 	var out []string
 	for _, k := range md.Keys() {
-		if md.Type(k...) == "Hash" || open(k) {
+		if md.Type(k...) == "Hash" || open(k) || unknownInEnvironment(k) {
 			continue
 		}
 		if name := settingName(k); !slices.Contains(out, name) {
@@ -243,6 +246,20 @@ func open(k toml.Key) bool {
 		return slices.Contains(openEnvironment, k[1])
 	default:
 		return len(k) == 3 && k[1] == "secrets" && slices.Contains(openSecret, k[2])
+	}
+}
+
+// unknownInEnvironment reports whether k, a key under environments, is not one of flyte's settings.
+func unknownInEnvironment(k toml.Key) bool {
+	switch {
+	case len(k) < 2 || k[0] != "environments":
+		return false
+	case len(k) == 2:
+		return !slices.Contains(environmentKeys, k[1])
+	case k[1] != "secrets":
+		return true // under a key that is itself unknown
+	default:
+		return len(k) == 3 && !slices.Contains(secretKeys, k[2])
 	}
 }
 
