@@ -111,7 +111,8 @@ demo: build
 	bin/flyte run env_2 --config flyte.toml -- sh -c 'ls -l /etc/flyte/secrets; echo "task 2 reads $$(cat /etc/flyte/secrets/my_secret)"' && \
 	bin/flyte run env_2 --config flyte.toml --no-mask -- sh -c 'test "$$(cat /etc/flyte/secrets/my_secret)" = my_task_secret_value && echo "task 2 got the right value (checked, not printed)"' && \
 	! test -e /etc/flyte && \
-	! grep -r -e my_secret_value -e rotated_value -e my_task_secret_value .demo
+	! grep -r -e my_secret_value -e rotated_value -e my_task_secret_value .demo && \
+	echo 'demo: ok'
 
 clean:
 	rm -rf bin host/builtin/wasm/*.wasm

@@ -35,9 +35,11 @@ or save it where the shell looks for completions, for instance
 flyte completion fish > ~/.config/fish/completions/flyte.fish.
 
 To complete, the script runs flyte, which reads the configuration as every
-command does (a flyte.toml found from the working directory counts only once
-trusted) and lists the names of secrets and projects in the store without
-opening or checking any value: it needs no identity and creates nothing.
+command does (a flyte.toml found from the working directory that you have
+not trusted contributes only its organization, domains and environments) and
+lists the names of secrets and projects in the store without opening or
+checking any value: it needs no identity and creates nothing but the plugin
+compile cache.
 Names that are not valid keys or projects are never offered. A store that
 does not answer within 2 seconds is given up on, and completion offers what
 it found by then.`,

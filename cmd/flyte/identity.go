@@ -11,6 +11,7 @@ import (
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/mask"
+	"github.com/flytesecrets/flyte/host/plugin"
 )
 
 var cmdIdentity = &command{
@@ -58,6 +59,9 @@ func (c *cli) identity(args []string) error {
 		}
 	}
 	src := c.identitySource(cfg)
+	if c.verbose > 0 {
+		fmt.Fprintf(c.stderr, "flyte: identity: %s\n", plugin.Sanitize(src.String()))
+	}
 	id, err := src.Load()
 	if errors.Is(err, fs.ErrNotExist) {
 		return withHint(fmt.Errorf("you have no identity yet: %s does not exist", src.File()),

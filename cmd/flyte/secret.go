@@ -81,7 +81,7 @@ is still at version N (compare-and-set), so two rotations cannot silently
 overwrite each other.
 
 Example:
-  flyte update secret MY_SECRET_KEY --from-file ./new_value
+  flyte update secret TLS_CERT --from-file ./new_cert.pem
   flyte update secret -p my_project MY_SECRET_KEY --if-version 3`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		valueFlags(c, fs)
