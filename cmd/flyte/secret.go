@@ -111,7 +111,9 @@ func valueFlags(c *cli, fs *pflag.FlagSet) {
 	f := &c.secret
 	fs.StringVar(&f.value, "value", "", "the secret's `VALUE` (seen by other users' processes: prefer the prompt or a pipe)")
 	fs.StringVar(&c.fromFile, "from-file", "", "read the value from `PATH` (a file secret)")
-	fs.StringVar(&f.secretType, "type", "regular", "secret `TYPE`: regular or image_pull (a registry credential)")
+	fs.StringVar(&f.secretType, "type", "regular", "secret `TYPE`: regular (the default) or image_pull (a registry credential)")
+	// No "(default ...)" in help: an update keeps the secret's type, whatever it is.
+	fs.Lookup("type").DefValue = ""
 	fs.StringVar(&f.registry, "registry", "", "image_pull: the `REGISTRY` host, such as ghcr.io or docker.io")
 	fs.StringVar(&f.username, "username", "", "image_pull: the registry `USERNAME`")
 	fs.StringVar(&f.password, "password", "", "image_pull: the registry `PASSWORD` or token (seen by other users' processes: prefer the prompt or a pipe)")
@@ -122,7 +124,7 @@ func valueFlags(c *cli, fs *pflag.FlagSet) {
 
 var cmdGet = &command{
 	Name:      "get secret",
-	UsageLine: "[KEY] [-p PROJECT] [-d DOMAIN] [--resolve] [-o table|json]",
+	UsageLine: "[KEY] [-p PROJECT] [-d DOMAIN] [--resolve] [-o table|json | -of FORMAT]",
 	Short:     "list secrets (never their values)",
 	Long: `
 Get lists secrets: their name, scope, type (regular, file or image_pull),
@@ -411,7 +413,7 @@ func (c *cli) explain(err error, key string) error {
 		}
 		return withHint(err, "the identity file or the store's data key (meta/datakey in the store) is missing or damaged: restore it from a backup, or set [seal] identity in flyte.toml to the right identity file")
 	case errors.As(err, &kindChange):
-		how := "with a value, not --from-file"
+		how := "with a value (no --from-file, no --type image_pull)"
 		switch kindChange.Have {
 		case abi.SecretFile:
 			how = "with --from-file"
