@@ -120,6 +120,8 @@ func (c *cli) run(args []string) error {
 		for _, v := range t.Values() {
 			spec.Mask = append(spec.Mask, mask.Forms(v)...)
 		}
+		// imagepull.go: the credential inside an image_pull secret
+		spec.Mask = append(spec.Mask, imagePullMask(t.Secrets)...)
 		spec.Mask = append(spec.Mask, identityMask(k)...) // identity.go
 	}
 	code, err := task.Run(spec)

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/flytesecrets/flyte/host/safefile"
 )
@@ -52,6 +53,7 @@ var (
 	ErrNoAuths    = errors.New(`the docker config has no "auth" entry under "auths"`)
 	ErrBadAuth    = errors.New(`an "auth" entry in the docker config is not base64 of USER:PASSWORD`)
 	ErrHelperOnly = errors.New("the docker config keeps its credentials in a credential helper (credsStore or credHelpers), which flyte does not run")
+	ErrBadName    = errors.New(`a registry name under the docker config's "auths" is not a host name such as ghcr.io (use --registries to pick the ones to keep)`)
 )
 
 // SyntaxError says where the docker config stops being JSON, by offset only.
@@ -168,9 +170,11 @@ func build(registries []string, auth map[string]string) []byte {
 }
 
 // ReadFile reads a docker config file: a regular file of at most MaxFile
-// bytes. Errors name neither the path nor the content.
+// bytes. Errors name neither the path nor the content. It never blocks:
+// the file is opened without waiting for a writer (a FIFO) and anything
+// but a regular file is refused before a byte is read.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the docker config: %w", safefile.Bare(err))
 	}
@@ -235,13 +239,18 @@ func FromConfig(data []byte, registries []string) ([]byte, error) {
 		if err != nil || !bytes.Contains(v, []byte{':'}) {
 			return ErrBadAuth
 		}
-		out[r] = a
+		// Re-encoded, not copied: DecodeString skips CR and LF, which
+		// copied raw would break the JSON built from it.
+		out[r] = base64.StdEncoding.EncodeToString(v)
 		return nil
 	}
 	if len(registries) == 0 {
 		for r, e := range auths {
 			if e.Auth == nil || *e.Auth == "" {
 				continue
+			}
+			if ValidateRegistry(r) != nil {
+				return nil, ErrBadName
 			}
 			if err := check(r, *e.Auth); err != nil {
 				return nil, err
@@ -292,4 +301,35 @@ func decode(data []byte, v any) error {
 		return ErrNotObject
 	}
 	return nil
+}
+
+// Sensitive returns the parts of an image_pull secret's docker config JSON
+// that a task must not be able to print: each "auth" string, its decoded
+// USER:PASSWORD and the PASSWORD alone. A value that is not such JSON has
+// none (the whole value is masked anyway). The caller clears the slices.
+func Sensitive(value []byte) [][]byte {
+	var v struct {
+		Auths map[string]struct {
+			Auth string `json:"auth"`
+		} `json:"auths"`
+	}
+	if json.Unmarshal(value, &v) != nil {
+		return nil
+	}
+	var out [][]byte
+	for _, e := range v.Auths {
+		if e.Auth == "" {
+			continue
+		}
+		out = append(out, []byte(e.Auth))
+		d, err := base64.StdEncoding.DecodeString(e.Auth)
+		if err != nil {
+			continue
+		}
+		out = append(out, d)
+		if i := bytes.IndexByte(d, ':'); i >= 0 && i+1 < len(d) {
+			out = append(out, d[i+1:])
+		}
+	}
+	return out
 }

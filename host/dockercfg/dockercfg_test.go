@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -74,6 +75,9 @@ func TestFromConfig(t *testing.T) {
 		{`{"auths": {"r": {"auth": "bm9jb2xvbg=="}}}`, ErrBadAuth}, // "nocolon"
 		{`{"auths": {"r": {"auth": "!!"}}}`, ErrBadAuth},
 		{`[]`, ErrNotObject},
+		{`{"auths": {"-x": {"auth": "dTpw"}}}`, ErrBadName},
+		{`{"auths": {"a\"b": {"auth": "dTpw"}}}`, ErrBadName},
+		{`{"auths": {"": {"auth": "dTpw"}}}`, ErrBadName},
 		{`"x"`, ErrNotObject},
 	} {
 		if _, err := FromConfig([]byte(tt.in), nil); !errors.Is(err, tt.want) {
@@ -86,6 +90,54 @@ func TestFromConfig(t *testing.T) {
 	}
 	if _, err := FromConfig(make([]byte, MaxFile+1), nil); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("large: %v", err)
+	}
+}
+
+// An auth with CR/LF inside decodes (base64 skips them) and is stored
+// re-encoded: the JSON built stays valid and holds no line break.
+func TestFromConfigReencodes(t *testing.T) {
+	in := `{"auths": {"ghcr.io": {"auth": "b2N0\r\nbzpz\nM2NyZXQ="}}}`
+	got, err := FromConfig([]byte(in), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"auths": {"ghcr.io": {"auth": "b2N0bzpzM2NyZXQ="}}}`; string(got) != want || !json.Valid(got) {
+		t.Fatalf("got %q", got)
+	}
+	// A named registry skips the name check (the user's own, validated)
+	// but is re-encoded too.
+	if got, err := FromConfig([]byte(in), []string{"ghcr.io"}); err != nil || !json.Valid(got) || strings.ContainsAny(string(got), "\r\n") {
+		t.Fatalf("named: %q %v", got, err)
+	}
+}
+
+func TestSensitive(t *testing.T) {
+	v := FromCredentials("ghcr.io", "octocat", []byte("hunter2-pass"))
+	got := Sensitive(v)
+	want := []string{b64("octocat:hunter2-pass"), "octocat:hunter2-pass", "hunter2-pass"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Errorf("%d: got %q, want %q", i, got[i], want[i])
+		}
+	}
+	for _, in := range []string{"", "not json", `{"auths": {"r": {"auth": "!!"}}}`, `{"auths": 1}`} {
+		if got := Sensitive([]byte(in)); len(got) > 1 {
+			t.Errorf("%q: %q", in, got)
+		}
+	}
+}
+
+// A FIFO is refused at once: the open does not wait for a writer.
+func TestReadFileFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "config.json")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip(err)
+	}
+	if _, err := ReadFile(p); err == nil || err.Error() != "cannot read the docker config: it is a named pipe, not a regular file" {
+		t.Fatalf("fifo: %v", err)
 	}
 }
 
@@ -154,6 +206,7 @@ func TestValidate(t *testing.T) {
 var fixedError = regexp.MustCompile(`^(` + strings.Join([]string{
 	regexp.QuoteMeta(ErrTooLarge.Error()), regexp.QuoteMeta(ErrNotObject.Error()), regexp.QuoteMeta(ErrBadAuths.Error()),
 	regexp.QuoteMeta(ErrNoAuths.Error()), regexp.QuoteMeta(ErrBadAuth.Error()), regexp.QuoteMeta(ErrHelperOnly.Error()),
+	regexp.QuoteMeta(ErrBadName.Error()),
 	`the docker config is not valid JSON \(at byte [0-9]+\)`,
 }, "|") + `)$`)
 
@@ -168,6 +221,9 @@ func FuzzFromConfig(f *testing.F) {
 	f.Add([]byte(`{"auths": {"\u0000\n": {"auth": "dTpw"}}}`), "")
 	f.Add([]byte(`{"auths": {"r": {"auth": "dTpw"`), "")
 	f.Add([]byte("\xff\xfe{}"), "")
+	f.Add([]byte(`{"auths": {"r": {"auth": "dT\r\npw"}}}`), "")
+	f.Add([]byte(`{"auths": {"r": {"auth": "dT\r\npw"}}}`), "r")
+	f.Add([]byte(`{"auths": {"-r\u2028": {"auth": "dTpw"}}}`), "")
 	f.Fuzz(func(t *testing.T, data []byte, registry string) {
 		var regs []string
 		if registry != "" && ValidateRegistry(registry) == nil {
@@ -195,10 +251,13 @@ func FuzzFromConfig(f *testing.F) {
 		if err := json.Unmarshal(out, &v); err != nil || len(v.Auths) == 0 {
 			t.Fatalf("output %q: %v", out, err)
 		}
-		for _, e := range v.Auths {
+		for r, e := range v.Auths {
 			d, err := base64.StdEncoding.DecodeString(e.Auth)
-			if err != nil || !strings.Contains(string(d), ":") {
+			if err != nil || !strings.Contains(string(d), ":") || base64.StdEncoding.EncodeToString(d) != e.Auth {
 				t.Fatalf("auth %q", e.Auth)
+			}
+			if ValidateRegistry(r) != nil {
+				t.Fatalf("registry name %q", r)
 			}
 		}
 		if regs != nil && (len(v.Auths) != 1 || v.Auths[registry].Auth == "") {
