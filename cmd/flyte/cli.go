@@ -146,7 +146,17 @@ func (c *cli) dispatch(args []string) error {
 	if err := g.Parse(lead); err != nil {
 		return c.leadingFlagError(err, g, lead)
 	}
-	rest := g.Args()
+	// Only the leading global flags keep their rewriting: what follows the command is
+	// rewritten below with the command's own flags, which know that --value -of is a value.
+	n := len(lead) - len(g.Args())
+	lead = append(lead[:n:n], args[n:]...)
+	rest := lead[n:]
+	if f := g.Lookup("output-format"); f.Changed && !slices.Contains(outputFormats, f.Value.String()) {
+		// "flyte -of get secret": the format was left out and the command taken for it.
+		if v := f.Value.String(); slices.ContainsFunc(commands, func(cmd *command) bool { return strings.Fields(cmd.Name)[0] == v }) {
+			return withHint(usagef("flag %s needs a value", flagNames(f)), "use one of: "+strings.Join(outputFormats, ", ")+"; for example: flyte -of json get secret")
+		}
+	}
 	prefix, pos := lead[:len(lead)-len(rest)], make([]int, 0, len(lead))
 	if n := len(prefix); n > 0 && prefix[n-1] == "--" {
 		return withHint(usagef("'--' before the command (%s)", argument(n-1)), "usage: flyte [global flags] <command> [arguments] [flags]")
