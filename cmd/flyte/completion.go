@@ -335,7 +335,9 @@ func (c *cli) offerArguments(cs *candidates, cmd *command, i int) {
 	switch {
 	case i == 0 && (cmd == cmdGet || cmd == cmdUpdate || cmd == cmdDelete):
 		if n, ok := c.storeNames(true); ok {
-			cs.add("", n.Keys...)
+			// A key starting with '-' is valid but would read as a flag: it is not offered
+			// (typed after "--", it names the key).
+			cs.add("", slices.DeleteFunc(slices.Clone(n.Keys), func(k string) bool { return strings.HasPrefix(k, "-") })...)
 		}
 	case i == 0 && cmd == cmdRun:
 		if cfg, err := c.config(); err == nil {
