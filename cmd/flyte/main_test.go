@@ -133,6 +133,7 @@ func TestScripts(t *testing.T) {
 			"forgekey":  cmdForgekey,
 			"recordset": cmdRecordset,
 			"chown":     cmdChown,
+			"chgrp":     cmdChgrp,
 			"mkfifo":    cmdMkfifo,
 			"setmode":   cmdSetmode,
 			"wasmgen":   cmdWasmgen,
@@ -311,6 +312,17 @@ func cmdChown(ts *testscript.TestScript, neg bool, args []string) {
 	uid, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	ts.Check(os.Lchown(ts.MkAbs(args[1]), uid, uid))
+}
+
+// cmdChgrp sets a file's group (chgrp GID PATH). Debian's nogroup (65534) is shared: it is the primary
+// group of several accounts, so group write on a file of that group lets others change it.
+func cmdChgrp(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: chgrp GID PATH")
+	}
+	gid, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	ts.Check(os.Lchown(ts.MkAbs(args[1]), -1, gid))
 }
 
 // cmdMkfifo makes a named pipe:

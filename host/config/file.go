@@ -162,7 +162,7 @@ func checkOwner(shown, dir string, st unix.Stat_t) error {
 	if !ownerOK(st.Uid) {
 		return fmt.Errorf("%sis owned by uid %d, not by you or root", what, st.Uid)
 	}
-	if perm := st.Mode & 0o7777; perm&0o022 != 0 {
+	if perm := st.Mode & 0o7777; othersMayWrite(st) {
 		fix := shown
 		if dir != "" {
 			fix = dir
@@ -190,10 +190,17 @@ func checkAncestor(shown, dir string, st unix.Stat_t) error {
 		}
 		return nil
 	}
-	if perm := st.Mode & 0o7777; perm&0o022 != 0 && perm&unix.S_ISVTX == 0 {
+	if perm := st.Mode & 0o7777; othersMayWrite(st) && perm&unix.S_ISVTX == 0 {
 		return fmt.Errorf("config file %s: directory %s has mode %04o, which lets others replace what is in it (it is not sticky)", shown, dir, perm)
 	}
 	return nil
+}
+
+// othersMayWrite reports whether anyone but the owner may write the file: others, or a group that is not
+// the owner's private group (groups.go).
+func othersMayWrite(st unix.Stat_t) bool {
+	perm := st.Mode & 0o7777
+	return perm&0o002 != 0 || perm&0o020 != 0 && !privateGroup(st.Gid, st.Uid)
 }
 
 func ownerOK(uid uint32) bool {

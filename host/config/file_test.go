@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -62,8 +63,27 @@ func private(t *testing.T) string {
 	return dir
 }
 
+// accounts makes /etc/group and /etc/passwd, as the ownership rule reads them, these texts.
+func accounts(t *testing.T, group, passwd string) {
+	dir := t.TempDir()
+	oldGroup, oldPasswd := groupFile, passwdFile
+	groupFile, passwdFile = filepath.Join(dir, "group"), filepath.Join(dir, "passwd")
+	if err := os.WriteFile(groupFile, []byte(group), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(passwdFile, []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	privateCache.Clear()
+	t.Cleanup(func() { groupFile, passwdFile = oldGroup, oldPasswd; privateCache.Clear() })
+}
+
 func TestReadOwnership(t *testing.T) {
+	uid, gid := os.Geteuid(), os.Getegid()
+	me := fmt.Sprintf("me:x:%d:%d::/home/me:/bin/sh\n", uid, gid)
 	t.Run("group-writable file", func(t *testing.T) {
+		// The file's group has another member: it is shared.
+		accounts(t, fmt.Sprintf("team:x:%d:someone\n", gid), me)
 		dir := private(t)
 		p := write(t, filepath.Join(dir, FileName), "organization = \"acme\"\n")
 		if err := os.Chmod(p, 0o664); err != nil {
@@ -81,6 +101,28 @@ func TestReadOwnership(t *testing.T) {
 		// The same rule for the user's own files.
 		if _, err := Load(p, env()); err == nil || err.Error() != want {
 			t.Errorf("Load = %v; want %q", err, want)
+		}
+	})
+	t.Run("group-writable in a user private group", func(t *testing.T) {
+		// umask 002 on Fedora, Debian and Ubuntu: a clone's files and directories are group-writable,
+		// and the group is the user's own.
+		accounts(t, fmt.Sprintf("wheel:x:%d:\nme:x:%d:\n", gid+1, gid), me)
+		dir := private(t)
+		sub := filepath.Join(dir, "clone")
+		p := write(t, filepath.Join(sub, FileName), "organization = \"acme\"\n")
+		if err := os.Chmod(p, 0o664); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(sub, 0o775); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Read(Found{p, SourceSearch}); err != nil {
+			t.Fatalf("Read = %v", err)
+		}
+		// Another account with that primary group makes it shared.
+		accounts(t, fmt.Sprintf("me:x:%d:\n", gid), me+fmt.Sprintf("other:x:%d:%d::/:/bin/sh\n", uid+1, gid))
+		if _, err := Read(Found{p, SourceSearch}); err == nil || !strings.Contains(err.Error(), "which lets group or others change it") {
+			t.Fatalf("Read = %v", err)
 		}
 	})
 	t.Run("world-writable directory of the file", func(t *testing.T) {
@@ -260,4 +302,32 @@ path = "~user/plugin.wasm"
 	if strings.Join(f.Restricted, " ") != "store.path seal.identity plugins.mine.path" {
 		t.Errorf("Restricted = %q", f.Restricted)
 	}
+}
+
+func TestIsPrivateGroup(t *testing.T) {
+	for _, c := range []struct {
+		group, passwd string
+		want          bool
+	}{
+		{"alice:x:1000:\n", "alice:x:1000:1000::/home/alice:/bin/sh\n", true},
+		{"alice:x:1000:bob\n", "alice:x:1000:1000::/home/alice:/bin/sh\n", false},                // a member
+		{"alice:x:1000:\n", "alice:x:1000:100::/home/alice:/bin/sh\n", false},                    // not her primary group
+		{"", "alice:x:1000:1000::/home/alice:/bin/sh\n", false},                                  // no such group
+		{"alice:x:1000:\nalias:x:1000:\n", "alice:x:1000:1000::/:/bin/sh\n", false},              // listed twice
+		{"alice:x:1000\n", "alice:x:1000:1000::/:/bin/sh\n", false},                              // malformed
+		{"alice:x:1000:\n", "alice:x:1000:1000::/:/bin/sh\nbob:x:1001:1000::/:/bin/sh\n", false}, // shared primary
+		{"+::::\nalice:x:1000:\n", "alice:x:1000:1000::/:/bin/sh\n", true},                       // NIS line skipped
+	} {
+		if got := isPrivateGroup([]byte(c.group), []byte(c.passwd), 1000, 1000); got != c.want {
+			t.Errorf("isPrivateGroup(%q, %q) = %v; want %v", c.group, c.passwd, got, c.want)
+		}
+	}
+}
+
+func FuzzPrivateGroup(f *testing.F) {
+	f.Add([]byte("alice:x:1000:\n"), []byte("alice:x:1000:1000::/home/alice:/bin/sh\n"), uint32(1000), uint32(1000))
+	f.Add([]byte("root:x:0:\n:::\n"), []byte("root:x:0:0:root:/root:/bin/bash\n"), uint32(0), uint32(0))
+	f.Fuzz(func(t *testing.T, group, passwd []byte, gid, uid uint32) {
+		isPrivateGroup(group, passwd, gid, uid) // never panics
+	})
 }
