@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzLoad$$' -fuzztime 30s
 	$(GO) test ./host/scope -run XXX -fuzz '^FuzzValidateKey$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
+	$(GO) test ./host/config -run XXX -fuzz '^FuzzPrivateGroup$$' -fuzztime 30s
 	$(GO) test ./host/trust -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseMarks$$' -fuzztime 30s
 	$(GO) test ./host/scope -run XXX -fuzz '^FuzzValidateProject$$' -fuzztime 30s
