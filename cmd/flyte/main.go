@@ -10,6 +10,9 @@ import (
 )
 
 func main() {
+	// First: before anything is read, flyte's environment and memory are
+	// kept from other processes of the user (a task among them).
+	harden()
 	if len(os.Args) == 2 && os.Args[1] == task.InitArg {
 		task.InitMain() // flyte as a task's helper, in its namespaces
 	}

@@ -102,7 +102,7 @@ func launch(spec Spec, pidns, tty bool, stdin *os.File, stdout, stderr io.Writer
 	}
 	defer statusR.Close()
 	cmd.ExtraFiles = []*os.File{confR, statusW} // fds 3 and 4
-	err = cmd.Start()
+	err = startDumpable(cmd)
 	confR.Close()
 	statusW.Close()
 	if err != nil {
@@ -161,4 +161,25 @@ func decodeStatus(msg []byte) error {
 		return &StartError{Msg: text, Code: code}
 	}
 	return errors.New("task helper: " + text)
+}
+
+// startDumpable starts cmd. When flyte made itself non-dumpable (so that
+// no process of the user reads its environment or memory) and cmd gets a
+// new user namespace, flyte is dumpable while it starts cmd, and only
+// then: the child inherits the flag from the fork, and an ordinary user
+// can write the child's uid_map and gid_map only while it is dumpable. The
+// helper makes itself non-dumpable again first thing, and the task has
+// not started yet.
+func startDumpable(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr.Cloneflags&syscall.CLONE_NEWUSER == 0 {
+		return cmd.Start()
+	}
+	if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil || d != 0 {
+		return cmd.Start()
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		return cmd.Start()
+	}
+	defer func() { _ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) }()
+	return cmd.Start()
 }
