@@ -42,11 +42,19 @@ var denied = map[string]bool{
 	"RUBYOPT": true, "RUBYLIB": true, "GCONV_PATH": true, "LOCPATH": true, "NLSPATH": true,
 	"HOSTALIASES": true, "RES_OPTIONS": true, "LOCALDOMAIN": true, "JAVA_TOOL_OPTIONS": true,
 	"_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true, "GIT_SSH_COMMAND": true,
-	"GIT_EXEC_PATH": true, "GIT_CONFIG_GLOBAL": true, "EDITOR": true, "VISUAL": true, "PAGER": true,
+	"GIT_EXEC_PATH": true, "EDITOR": true, "VISUAL": true, "PAGER": true,
+	// Programs and configuration that git, ssh, sudo, less, Lua, OpenSSL, Go, npm and shells run or read.
+	"GIT_ASKPASS": true, "SSH_ASKPASS": true, "SUDO_ASKPASS": true, "GIT_SSH": true, "GIT_PROXY_COMMAND": true,
+	"GIT_EXTERNAL_DIFF": true, "GIT_PAGER": true, "GIT_EDITOR": true, "GIT_SEQUENCE_EDITOR": true,
+	"GIT_TEMPLATE_DIR": true, "GIT_DIR": true, "GIT_WORK_TREE": true, "GIT_COMMON_DIR": true,
+	"MANPAGER": true, "BROWSER": true, "LESSOPEN": true, "LESSCLOSE": true, "OPENSSL_CONF": true,
+	"OPENSSL_ENGINES": true, "GOFLAGS": true, "GOTOOLCHAIN": true, "GOENV": true, "CC": true, "CXX": true,
+	"XDG_CONFIG_HOME": true, "XDG_CONFIG_DIRS": true, "ZDOTDIR": true, "PYTHONUSERBASE": true,
+	"PYTHONEXECUTABLE": true, "PYTHONBREAKPOINT": true,
 }
 
 // deniedPrefixes deny every name that starts with one of them.
-var deniedPrefixes = []string{"LD_", "DYLD_", "MALLOC_", "GLIBC_", "FLYTE_"}
+var deniedPrefixes = []string{"LD_", "DYLD_", "MALLOC_", "GLIBC_", "GIT_CONFIG_", "LUA_INIT", "NPM_CONFIG_", "CGO_", "FLYTE_"}
 
 // Denied reports whether a secret may never be put in the variable name.
 // rule is the entry of flyte's list that name matches, safe to show
