@@ -4,13 +4,28 @@
 // nothing the user typed.
 package suggest
 
+import "strings"
+
 // Closest returns the candidate within an edit distance of 2 of word (and
-// closer than half the candidate's length), the nearest first, or "".
+// closer than half the candidate's length), the nearest first; failing
+// that, the one candidate that starts or ends with word, when word has at
+// least 3 letters ("as_env" and "env_var" for "as_env_var"); or "".
 func Closest(word string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := Distance(word, c); d < bestD && 2*d < len(c) {
 			best, bestD = c, d
+		}
+	}
+	if best != "" || len(word) < 3 {
+		return best
+	}
+	for _, c := range candidates {
+		if c != word && (strings.HasPrefix(c, word) || strings.HasSuffix(c, word)) {
+			if best != "" {
+				return "" // more than one: no guess
+			}
+			best = c
 		}
 	}
 	return best
