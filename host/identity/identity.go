@@ -104,13 +104,17 @@ func (s *Source) Variable() string { return s.variable }
 // File is the identity file, when the identity is one ("" otherwise).
 func (s *Source) File() string { return s.file }
 
-// String names the source for messages; never the key.
+// String names the source for messages; never the key. FLYTE_IDENTITY_FILE's
+// value is named only when it names a file that exists: otherwise it may
+// be a key put in the wrong variable.
 func (s *Source) String() string {
 	switch s.variable {
 	case "":
 		return s.file
 	case EnvFile:
-		return s.file + " (" + EnvFile + ")"
+		if _, err := os.Lstat(s.file); err == nil && !hasControl(s.file) {
+			return s.file + " (" + EnvFile + ")"
+		}
 	}
 	return "from " + s.variable
 }

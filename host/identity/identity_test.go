@@ -102,6 +102,11 @@ func TestErrors(t *testing.T) {
 		if strings.Contains(err.Error(), key[20:]) {
 			t.Errorf("%s: error quotes the key", tt.name)
 		}
+		// -v names the source: a value that names no file may be the
+		// key in the wrong variable, so it is not repeated.
+		if got := src.String(); got != "from "+tt.name {
+			t.Errorf("%s=%q: the source is named %q, want %q", tt.name, tt.val, got, "from "+tt.name)
+		}
 		if _, err := os.Lstat(configured); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%s: an identity was created", tt.name)
 		}
