@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
@@ -93,7 +97,21 @@ func (c *cli) identitySource(cfg *config.Config) *identity.Source {
 	}
 	src := identity.Resolve(c.getenv, configured)
 	src.Stdin, src.Stderr, src.Timeout = c.stdin, c.stderr, identityCmdTimeout
+	src.Signaled = endBySignal
 	return src
+}
+
+// endBySignal ends flyte as sig says, once FLYTE_IDENTITY_CMD, which flyte
+// stopped on it, is gone: as if flyte had not caught it.
+func endBySignal(sig os.Signal) {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return
+	}
+	signal.Reset(sig)
+	_ = syscall.Kill(os.Getpid(), s)
+	time.Sleep(time.Second) // the signal ends flyte meanwhile
+	os.Exit(128 + int(s))
 }
 
 // useIdentity gives the core its identity source and keeps a file named by

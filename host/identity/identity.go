@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,6 +64,11 @@ type Source struct {
 	Stdin io.Reader
 	// Stderr is FLYTE_IDENTITY_CMD's standard error; nil discards it.
 	Stderr io.Writer
+	// Signaled is called when SIGINT, SIGTERM or SIGHUP stopped
+	// FLYTE_IDENTITY_CMD (flyte catches them while it runs, to stop it),
+	// so that flyte can end as the signal says; if it returns, or is nil,
+	// the command's Load fails.
+	Signaled func(os.Signal)
 
 	mu      sync.Mutex
 	id      *age.X25519Identity
@@ -235,15 +241,23 @@ func (s *Source) run() (*age.X25519Identity, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// A signal that would end flyte stops the command first, rather
+	// than leave it running without its parent.
+	stop := cancelOnSignal(cancel)
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.value)
 	cmd.Env = Strip(os.Environ()) // a nested flyte must not run it again
+	// The shell dies with flyte, even by SIGKILL (Linux).
+	cmd.SysProcAttr = childAttr()
 	if f, ok := s.Stdin.(*os.File); ok && f != nil && term.IsTerminal(int(f.Fd())) {
+		// On a terminal the command stays in flyte's process group, so
+		// that it may read it (a password prompt): a timeout or a signal
+		// to flyte alone kills the shell, not what it started in the
+		// background. (^C reaches the whole group anyway.)
 		cmd.Stdin = f
 	} else {
 		// Without a terminal, the command gets its own process group,
-		// so that a timeout stops whatever it started too. (On a
-		// terminal it stays in flyte's group, so that it may read it.)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// so that a timeout or a signal stops whatever it started too.
+		cmd.SysProcAttr.Setpgid = true
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	}
 	cmd.Stderr = s.Stderr
@@ -252,6 +266,12 @@ func (s *Source) run() (*age.X25519Identity, error) {
 	cmd.Stdout = out
 	cmd.WaitDelay = time.Second // a descendant holding the output open
 	err := cmd.Run()
+	if sig := stop(); sig != nil {
+		if s.Signaled != nil {
+			s.Signaled(sig)
+		}
+		return nil, fmt.Errorf("flyte got signal %d (%s) and stopped %s", sig, sig, EnvCmd)
+	}
 	var exit *exec.ExitError
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -268,6 +288,45 @@ func (s *Source) run() (*age.X25519Identity, error) {
 		return nil, fmt.Errorf("the output of %s is malformed: larger than %d bytes", EnvCmd, seal.MaxIdentitySize)
 	}
 	return seal.ParseIdentity("the output of "+EnvCmd, out.b)
+}
+
+// cancelOnSignal calls cancel when SIGINT, SIGTERM or SIGHUP arrives (one
+// that flyte was started to ignore stays ignored). stop ends that, and
+// returns the signal that came, if one did.
+func cancelOnSignal(cancel func()) (stop func() os.Signal) {
+	var watch []os.Signal
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(sig) {
+			watch = append(watch, sig)
+		}
+	}
+	if len(watch) == 0 {
+		return func() os.Signal { return nil }
+	}
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, watch...)
+	var got os.Signal
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case got = <-caught:
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() os.Signal {
+		close(done)
+		<-finished
+		signal.Stop(caught)
+		if got == nil {
+			select {
+			case got = <-caught: // came as the command ended
+			default:
+			}
+		}
+		return got
+	}
 }
 
 // capped keeps the first cap(b) bytes written to it and drains the rest,
