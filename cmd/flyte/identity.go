@@ -40,7 +40,9 @@ Only the last is ever created: by the first secret you create, with no
 variable set. Back it up: without it, the store's secrets cannot be read. An
 identity file must be a regular file of yours that only you can read or write
 (mode 0600). A task never sees these variables, and its output masks the
-identity.
+identity. FLYTE_IDENTITY stays in the environment of the shell that set it
+(and on macOS shows in ps eww): outside CI, prefer FLYTE_IDENTITY_FILE or
+FLYTE_IDENTITY_CMD.
 
 Example:
   flyte identity
