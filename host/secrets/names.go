@@ -38,13 +38,7 @@ type Names struct {
 // or the store's first error and returns what it has with that error, so a
 // caller can use a partial answer.
 func (m *Manager) Names(ctx context.Context, f Filter) (Names, error) {
-	req := abi.ListRequest{Org: m.org, Key: f.Key}
-	if f.Project != nil {
-		req.HasProject, req.Project = true, *f.Project
-	}
-	if f.Domain != nil {
-		req.HasDomain, req.Domain = true, *f.Domain
-	}
+	req := m.listRequest(f)
 	keys, projects := map[string]bool{}, map[string]bool{}
 	add := func(s abi.Scope, key string) {
 		if !req.Matches(s, key) {

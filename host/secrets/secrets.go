@@ -576,6 +576,18 @@ func (m *Manager) notFound(ctx context.Context, s scope.Scope, key string) error
 	return e
 }
 
+// listRequest is the store's listing request for what f selects.
+func (m *Manager) listRequest(f Filter) abi.ListRequest {
+	req := abi.ListRequest{Org: m.org, Key: f.Key}
+	if f.Project != nil {
+		req.HasProject, req.Project = true, *f.Project
+	}
+	if f.Domain != nil {
+		req.HasDomain, req.Domain = true, *f.Domain
+	}
+	return req
+}
+
 // ListResult is the answer to List.
 type ListResult struct {
 	Secrets []Secret
@@ -585,13 +597,7 @@ type ListResult struct {
 // List returns the secrets matching f, ordered by project, domain and key.
 // Records that fail to open are returned in Damaged.
 func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
-	req := abi.ListRequest{Org: m.org, Key: f.Key}
-	if f.Project != nil {
-		req.HasProject, req.Project = true, *f.Project
-	}
-	if f.Domain != nil {
-		req.HasDomain, req.Domain = true, *f.Domain
-	}
+	req := m.listRequest(f)
 	res, records, err := m.listAll(ctx, &req)
 	if err != nil {
 		return ListResult{}, err
