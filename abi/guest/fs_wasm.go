@@ -23,10 +23,7 @@ func fsList(path unsafe.Pointer, plen uint32) uint32
 //go:wasmimport flyte_fs_v1 lock
 func fsLock(path unsafe.Pointer, plen uint32) uint32
 
-// HostFS returns the directory capability granted by the host. A plugin
-// that calls it imports the flyte_fs_v1 module, and the host refuses to
-// load it unless its configuration grants a directory.
-func HostFS() FS { return hostFS{} }
+func hostDir() FS { return hostFS{} }
 
 type hostFS struct{}
 

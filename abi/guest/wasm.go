@@ -26,11 +26,7 @@ func hostLog(level uint32, ptr unsafe.Pointer, n uint32)
 
 var handler Handler
 
-// Serve registers h as this module's plugin. Call it from an init function.
-func Serve(h Handler) { handler = h }
-
-// ServeStore registers a store plugin. Call it from an init function.
-func ServeStore(info Info, s Store) { Serve(StoreHandler(info, s)) }
+func serve(h Handler) { handler = h }
 
 func ptr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
@@ -105,9 +101,7 @@ func capErr(st uint32) error {
 	return &abi.StatusError{Code: abi.Status(st), Message: m.Message}
 }
 
-// Config returns the plugin's configuration as the host encoded it (the
-// [plugins.NAME] config table of flyte.toml), or nil.
-func Config() []byte {
+func config() []byte {
 	n := configRead(nil, 0)
 	if n == 0 {
 		return nil
@@ -117,17 +111,4 @@ func Config() []byte {
 	return b
 }
 
-// Log levels for Log.
-const (
-	LevelDebug = 0
-	LevelInfo  = 1
-	LevelWarn  = 2
-	LevelError = 3
-)
-
-// Log sends a message to the host's log. The host shows it only in verbose
-// mode, prefixed with the plugin's name. Never log secret values.
-func Log(level uint32, msg string) { hostLog(level, strptr(msg), uint32(len(msg))) }
-
-// ServeInjector registers an injector plugin. Call it from an init function.
-func ServeInjector(info Info, inj Injector) { Serve(InjectorHandler(info, inj)) }
+func hostLogString(level uint32, msg string) { hostLog(level, strptr(msg), uint32(len(msg))) }

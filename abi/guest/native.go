@@ -1,0 +1,26 @@
+//go:build !wasip1
+
+package guest
+
+import "github.com/flytesecrets/flyte/abi"
+
+// Outside a wasip1 build there is no host: see serve.go.
+
+func serve(Handler) {}
+
+func config() []byte { return nil }
+
+func hostLogString(uint32, string) {}
+
+func hostDir() FS { return noHost{} }
+
+// noHost is HostFS outside a wasip1 build: every call fails.
+type noHost struct{}
+
+var errNoHost = abi.Errorf(abi.Unavailable, "guest.HostFS works only in a wasip1 build")
+
+func (noHost) ReadFile(string) ([]byte, error)        { return nil, errNoHost }
+func (noHost) WriteFile(string, []byte, bool) error   { return errNoHost }
+func (noHost) Remove(string) error                    { return errNoHost }
+func (noHost) ReadDir(string) ([]abi.DirEntry, error) { return nil, errNoHost }
+func (noHost) Lock(string) error                      { return errNoHost }
