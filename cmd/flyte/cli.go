@@ -142,15 +142,10 @@ func (c *cli) dispatch(args []string) error {
 	// Global flags may come before the command, as in flyte-sdk's flyte: they are parsed with the
 	// command's own flags, as if they followed its name, and errors name their original positions.
 	g := globalFlagSet(&cli{})
-	lead := rewriteOF(g, args)
-	if err := g.Parse(lead); err != nil {
+	lead, rest, err := parseLeading(g, args)
+	if err != nil {
 		return c.leadingFlagError(err, g, lead)
 	}
-	// Only the leading global flags keep their rewriting: what follows the command is
-	// rewritten below with the command's own flags, which know that --value -of is a value.
-	n := len(lead) - len(g.Args())
-	lead = append(lead[:n:n], args[n:]...)
-	rest := lead[n:]
 	if f := g.Lookup("output-format"); f.Changed && !slices.Contains(outputFormats, f.Value.String()) {
 		// "flyte -of get secret": the format was left out and the command taken for it.
 		if v := f.Value.String(); slices.ContainsFunc(commands, func(cmd *command) bool { return strings.Fields(cmd.Name)[0] == v }) {
@@ -339,6 +334,20 @@ func globalFlags(c *cli, fs *pflag.FlagSet) {
 	for _, name := range []string{"config", "output-format", "verbose", "version"} {
 		_ = fs.SetAnnotation(name, globalFlag, []string{"true"})
 	}
+}
+
+// parseLeading parses the global flags g that come before the command in args. It returns args
+// with those flags' "-of" rewritten, and only theirs (what follows the command is rewritten later
+// with the command's own flags, which know that --value -of is a value), and rest, the part from the
+// command on. On an error, lead is what g parsed.
+func parseLeading(g *pflag.FlagSet, args []string) (lead, rest []string, err error) {
+	lead = rewriteOF(g, args)
+	if err := g.Parse(lead); err != nil {
+		return lead, nil, err
+	}
+	n := len(lead) - len(g.Args())
+	lead = append(lead[:n:n], args[n:]...)
+	return lead, lead[n:], nil
 }
 
 // rewriteOF returns args with each "-of X" or "-of=X" that stands where a flag of fs may

@@ -178,8 +178,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 func (c *cli) candidates(cs *candidates, words []string, cur string) {
 	g := globalFlagSet(c)
 	g.ParseErrorsAllowlist.UnknownFlags = true
-	lead := rewriteOF(g, words)
-	err := g.Parse(lead)
+	lead, rest, err := parseLeading(g, words)
 	var need *pflag.ValueRequiredError
 	switch {
 	case errors.As(err, &need):
@@ -188,7 +187,6 @@ func (c *cli) candidates(cs *candidates, words []string, cur string) {
 	case err != nil:
 		return
 	}
-	rest := g.Args()
 	prefix := lead[:len(lead)-len(rest)]
 	if len(prefix) > 0 && prefix[len(prefix)-1] == "--" {
 		return
