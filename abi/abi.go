@@ -18,12 +18,21 @@ const Version = 1
 
 // Minor is the ABI minor version: additions (new ops, new optional imports,
 // new message fields, new enum values) that older peers can ignore or are
-// never sent. 1.1 added record kind 3, SecretImagePull (SPEC.md, section 8).
-const Minor = 1
+// never sent. 1.1 added record kind 3, SecretImagePull; 1.2 added the http
+// capability, the time_left import and the render op (SPEC.md, section 8).
+const Minor = 2
 
 // MinorImagePull is the first minor version whose stores may be sent
 // records of kind SecretImagePull.
 const MinorImagePull = 1
+
+// MinorHTTP is the minor version that brought the http capability
+// (HTTPModule) and flyte_v1.time_left.
+const MinorHTTP = 2
+
+// MinorRender is the first minor version whose injectors may be sent
+// OpRender.
+const MinorRender = 2
 
 // Names of the exports a guest provides and of the host modules it imports.
 const (
@@ -41,7 +50,31 @@ const (
 	HostModule = "flyte_v1"
 	// FSModule holds the directory capability, bound only when granted.
 	FSModule = "flyte_fs_v1"
+	// HTTPModule holds the http capability (since 1.2), bound only when
+	// granted.
+	HTTPModule = "flyte_http_v1"
+
+	// DescribeSection names the optional custom section whose payload is
+	// the plugin's Describe message, so that a host can tell what a plugin
+	// is without running it (since 1.2).
+	DescribeSection = "flyte.describe"
 )
+
+// CapabilityInfo names a capability of ABI v1: the word a grant uses in
+// flyte.toml, its import module, and the minor version that brought it. The
+// table lists every capability of the ABI, so a host built without one can
+// still name it in a message.
+type CapabilityInfo struct {
+	Name   string
+	Module string
+	Minor  uint32
+}
+
+// Capabilities is every capability of ABI v1.
+var Capabilities = []CapabilityInfo{
+	{Name: "fs", Module: FSModule, Minor: 0},
+	{Name: "http", Module: HTTPModule, Minor: MinorHTTP},
+}
 
 // Status is the result of every export call and every capability import.
 type Status uint32
@@ -99,7 +132,8 @@ const (
 
 // Injector operations.
 const (
-	OpPlan Op = 100 // PlanRequest -> Plan
+	OpPlan   Op = 100 // PlanRequest -> Plan
+	OpRender Op = 101 // RenderRequest -> RenderPlan (since 1.2)
 )
 
 // PluginKind says what a plugin is for.
@@ -168,6 +202,9 @@ const (
 	MaxMessage = 8 << 20
 	// MaxPath bounds a capability path argument.
 	MaxPath = 1024
+	// MaxDepth bounds how deeply messages nest; a decoder refuses deeper
+	// input as malformed, so no peer can exhaust the other's stack.
+	MaxDepth = 16
 )
 
 // FSWriteExclusive is the flag of the fs capability's write import that

@@ -102,10 +102,16 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(Marshal(&Describe{Ops: []Op{1, 2}, Capabilities: []string{"fs"}}))
 	f.Add([]byte{0x0a, 0x80})
 	f.Add(Marshal(&Plan{Env: []EnvEntry{{Name: "A", Ref: 1}}, Files: []FileEntry{{Path: "/etc/flyte/secrets/k", Mode: 0o400, Ref: 2}}}))
+	f.Add(Marshal(&RenderPlan{Outputs: []Output{{ID: 1, Parts: []Part{{Text: []byte("a=")}, {Ref: 2, Transforms: []Transform{URLEscape}},
+		{Parts: []Part{{Ref: 1}, {Text: []byte(":")}, {Ref: 2}}, Transforms: []Transform{Base64Encode}}}}}}))
+	f.Add(Marshal(&RenderRequest{Secrets: []SecretRequest{{Ref: 1, Key: "k"}}, Outputs: []OutputRequest{{ID: 1, File: "app.conf", Refs: []uint32{1}}}}))
+	f.Add(Marshal(&HTTPRequest{Method: "PUT", URL: "https://h:1/v3/kv/put", Headers: []HTTPHeader{{Name: "A", Value: []byte("b")}}, Body: []byte("{}"), TimeoutMS: 9}))
+	f.Add(Marshal(&HTTPResponse{Status: 200, Headers: []HTTPHeader{{Name: "A", Value: []byte("b")}}, Body: []byte("{}"), URL: "https://h:1/", TimeLeftMS: 5}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Every message either side decodes, the injector's Plan included.
 		for _, m := range []Message{&ListResponse{}, &Describe{}, &Record{}, &ListRequest{}, &DirList{}, &PluginConfig{}, &MetaRequest{},
-			&MetaResponse{}, &WriteRequest{}, &KeyRequest{}, &ErrorMessage{}, &Plan{}, &PlanRequest{}} {
+			&MetaResponse{}, &WriteRequest{}, &KeyRequest{}, &ErrorMessage{}, &Plan{}, &PlanRequest{},
+			&RenderRequest{}, &RenderPlan{}, &HTTPRequest{}, &HTTPResponse{}} {
 			if err := Unmarshal(b, m); err != nil {
 				continue
 			}
@@ -122,4 +128,33 @@ func FuzzUnmarshal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A hostile peer cannot nest messages deeper than MaxDepth: the decoder
+// refuses the input instead of recursing once per two bytes of it.
+func TestDecoderDepth(t *testing.T) {
+	nest := func(depth int) []byte {
+		p := Part{Text: []byte("x")}
+		for i := 0; i < depth; i++ {
+			p = Part{Parts: []Part{p}}
+		}
+		return Marshal(&RenderPlan{Outputs: []Output{{ID: 1, Parts: []Part{p}}}})
+	}
+	// RenderPlan > Output > Part is depth 2, so MaxDepth-2 more levels fit.
+	if err := Unmarshal(nest(MaxDepth-2), &RenderPlan{}); err != nil {
+		t.Fatalf("depth %d: %v", MaxDepth, err)
+	}
+	if err := Unmarshal(nest(MaxDepth-1), &RenderPlan{}); err != ErrMalformed {
+		t.Fatalf("depth over MaxDepth: err = %v, want ErrMalformed", err)
+	}
+	deep := []byte{}
+	for i := 0; i < 100000; i++ {
+		deep = append([]byte{0x1a, byte(len(deep))}, deep...)
+		if len(deep) > 120 {
+			break
+		}
+	}
+	if err := Unmarshal(deep, &Part{}); err == nil {
+		t.Fatal("deeply nested input decoded")
+	}
 }

@@ -113,6 +113,7 @@ type Decoder struct {
 	val   uint64
 	data  []byte
 	err   error
+	depth int
 }
 
 // NewDecoder returns a decoder over b. Slices returned by Blob alias b.
@@ -233,7 +234,13 @@ func (d *Decoder) Message(m interface{ UnmarshalFrom(*Decoder) }) {
 	if !d.want(wireBytes) {
 		return
 	}
-	sub := Decoder{b: d.data}
+	if d.depth >= MaxDepth {
+		if d.err == nil {
+			d.err = ErrMalformed
+		}
+		return
+	}
+	sub := Decoder{b: d.data, depth: d.depth + 1}
 	m.UnmarshalFrom(&sub)
 	if sub.err != nil && d.err == nil {
 		d.err = sub.err
