@@ -1,0 +1,156 @@
+package capability
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/fsgrant"
+	"github.com/flytesecrets/flyte/host/grant"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// fs: one directory, through host/fsgrant (abi/SPEC.md, section 2.2).
+func init() {
+	Register(&Capability{
+		Name:   "fs",
+		Module: abi.FSModule,
+		Minor:  0,
+		Funcs: []Func{
+			fsFunc("read", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
+				return s.call.ReadFile(p)
+			}),
+			fsFunc("write", []api.ValueType{i32, i32, i32, i32, i32}, func(s *fsSession, m api.Module, p string, st []uint64) ([]byte, error) {
+				ptr, n, flags := uint32(st[2]), uint32(st[3]), uint32(st[4])
+				if n > abi.MaxMessage {
+					return nil, abi.Errorf(abi.TooLarge, "write too large")
+				}
+				return nil, s.call.WriteFile(p, MustRead(m, ptr, n, "data"), flags&abi.FSWriteExclusive != 0)
+			}),
+			fsFunc("remove", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
+				return nil, s.call.Remove(p)
+			}),
+			fsFunc("list", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
+				ents, err := s.call.ReadDir(p)
+				if err != nil {
+					return nil, err
+				}
+				return abi.Marshal(&abi.DirList{Entries: ents}), nil
+			}),
+			fsFunc("lock", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
+				return nil, s.call.Lock(p)
+			}),
+		},
+		Parse: parseFS,
+		Example: func(plugin string) []string {
+			return []string{"[plugins." + plugin + ".grant.fs]", `path = "/a/directory/for/` + plugin + `"`}
+		},
+	})
+}
+
+const i32 = api.ValueTypeI32
+
+var pathArgs = []api.ValueType{i32, i32}
+
+// fsFunc makes a host function whose first two arguments are a path.
+func fsFunc(name string, params []api.ValueType, f func(s *fsSession, m api.Module, p string, stack []uint64) ([]byte, error)) Func {
+	return Func{Name: name, Params: params, Results: []api.ValueType{i32},
+		Call: func(_ context.Context, s Session, m api.Module, stack []uint64) {
+			fs := s.(*fsSession)
+			p, err := Path(m, uint32(stack[0]), uint32(stack[1]))
+			var data []byte
+			if err == nil {
+				data, err = f(fs, m, p, stack)
+			}
+			stack[0] = fs.out.Reply(data, err)
+		}}
+}
+
+// FSGrant grants the directory dir as the store's: the setting
+// store.path, checked as the store plugin's.
+func FSGrant(dir string) Grant {
+	return &fsGrant{dir: dir, setting: "store.path", grantee: "the store plugin"}
+}
+
+// parseFS reads [plugins.NAME.grant.fs]: path = "/a/directory".
+func parseFS(plugin string, t map[string]any) (Grant, error) {
+	table := "[plugins." + plugin + ".grant.fs]"
+	g := &fsGrant{setting: table + " path", grantee: "plugin " + plugin}
+	for k, v := range t {
+		if k != "path" {
+			return nil, fmt.Errorf("%s: unknown setting %s (the fs grant has only path)", table, strconv.Quote(k))
+		}
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, fmt.Errorf("%s: path must be a directory's path (a string)", table)
+		}
+		if !filepath.IsAbs(s) {
+			return nil, fmt.Errorf("%s: path %s must be absolute", table, strconv.Quote(s))
+		}
+		g.dir = filepath.Clean(s)
+	}
+	if g.dir == "" {
+		return nil, fmt.Errorf("%s: path is missing (the directory to grant)", table)
+	}
+	return g, nil
+}
+
+type fsGrant struct{ dir, setting, grantee string }
+
+// Dir returns the granted directory.
+func (g *fsGrant) Dir() string { return g.dir }
+
+func (g *fsGrant) Check(protected []grant.Protected) error {
+	return grant.Check(g.setting, g.grantee, g.dir, protected)
+}
+
+func (g *fsGrant) Open() (Instance, error) { return &fsInstance{dir: fsgrant.New(g.dir)}, nil }
+
+type fsInstance struct{ dir *fsgrant.Dir }
+
+func (i *fsInstance) Begin(ctx context.Context, out *Result) Session {
+	return &fsSession{call: i.dir.Begin(ctx), out: out}
+}
+
+func (i *fsInstance) Close() error { return i.dir.Close() }
+
+type fsSession struct {
+	call *fsgrant.Call
+	out  *Result
+}
+
+func (s *fsSession) End() { s.call.End() }
+
+// Failure: the plugin failed after the host gave up waiting for a lock
+// that another process holds: the store is busy, whatever the plugin made
+// of it.
+func (s *fsSession) Failure() (string, bool) {
+	if err := s.Cause(); err != nil {
+		return err.Error(), true
+	}
+	return "", false
+}
+
+func (s *fsSession) Cause() error {
+	if busy, pid := s.call.Busy(); busy {
+		return &BusyError{PID: pid}
+	}
+	return nil
+}
+
+// BusyError says a call failed because another process holds a lock the
+// plugin needed: the store is in use, not broken.
+type BusyError struct {
+	Plugin string
+	PID    int // the holder as the kernel reports it; 0 when unknown
+}
+
+func (e *BusyError) Error() string {
+	by := "another flyte process"
+	if e.PID > 0 {
+		by += " (pid " + strconv.Itoa(e.PID) + ")"
+	}
+	return "store is busy: locked by " + by + "; try again"
+}
