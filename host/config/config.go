@@ -97,6 +97,10 @@ type PluginConfig struct {
 	Timeout time.Duration
 	// Config is handed to the plugin as is; nil when the file sets none.
 	Config map[string]string
+	// Grants are the [plugins.NAME.grant.CAPABILITY] tables, by capability name (one of abi.Capabilities),
+	// as TOML decoded them (relative paths are not resolved here: the capability's parser owns its
+	// table); nil when the file sets none. The store plugin's fs grant is store.path, never a table here.
+	Grants map[string]map[string]any
 }
 
 // Source says how a configuration file was found, which decides what it may set.
@@ -317,6 +321,17 @@ func (c *Config) checkPaths() error {
 // dataHome returns $XDG_DATA_HOME, or ~/.local/share; "" when neither is known.
 func dataHome(getenv func(string) string) string {
 	return xdg(getenv, "XDG_DATA_HOME", ".local/share")
+}
+
+// PluginDir is where `flyte plugin install` keeps installed plugins: flyte/plugins under $XDG_DATA_HOME or
+// ~/.local/share, next to the default store; "" when neither is known. flyte protects it as it protects the
+// identity (grant.Own): no directory or file granted to a plugin may lie inside it or contain it, so a
+// plugin cannot change its own code or another's.
+func PluginDir(getenv func(string) string) string {
+	if d := dataHome(orEmpty(getenv)); d != "" {
+		return filepath.Join(d, "flyte", "plugins")
+	}
+	return ""
 }
 
 // CacheDir is where compiled plugins are kept: $FLYTE_CACHE_DIR, else

@@ -14,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/suggest"
 )
@@ -35,10 +36,22 @@ var fileSchema = &schema{keys: map[string]*schema{
 	"plugins": {anyKey: &schema{keys: map[string]*schema{
 		"path": nil, "sha256": nil, "memory_pages": nil, "timeout": nil,
 		"config": nil, // free-form: it belongs to the plugin
+		"grant":  grantSchema(),
 	}}},
 	"inject":       {keys: map[string]*schema{"env": nil, "file": nil}},
 	"environments": nil, // an array of tables, checked by its decoder
 }}
+
+// grantSchema knows one table per capability of the ABI (abi.Capabilities), even one this flyte was built
+// without (the plugin host says so when a plugin needs it); what is inside a table belongs to the
+// capability's own parser.
+func grantSchema() *schema {
+	g := &schema{keys: map[string]*schema{}}
+	for _, c := range abi.Capabilities {
+		g.keys[c.Name] = nil
+	}
+	return g
+}
 
 // parse decodes the contents of the file at path (absolute) over the defaults, as the user's own file.
 func parse(path string, data []byte, getenv func(string) string) (*Config, error) {
@@ -362,6 +375,10 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 			if err != nil {
 				return err
 			}
+			if _, fs := p.Grants["fs"]; fs && name == c.Store.Plugin {
+				err := d.keyErrorf(keyLoc(toml.Key{"plugins", name, "grant", "fs"}), "plugin %s is the store plugin: its directory is store.path, not a grant", name)
+				return &hintError{msg: err.Error(), hint: "move the directory to store.path and remove [plugins." + name + ".grant.fs]"}
+			}
 			c.Plugins[name] = p
 		}
 	}
@@ -500,7 +517,65 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 			p.Config[k] = s
 		}
 	}
+
+	key = sub("grant")
+	if grants, ok, err := d.table(t, key); err != nil {
+		return p, err
+	} else if ok {
+		p.Grants = make(map[string]map[string]any, len(grants))
+		for _, capName := range slices.Sorted(maps.Keys(grants)) {
+			ck := append(key[:3:3], capName)
+			g, _, err := d.table(grants, ck)
+			if err != nil {
+				return p, err
+			}
+			if g, err = d.grantPaths(ck, g); err != nil {
+				return p, err
+			}
+			p.Grants[capName] = g
+		}
+	}
 	return p, nil
+}
+
+// grantPathKeys are the settings of a grant table that name files or directories, whatever the
+// capability: they are resolved as every path in the file is (pathSetting), so that a capability's parser
+// gets absolute paths. Every string of a table named credentials is a path too (a file per credential).
+var grantPathKeys = []string{"dir", "path", "ca_file", "client_cert", "client_key"}
+
+// grantPaths returns a copy of g, the grant table at key, with its paths resolved.
+func (d *decoder) grantPaths(key toml.Key, g map[string]any) (map[string]any, error) {
+	out := maps.Clone(g)
+	for _, k := range slices.Sorted(maps.Keys(g)) {
+		sk := append(key[:len(key):len(key)], k)
+		switch _, isStr := g[k].(string); {
+		case slices.Contains(grantPathKeys, k) && isStr:
+			p, _, err := d.pathSetting(g, sk)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = p
+		case k == "credentials":
+			creds, _, err := d.table(g, sk)
+			if err != nil {
+				return nil, err
+			}
+			resolved := make(map[string]any, len(creds))
+			for _, name := range slices.Sorted(maps.Keys(creds)) {
+				if _, isStr := creds[name].(string); !isStr {
+					resolved[name] = creds[name] // the capability's parser names the wrong type
+					continue
+				}
+				p, _, err := d.pathSetting(creds, append(sk[:len(sk):len(sk)], name))
+				if err != nil {
+					return nil, err
+				}
+				resolved[name] = p
+			}
+			out[k] = resolved
+		}
+	}
+	return out, nil
 }
 
 // str returns the string at the last element of key in t; ok is false when it is absent.

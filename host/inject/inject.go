@@ -15,12 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
+	"github.com/flytesecrets/flyte/host/filename"
 	"github.com/flytesecrets/flyte/host/plugin"
 )
 
@@ -77,8 +77,6 @@ type PlanError struct {
 }
 
 func (e *PlanError) Error() string { return "injector " + e.Injector + ": " + e.Msg }
-
-var fileName = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
 
 // RequestError is a request that cannot be met whatever an injector
 // plans: a secret whose kind or value cannot fit it (a file secret, a
@@ -281,7 +279,7 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 	}
 	for _, f := range plan.Files {
 		base, ok := strings.CutPrefix(f.Path, abi.SecretsDir+"/")
-		if !ok || !fileName.MatchString(base) || base == "." || base == ".." || strings.Contains(base, "..") {
+		if !ok || !filename.Valid(base) {
 			return bad("writes %q: files must lie directly under %s", f.Path, abi.SecretsDir)
 		}
 		mode := fs.FileMode(f.Mode)
