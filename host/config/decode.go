@@ -541,7 +541,7 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 // grantPathKeys are the settings of a grant table that name files or directories, whatever the
 // capability: they are resolved as every path in the file is (pathSetting), so that a capability's parser
 // gets absolute paths. Every string of a table named credentials is a path too (a file per credential).
-var grantPathKeys = []string{"dir", "path", "ca_file", "client_cert", "client_key"}
+var grantPathKeys = []string{"path", "ca_file", "client_cert", "client_key"}
 
 // grantPaths returns a copy of g, the grant table at key, with its paths resolved.
 func (d *decoder) grantPaths(key toml.Key, g map[string]any) (map[string]any, error) {

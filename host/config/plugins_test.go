@@ -41,7 +41,7 @@ credentials = { password = "~/.config/etcd/pw", token = "/abs/tok" }
 
 [plugins.dirs]
 path = "/opt/dirs.wasm"
-grant.fs = { dir = "data" }
+grant.fs = { path = "data" }
 `)
 	c, err := Load(path, env("HOME", "/home/u"))
 	if err != nil {
@@ -58,7 +58,7 @@ grant.fs = { dir = "data" }
 	if got := c.Plugins["etcd"]; !reflect.DeepEqual(got.Grants, want) || got.SHA256 != "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789" {
 		t.Errorf("etcd = %#v\nwant grants %#v", got, want)
 	}
-	if got := c.Plugins["dirs"].Grants; !reflect.DeepEqual(got, map[string]map[string]any{"fs": {"dir": filepath.Join(dir, "data")}}) {
+	if got := c.Plugins["dirs"].Grants; !reflect.DeepEqual(got, map[string]map[string]any{"fs": {"path": filepath.Join(dir, "data")}}) {
 		t.Errorf("dirs grants = %#v", got)
 	}
 }
@@ -70,9 +70,9 @@ func TestPluginGrantErrors(t *testing.T) {
 		{"unknown capability far", plugin + "[plugins.foo.grant.network]\n", `:3:20: unknown setting`, ""},
 		{"grant type", plugin + "grant = \"http\"\n", `:3:9: setting "plugins.foo.grant" must be a table, not a string`, ""},
 		{"capability type", plugin + "grant = { http = [\"https://a:1\"] }\n", `:3:18: setting "plugins.foo.grant.http" must be a table, not an array`, ""},
-		{"path empty", plugin + "[plugins.foo.grant.fs]\ndir = \"\"\n", `:4:7: setting "plugins.foo.grant.fs.dir" is empty`, ""},
+		{"path empty", plugin + "[plugins.foo.grant.fs]\npath = \"\"\n", `:4:8: setting "plugins.foo.grant.fs.path" is empty`, ""},
 		{"credentials type", plugin + "[plugins.foo.grant.http]\ncredentials = \"x\"\n", `:4:15: setting "plugins.foo.grant.http.credentials" must be a table, not a string`, ""},
-		{"store plugin fs", "[store]\nplugin = \"foo\"\npath = \"s\"\n" + plugin + "[plugins.foo.grant.fs]\ndir = \"d\"\n", `:6:20: plugin foo is the store plugin: its directory is store.path, not a grant`,
+		{"store plugin fs", "[store]\nplugin = \"foo\"\npath = \"s\"\n" + plugin + "[plugins.foo.grant.fs]\npath = \"d\"\n", `:6:20: plugin foo is the store plugin: its directory is store.path, not a grant`,
 			"move the directory to store.path and remove [plugins.foo.grant.fs]"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
