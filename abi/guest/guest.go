@@ -16,9 +16,18 @@
 // *abi.StatusError (abi.Errorf) to choose the code; anything else is
 // reported as Internal.
 //
-// The dispatch code in this file is portable, so the same plugin code can
-// be linked natively (tests, benchmark baselines); the wasm glue lives in
-// files built only for wasip1.
+// What a plugin can reach is what the user granted it: HostFS (capability
+// "fs", a directory) and HostHTTP (capability "http", since ABI 1.2: the
+// origins of the grant). List the ones it uses in Info.Capabilities. An
+// injector gets no capability and never sees a value; implementing
+// Renderer as well lets it render whole files or variables from several
+// secrets. TimeLeft tells a plugin how long its call may still run.
+//
+// The dispatch code is portable, so the same plugin code can be linked
+// natively (tests, benchmark baselines, Dispatch in the examples); the wasm
+// glue lives in files built only for wasip1. plugins/examples in the flyte
+// repository holds complete plugins with READMEs: a template injector, a
+// read-only directory store, and an injector written in C.
 package guest
 
 import "github.com/flytesecrets/flyte/abi"
@@ -71,7 +80,10 @@ type Info struct {
 	Name    string
 	Version string
 	Summary string
-	// Capabilities lists the capability modules the plugin needs ("fs").
+	// Capabilities names the capabilities the plugin uses ("fs" for
+	// HostFS, "http" for HostHTTP; see abi.Capabilities). They go into
+	// Describe, which the host compares with the module's imports, so list
+	// exactly what the plugin calls.
 	Capabilities []string
 }
 
@@ -187,7 +199,21 @@ type Injector interface {
 	Plan(req *abi.PlanRequest) (*abi.Plan, error)
 }
 
-// InjectorHandler adapts an Injector to a Handler.
+// Renderer is what an injector also implements to render outputs (since
+// ABI 1.2): files or variables the user declared in flyte.toml
+// ([[environments.render]]), each built from several secrets. For each
+// OutputRequest it answers one abi.Output with the same ID: a template of
+// literal text, references to the secrets the output may use (its Refs) and
+// host-applied transforms. The host renders it, so the injector never sees a
+// value, and the file name or variable and the mode stay the user's
+// (abi/SPEC.md, section 7.1). An injector that implements Renderer declares
+// op abi.OpRender.
+type Renderer interface {
+	Render(req *abi.RenderRequest) (*abi.RenderPlan, error)
+}
+
+// InjectorHandler adapts an Injector to a Handler. When inj is also a
+// Renderer, the handler serves abi.OpRender too.
 func InjectorHandler(info Info, inj Injector) Handler { return injectorHandler{info, inj} }
 
 type injectorHandler struct {
@@ -196,20 +222,40 @@ type injectorHandler struct {
 }
 
 func (h injectorHandler) Describe() *abi.Describe {
-	return h.info.describe(abi.KindInjector, []abi.Op{abi.OpPlan})
+	ops := []abi.Op{abi.OpPlan}
+	if _, ok := h.inj.(Renderer); ok {
+		ops = append(ops, abi.OpRender)
+	}
+	return h.info.describe(abi.KindInjector, ops)
 }
 
 func (h injectorHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
-	if op != abi.OpPlan {
-		return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
+	bad := func(err error) error { return abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error()) }
+	switch op {
+	case abi.OpPlan:
+		var req abi.PlanRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		plan, err := h.inj.Plan(&req)
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(plan), nil
+	case abi.OpRender:
+		r, ok := h.inj.(Renderer)
+		if !ok {
+			break
+		}
+		var req abi.RenderRequest
+		if err := abi.Unmarshal(in, &req); err != nil {
+			return nil, bad(err)
+		}
+		plan, err := r.Render(&req)
+		if err != nil {
+			return nil, err
+		}
+		return abi.Marshal(plan), nil
 	}
-	var req abi.PlanRequest
-	if err := abi.Unmarshal(in, &req); err != nil {
-		return nil, abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error())
-	}
-	plan, err := h.inj.Plan(&req)
-	if err != nil {
-		return nil, err
-	}
-	return abi.Marshal(plan), nil
+	return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
 }

@@ -24,3 +24,15 @@ func (noHost) WriteFile(string, []byte, bool) error   { return errNoHost }
 func (noHost) Remove(string) error                    { return errNoHost }
 func (noHost) ReadDir(string) ([]abi.DirEntry, error) { return nil, errNoHost }
 func (noHost) Lock(string) error                      { return errNoHost }
+
+func timeLeft() uint32 { return 0 }
+
+func hostNet() HTTP { return noNet{} }
+
+// noNet is HostHTTP outside a wasip1 build: every call fails.
+type noNet struct{}
+
+var errNoNet = abi.Errorf(abi.Unavailable, "guest.HostHTTP works only in a wasip1 build")
+
+func (noNet) Do(*abi.HTTPRequest) (*abi.HTTPResponse, error) { return nil, errNoNet }
+func (noNet) Credential(string) ([]byte, error)              { return nil, errNoNet }

@@ -2,10 +2,11 @@ package guest
 
 // The entry points a plugin calls. They are declared here, for every
 // platform, so that `go doc` shows the whole kit on any machine; they do
-// their work only in a wasip1 build (wasm.go, fs_wasm.go). Built natively
-// (tests, benchmark baselines), Serve does nothing (call Dispatch), Config
-// returns nil, Log discards, and HostFS's methods fail with Unavailable:
-// give native code its own FS instead.
+// their work only in a wasip1 build (wasm.go, fs_wasm.go, http_wasm.go).
+// Built natively (tests, benchmark baselines), Serve does nothing (call
+// Dispatch), Config returns nil, Log discards, TimeLeft returns 0, and the
+// methods of HostFS and HostHTTP fail with Unavailable: give native code
+// its own FS or HTTP instead.
 
 // Serve registers h as this module's plugin. Call it from an init function.
 func Serve(h Handler) { serve(h) }
