@@ -2,9 +2,10 @@ package plugin
 
 import (
 	"context"
+	"time"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/fsgrant"
+	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -17,8 +18,10 @@ type callState struct {
 	in       []byte
 	out      []byte
 	overflow bool
-	result   []byte        // data left by the last capability call
-	fs       *fsgrant.Call // the fs capability during this call, if granted
+	// result is the data left by the last capability call.
+	result capability.Result
+	// sessions are the granted capabilities during this call, by name.
+	sessions map[string]capability.Session
 }
 
 type stateKey struct{}
@@ -28,24 +31,24 @@ func stateOf(ctx context.Context) *callState {
 	return st
 }
 
-// release drops the locks a call took.
+// begin starts a session of every granted capability for the call.
+func (st *callState) begin(ctx context.Context) {
+	for name, inst := range st.plugin.grants {
+		if st.sessions == nil {
+			st.sessions = make(map[string]capability.Session, len(st.plugin.grants))
+		}
+		st.sessions[name] = inst.Begin(ctx, &st.result)
+	}
+}
+
+// release drops what the call's sessions took (locks).
 func (st *callState) release() {
-	if st.fs != nil {
-		st.fs.End()
+	for _, s := range st.sessions {
+		s.End()
 	}
 }
 
 const i32 = api.ValueTypeI32
-
-// read copies guest memory; ok is false when the range is out of bounds.
-func read(m api.Module, ptr, n uint32) ([]byte, bool) {
-	b, ok := m.Memory().Read(ptr, n)
-	if !ok {
-		return nil, false
-	}
-	// Read returns a view that a later memory.grow invalidates.
-	return append([]byte(nil), b...), true
-}
 
 // copyOut implements the (buf, limit) -> length convention: the data is
 // written only when it fits, so limit 0 asks for the length.
@@ -58,7 +61,10 @@ func copyOut(m api.Module, data []byte, buf, limit uint32) uint32 {
 	return uint32(len(data))
 }
 
-func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
+// instantiateHostModules binds flyte_v1 and the module of every capability
+// this host has, granted or not: an ungranted one answers CAPABILITY_DENIED
+// (a plugin loaded only to be described may import it).
+func (h *Host) instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.HostModule)
 	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
 		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
@@ -74,15 +80,11 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 			s[0] = uint64(abi.TooLarge)
 			return
 		}
-		b, ok := read(m, ptr, n)
-		if !ok {
-			panic("flyte: output outside guest memory")
-		}
-		st.out = append(st.out, b...)
+		st.out = append(st.out, capability.MustRead(m, ptr, n, "output")...)
 		s[0] = uint64(abi.OK)
 	}, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn("result_read", func(ctx context.Context, m api.Module, s []uint64) {
-		s[0] = uint64(copyOut(m, stateOf(ctx).result, uint32(s[0]), uint32(s[1])))
+		s[0] = uint64(copyOut(m, stateOf(ctx).result.Data, uint32(s[0]), uint32(s[1])))
 	}, []api.ValueType{i32, i32}, []api.ValueType{i32})
 	fn("config_read", func(ctx context.Context, m api.Module, s []uint64) {
 		s[0] = uint64(copyOut(m, stateOf(ctx).plugin.Spec.Config, uint32(s[0]), uint32(s[1])))
@@ -93,70 +95,51 @@ func instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 		if w == nil {
 			return
 		}
-		b, ok := read(m, uint32(s[1]), min(uint32(s[2]), 1024))
+		b, ok := capability.Read(m, uint32(s[1]), min(uint32(s[2]), 1024))
 		if !ok {
 			return
 		}
-		_, _ = w.Write([]byte("flyte: plugin " + st.plugin.Spec.Name + ": " + Sanitize(string(b)) + "\n"))
+		_, _ = w.Write([]byte("flyte: plugin " + st.plugin.Spec.Name + ": " + st.plugin.guestText(string(b)) + "\n"))
 	}, []api.ValueType{i32, i32, i32}, nil)
+	// time_left (1.2): the guest has no real clock; this is how long its
+	// call may still run, in milliseconds, 0 once past.
+	fn("time_left", func(ctx context.Context, _ api.Module, s []uint64) {
+		s[0] = 0
+		if d, ok := ctx.Deadline(); ok {
+			if left := time.Until(d); left > 0 {
+				s[0] = uint64(uint32(min(left.Milliseconds(), 1<<31-1)))
+			}
+		}
+	}, nil, []api.ValueType{i32})
 	if _, err := b.Instantiate(ctx); err != nil {
 		return err
 	}
-
-	fsb := rt.NewHostModuleBuilder(abi.FSModule)
-	fsfn := func(name string, f func(m api.Module, fs *fsgrant.Call, st *callState, path string, s []uint64) error, params []api.ValueType) {
-		fsb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
-			st := stateOf(ctx)
-			st.result = nil
-			err := func() error {
-				if st.fs == nil {
-					return abi.Errorf(abi.CapabilityDenied, "capability fs is not granted")
-				}
-				if uint32(s[1]) > abi.MaxPath {
-					return abi.Errorf(abi.InvalidArgument, "path too long")
-				}
-				p, ok := read(m, uint32(s[0]), uint32(s[1]))
-				if !ok {
-					panic("flyte: path outside guest memory")
-				}
-				return f(m, st.fs, st, string(p), s)
-			}()
-			s[0] = uint64(abi.StatusOf(err))
-			if err != nil {
-				st.result = abi.Marshal(&abi.ErrorMessage{Message: err.Error()})
-			}
-		}), params, []api.ValueType{i32}).Export(name)
+	for _, c := range h.capabilities() {
+		cb := rt.NewHostModuleBuilder(c.Module)
+		for _, f := range c.Funcs {
+			cb.NewFunctionBuilder().WithGoModuleFunction(capFunc(c, f), f.Params, f.Results).Export(f.Name)
+		}
+		if _, err := cb.Instantiate(ctx); err != nil {
+			return err
+		}
 	}
-	pathArgs := []api.ValueType{i32, i32}
-	fsfn("read", func(_ api.Module, fs *fsgrant.Call, st *callState, p string, _ []uint64) error {
-		b, err := fs.ReadFile(p)
-		st.result = b
-		return err
-	}, pathArgs)
-	fsfn("write", func(m api.Module, fs *fsgrant.Call, _ *callState, p string, s []uint64) error {
-		ptr, n, flags := uint32(s[2]), uint32(s[3]), uint32(s[4])
-		if n > abi.MaxMessage {
-			return abi.Errorf(abi.TooLarge, "write too large")
+	return nil
+}
+
+// capFunc binds a capability's function to the calling plugin's session;
+// without one (not granted, or not during a call) it answers
+// CAPABILITY_DENIED.
+func capFunc(c *capability.Capability, f capability.Func) api.GoModuleFunc {
+	denied := abi.Marshal(&abi.ErrorMessage{Message: "capability " + c.Name + " is not granted"})
+	return func(ctx context.Context, m api.Module, stack []uint64) {
+		st := stateOf(ctx)
+		st.result.Data = nil
+		s := st.sessions[c.Name]
+		if s == nil {
+			st.result.Data = denied
+			stack[0] = uint64(abi.CapabilityDenied)
+			return
 		}
-		data, ok := read(m, ptr, n)
-		if !ok {
-			panic("flyte: data outside guest memory")
-		}
-		return fs.WriteFile(p, data, flags&abi.FSWriteExclusive != 0)
-	}, []api.ValueType{i32, i32, i32, i32, i32})
-	fsfn("remove", func(_ api.Module, fs *fsgrant.Call, _ *callState, p string, _ []uint64) error {
-		return fs.Remove(p)
-	}, pathArgs)
-	fsfn("list", func(_ api.Module, fs *fsgrant.Call, st *callState, p string, _ []uint64) error {
-		ents, err := fs.ReadDir(p)
-		if err == nil {
-			st.result = abi.Marshal(&abi.DirList{Entries: ents})
-		}
-		return err
-	}, pathArgs)
-	fsfn("lock", func(_ api.Module, fs *fsgrant.Call, _ *callState, p string, _ []uint64) error {
-		return fs.Lock(p)
-	}, pathArgs)
-	_, err := fsb.Instantiate(ctx)
-	return err
+		f.Call(ctx, s, m, stack)
+	}
 }

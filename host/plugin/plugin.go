@@ -25,17 +25,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/fsgrant"
+	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -63,7 +65,12 @@ type Spec struct {
 	SHA256 string
 	// Kind is the kind the plugin must describe itself as (0: any).
 	Kind abi.PluginKind
-	// Dir grants the fs capability over this directory ("" grants none).
+	// Grants are the capabilities granted to it, by name ("fs", "http").
+	Grants map[string]capability.Grant
+	// Dir grants the fs capability over this directory as the store's
+	// (capability.FSGrant), unless Grants has one.
+	//
+	// Deprecated: set Grants["fs"].
 	Dir string
 	// Config is handed to the guest through config_read.
 	Config []byte
@@ -86,6 +93,10 @@ type Options struct {
 	Progress io.Writer
 	// Log, when set, receives the guests' log messages.
 	Log io.Writer
+	// Without names capabilities this host does not have, as if flyte had
+	// been built without them: a plugin that needs one is refused, naming
+	// the minor version that brought it.
+	Without []string
 }
 
 // Host loads plugins. It is safe for concurrent use.
@@ -127,7 +138,10 @@ type Plugin struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
-	dir      *fsgrant.Dir
+	// grants are the granted capabilities the module imports, opened.
+	grants map[string]capability.Instance
+	// section is the module's flyte.describe section, if it has one.
+	section *abi.Describe
 
 	mu   sync.Mutex
 	idle []*instance
@@ -167,8 +181,10 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 			p, err = fail("failed to load: the WebAssembly runtime failed on it ("+cause(fmt.Sprint(r))+")", nil)
 		}
 	}()
+	// The pin is checked before the module is compiled: a changed file is
+	// not worth a compile, and may be built to hurt the compiler.
 	if s.SHA256 != "" && !strings.EqualFold(s.SHA256, p.SHA256) {
-		return fail("content does not match its pinned sha256 (got "+p.SHA256+")", nil)
+		return fail("content does not match its pinned sha256 (pinned "+Sanitize(strings.ToLower(s.SHA256))+", file is "+p.SHA256+")", nil)
 	}
 	if p.Spec.MemoryPages == 0 {
 		p.Spec.MemoryPages = DefaultMemoryPages
@@ -176,38 +192,37 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if p.Spec.Timeout == 0 {
 		p.Spec.Timeout = DefaultTimeout
 	}
-	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(p.Spec.MemoryPages)
-	if h.cache != nil {
-		cfg = cfg.WithCompilationCache(h.cache)
+	if p.Spec.Dir != "" && p.Spec.Grants["fs"] == nil {
+		grants := maps.Clone(p.Spec.Grants)
+		if grants == nil {
+			grants = map[string]capability.Grant{}
+		}
+		grants["fs"] = capability.FSGrant(p.Spec.Dir)
+		p.Spec.Grants = grants
 	}
-	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-
-	cold := h.markCompiled(p.SHA256, false)
-	if cold && h.opts.Progress != nil {
-		fmt.Fprintf(h.opts.Progress, "flyte: compiling plugin %s (%s, first use only)...\n", s.Name, sizeString(p.Size))
-	}
-	cctx := experimental.WithCompilationWorkers(ctx, runtime.NumCPU())
-	compiled, err := p.rt.CompileModule(cctx, s.Wasm)
+	rt, compiled, err := h.compile(ctx, s.Name, s.Wasm, p.SHA256, p.Spec.MemoryPages)
+	p.rt = rt
 	if err != nil {
 		return fail(compileError(s.Name, err), err)
 	}
 	p.compiled = compiled
-	if cold {
-		h.markCompiled(p.SHA256, true)
-	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fail("cannot set up WASI", err)
 	}
-	if err := instantiateHostModules(ctx, p.rt); err != nil {
+	if err := h.instantiateHostModules(ctx, p.rt); err != nil {
 		return fail("cannot set up host functions", err)
 	}
-	if err := p.checkImportsExports(); err != nil {
+	if err := checkExports(compiled); err != nil {
 		return fail(err.Error(), nil)
 	}
-	if s.Dir != "" {
-		p.dir = fsgrant.New(s.Dir)
+	if err := p.checkImports(); err != nil {
+		return fail(err.Error(), err)
+	}
+	if p.section, err = describeSection(compiled); err != nil {
+		return fail(err.Error(), nil)
+	}
+	if err := p.openGrants(); err != nil {
+		return fail(err.Error(), err)
 	}
 	p.modCfg = wazero.NewModuleConfig().
 		WithName("").
@@ -228,13 +243,115 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if err := abi.Unmarshal(out, &p.Info); err != nil {
 		return fail("sent a malformed description", err)
 	}
-	p.Info.Name = Sanitize(p.Info.Name)
-	p.Info.Version = Sanitize(p.Info.Version)
-	p.Info.Summary = Sanitize(p.Info.Summary)
+	p.Info.Name = p.guestText(p.Info.Name)
+	p.Info.Version = p.guestText(p.Info.Version)
+	p.Info.Summary = p.guestText(p.Info.Summary)
+	if p.section != nil {
+		if diff := describeDiff(p.section, &p.Info); diff != "" {
+			return fail("its "+abi.DescribeSection+" section does not match what it describes when loaded ("+diff+")", nil)
+		}
+	}
 	if s.Kind != 0 && p.Info.Kind != s.Kind {
 		return fail("is "+KindPhrase(p.Info.Kind)+", not "+KindPhrase(s.Kind), nil)
 	}
 	return p, nil
+}
+
+// compile compiles a module (or loads it from the cache) in a runtime of
+// its own, which the caller closes; the progress line announces a cold
+// compile.
+func (h *Host) compile(ctx context.Context, name string, wasm []byte, sum string, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithCustomSections(true)
+	if pages != 0 {
+		cfg = cfg.WithMemoryLimitPages(pages)
+	}
+	if h.cache != nil {
+		cfg = cfg.WithCompilationCache(h.cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	cold := h.markCompiled(sum, false)
+	if cold && h.opts.Progress != nil {
+		fmt.Fprintf(h.opts.Progress, "flyte: compiling plugin %s (%s, first use only)...\n", name, sizeString(len(wasm)))
+	}
+	cctx := experimental.WithCompilationWorkers(ctx, runtime.NumCPU())
+	compiled, err := rt.CompileModule(cctx, wasm)
+	if err != nil {
+		return rt, nil, err
+	}
+	if cold {
+		h.markCompiled(sum, true)
+	}
+	return rt, compiled, nil
+}
+
+// capabilities are the registered capabilities this host has.
+func (h *Host) capabilities() []*capability.Capability {
+	all := capability.All()
+	out := all[:0:0]
+	for _, c := range all {
+		if !slices.Contains(h.opts.Without, c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// capability returns the capability whose module is m, if this host has it.
+func (h *Host) capability(m string) (*capability.Capability, bool) {
+	c, ok := capability.ByModule(m)
+	if !ok || slices.Contains(h.opts.Without, c.Name) {
+		return nil, false
+	}
+	return c, true
+}
+
+// openGrants opens the granted capabilities the module imports. A grant of
+// a capability this host does not have is refused.
+func (p *Plugin) openGrants() error {
+	imported := map[string]bool{}
+	for _, f := range p.compiled.ImportedFunctions() {
+		mod, _, _ := f.Import()
+		imported[mod] = true
+	}
+	names := slices.Sorted(maps.Keys(p.Spec.Grants))
+	for _, name := range names {
+		g := p.Spec.Grants[name]
+		if g == nil {
+			continue
+		}
+		c, ok := capability.ByName(name)
+		if ok {
+			c, ok = p.host.capability(c.Module)
+		}
+		if !ok {
+			return errors.New("is granted capability " + strconv.Quote(name) + ", which this flyte does not have")
+		}
+		if !imported[c.Module] {
+			continue
+		}
+		inst, err := g.Open()
+		if err != nil {
+			return fmt.Errorf("cannot open its %s grant: %w", name, err)
+		}
+		if p.grants == nil {
+			p.grants = map[string]capability.Instance{}
+		}
+		p.grants[name] = inst
+	}
+	return nil
+}
+
+// guestText makes text from the guest safe to print: sanitised, and
+// withheld whole when it holds a value of a grant (a credential).
+func (p *Plugin) guestText(s string) string {
+	for _, inst := range p.grants {
+		if r, ok := inst.(capability.Revealer); ok && r.Reveals([]byte(s)) {
+			return "(message withheld: it held a credential)"
+		}
+	}
+	return Sanitize(s)
 }
 
 // markCompiled reports whether the module was not known to be in the
@@ -256,14 +373,26 @@ func sizeString(n int) string {
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
-// checkImportsExports refuses a module that is not an ABI v1 guest, that
-// exports an ABI function with another signature than abi/SPEC.md gives,
-// or whose imports this host does not provide (or did not grant it). The
-// host modules must be instantiated first: they are what imports are
-// checked against.
-func (p *Plugin) checkImportsExports() error {
-	exp := p.compiled.ExportedFunctions()
+// majorExport matches the marker export of any ABI major.
+var majorExport = regexp.MustCompile(`^flyte_abi_v(\d+)$`)
+
+// checkExports refuses a module that is not an ABI v1 guest, or that
+// exports an ABI function with another signature than abi/SPEC.md gives.
+func checkExports(compiled wazero.CompiledModule) error {
+	exp := compiled.ExportedFunctions()
 	if _, ok := exp[abi.MarkerExport]; !ok {
+		majors := []int{}
+		for name := range exp {
+			if m := majorExport.FindStringSubmatch(name); m != nil {
+				if v, err := strconv.Atoi(m[1]); err == nil && len(m[1]) < 6 {
+					majors = append(majors, v)
+				}
+			}
+		}
+		if len(majors) > 0 {
+			slices.Sort(majors)
+			return fmt.Errorf("speaks flyte ABI v%d; this flyte speaks v%d (%d.%d)", majors[len(majors)-1], abi.Version, abi.Version, abi.Minor)
+		}
 		return errors.New("is not a flyte ABI v1 plugin (no " + abi.MarkerExport + " export)")
 	}
 	for _, e := range exports {
@@ -275,24 +404,47 @@ func (p *Plugin) checkImportsExports() error {
 			return errors.New("exports " + e.name + " as " + got + "; ABI v1 needs " + e.sig)
 		}
 	}
-	if _, ok := p.compiled.ExportedMemories()["memory"]; !ok {
+	if _, ok := compiled.ExportedMemories()["memory"]; !ok {
 		return errors.New("does not export its memory (an export named memory)")
 	}
-	if len(p.compiled.ImportedMemories()) > 0 {
-		mod, name, _ := p.compiled.ImportedMemories()[0].Import()
+	if len(compiled.ImportedMemories()) > 0 {
+		mod, name, _ := compiled.ImportedMemories()[0].Import()
 		return errors.New("imports a memory (" + Sanitize(mod) + "." + Sanitize(name) + "), which this host does not provide")
 	}
+	return nil
+}
+
+// newerModule matches the import modules of the ABI: flyte_v1 and
+// flyte_<capability>_vN.
+var newerModule = regexp.MustCompile(`^flyte_([a-z0-9_]+_)?v\d+$`)
+
+// checkImports refuses a module whose imports this host does not provide,
+// or whose capabilities it does not have or did not grant. The host
+// modules must be instantiated first: they are what imports are checked
+// against.
+func (p *Plugin) checkImports() error {
+	newer := fmt.Sprintf("from a newer ABI than this flyte's %d.%d", abi.Version, abi.Minor)
 	for _, f := range p.compiled.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		full := Sanitize(mod) + "." + Sanitize(name)
 		switch mod {
 		case abi.HostModule, wasi_snapshot_preview1.ModuleName:
-		case abi.FSModule:
-			if p.Spec.Dir == "" && !p.Spec.DescribeOnly {
-				return errors.New(`needs capability "fs" (it imports ` + full + "), which is not granted to it")
-			}
 		default:
-			return errors.New("imports " + full + ", from a module this host does not provide")
+			c, ok := p.host.capability(mod)
+			if !ok {
+				for _, i := range abi.Capabilities {
+					if i.Module == mod {
+						return fmt.Errorf("needs capability %q (ABI %d.%d), which this flyte does not have", i.Name, abi.Version, i.Minor)
+					}
+				}
+				if newerModule.MatchString(mod) {
+					return errors.New("imports " + full + ", " + newer)
+				}
+				return errors.New("imports " + full + ", from a module this host does not provide")
+			}
+			if p.Spec.Grants[c.Name] == nil && !p.Spec.DescribeOnly {
+				return &CapabilityError{Plugin: p.Spec.Name, Capability: c, Import: full}
+			}
 		}
 		host := p.rt.Module(mod)
 		if host == nil {
@@ -300,7 +452,10 @@ func (p *Plugin) checkImportsExports() error {
 		}
 		def, ok := host.ExportedFunctionDefinitions()[name]
 		if !ok {
-			return errors.New("imports " + full + ", which this host does not provide")
+			if mod == wasi_snapshot_preview1.ModuleName {
+				return errors.New("imports " + full + ", which this host does not provide")
+			}
+			return errors.New("imports " + full + ", " + newer)
 		}
 		want := signature(def.ParamTypes(), def.ResultTypes())
 		if got := signature(f.ParamTypes(), f.ResultTypes()); got != want {
@@ -309,6 +464,31 @@ func (p *Plugin) checkImportsExports() error {
 	}
 	return nil
 }
+
+// CapabilityError refuses a plugin that needs a capability it was not
+// granted. Its hints are the flyte.toml lines that would grant it.
+type CapabilityError struct {
+	Plugin     string
+	Capability *capability.Capability
+	Import     string // the first import of it, "flyte_http_v1.request"
+}
+
+func (e *CapabilityError) Error() string {
+	return "needs capability " + strconv.Quote(e.Capability.Name) + " (it imports " + e.Import + "), which is not granted to it"
+}
+
+// Hints are the lines that say how to grant it.
+func (e *CapabilityError) Hints() []string {
+	h := []string{"grant it in your own flyte.toml:"}
+	for _, l := range e.Capability.Example(e.Plugin) {
+		h = append(h, "  "+l)
+	}
+	return h
+}
+
+// Hint is Hints for a printer of one hint (cmd/flyte prints each line
+// after "flyte: hint: ").
+func (e *CapabilityError) Hint() string { return strings.Join(e.Hints(), "\nflyte: hint: ") }
 
 // exports are the functions every ABI v1 guest exports, with their
 // signatures (abi/SPEC.md, section 1).
@@ -428,9 +608,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	st := &callState{plugin: p, in: in}
 	cctx, cancel := context.WithTimeout(ctx, p.Spec.Timeout)
 	defer cancel()
-	if p.dir != nil {
-		st.fs = p.dir.Begin(cctx)
-	}
+	st.begin(cctx)
 	cctx = context.WithValue(cctx, stateKey{}, st)
 	res, err := safeCall(cctx, fn, params)
 	st.release()
@@ -467,16 +645,36 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	} else {
 		p.put(ctx, inst)
 	}
-	if st.fs != nil {
-		// The plugin failed after the host gave up waiting for a lock that
-		// another process holds: say so, whatever the plugin made of it.
-		if busy, pid := st.fs.Busy(); busy {
-			return nil, &BusyError{Plugin: p.Spec.Name, PID: pid}
-		}
+	if err := p.failure(st); err != nil {
+		return nil, err
 	}
 	var m abi.ErrorMessage
 	_ = abi.Unmarshal(st.out, &m)
-	return nil, &abi.StatusError{Code: status, Message: Sanitize(m.Message)}
+	return nil, &abi.StatusError{Code: status, Message: p.guestText(m.Message)}
+}
+
+// failure is the host's own reason for a failed call, if a capability has
+// one (a lock another process holds, an origin not granted): shown
+// whatever the plugin made of it.
+func (p *Plugin) failure(st *callState) error {
+	for _, name := range slices.Sorted(maps.Keys(st.sessions)) {
+		s := st.sessions[name]
+		msg, ok := s.Failure()
+		if !ok {
+			continue
+		}
+		if c, ok := s.(capability.Causer); ok {
+			if err := c.Cause(); err != nil {
+				var busy *BusyError
+				if errors.As(err, &busy) {
+					busy.Plugin = p.Spec.Name
+				}
+				return err
+			}
+		}
+		return &Error{Plugin: p.Spec.Name, Msg: Sanitize(msg)}
+	}
+	return nil
 }
 
 // safeCall calls fn, turning a panic of the runtime into an error.
@@ -491,18 +689,7 @@ func safeCall(ctx context.Context, fn api.Function, params []uint64) (res []uint
 
 // BusyError says a call failed because another process holds a lock the
 // plugin needed: the store is in use, not broken.
-type BusyError struct {
-	Plugin string
-	PID    int // the holder as the kernel reports it; 0 when unknown
-}
-
-func (e *BusyError) Error() string {
-	by := "another flyte process"
-	if e.PID > 0 {
-		by += " (pid " + strconv.Itoa(e.PID) + ")"
-	}
-	return "store is busy: locked by " + by + "; try again"
-}
+type BusyError = capability.BusyError
 
 // CallTimeout is the deadline of each call; callers that make many calls
 // size their own budget by it.
@@ -553,7 +740,7 @@ func (p *Plugin) Close(ctx context.Context) {
 	if p.rt != nil {
 		_ = p.rt.Close(ctx)
 	}
-	if p.dir != nil {
-		_ = p.dir.Close()
+	for _, g := range p.grants {
+		_ = g.Close()
 	}
 }

@@ -1,0 +1,153 @@
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/tetratelabs/wazero"
+)
+
+// maxDescribeSection bounds the flyte.describe section's payload.
+const maxDescribeSection = 64 << 10
+
+// Inspection is what can be read of a module without running it.
+type Inspection struct {
+	SHA256 string
+	Size   int
+	// Major is the ABI major version its marker export names.
+	Major int
+	// Describe is the payload of its flyte.describe section, or nil when it
+	// has none: the plugin's own description, as its build step recorded
+	// it.
+	Describe *abi.Describe
+	// Capabilities are the names of the capabilities it imports, sorted,
+	// including ones this flyte does not have.
+	Capabilities []string
+	// Imports ("module.name") and Exports, sorted and sanitised.
+	Imports, Exports []string
+}
+
+// Inspect compiles a module (through the cache, with the progress line of
+// a cold compile) and reads what it needs and declares. It never
+// instantiates the module: nothing of it runs. A module that is not a
+// flyte ABI v1 plugin, or whose flyte.describe section is malformed, is an
+// error; imports are only listed (Load judges them against grants).
+func (h *Host) Inspect(ctx context.Context, name string, wasm []byte) (in *Inspection, err error) {
+	sum := sha256.Sum256(wasm)
+	in = &Inspection{SHA256: hex.EncodeToString(sum[:]), Size: len(wasm)}
+	var rt wazero.Runtime
+	defer func() {
+		if r := recover(); r != nil {
+			in, err = nil, &Error{Plugin: name, Msg: "failed to load: the WebAssembly runtime failed on it (" + cause(fmt.Sprint(r)) + ")"}
+		}
+		if rt != nil {
+			_ = rt.Close(ctx)
+		}
+	}()
+	rt, compiled, err := h.compile(ctx, name, wasm, in.SHA256, 0)
+	if err != nil {
+		return nil, &Error{Plugin: name, Msg: compileError(name, err), Err: err}
+	}
+	if err := checkExports(compiled); err != nil {
+		return nil, &Error{Plugin: name, Msg: err.Error()}
+	}
+	in.Major = abi.Version
+	if in.Describe, err = describeSection(compiled); err != nil {
+		return nil, &Error{Plugin: name, Msg: err.Error()}
+	}
+	caps := map[string]bool{}
+	for _, f := range compiled.ImportedFunctions() {
+		mod, n, _ := f.Import()
+		in.Imports = append(in.Imports, Sanitize(mod)+"."+Sanitize(n))
+		for _, c := range abi.Capabilities {
+			if c.Module == mod {
+				caps[c.Name] = true
+			}
+		}
+	}
+	for _, m := range compiled.ImportedMemories() {
+		mod, n, _ := m.Import()
+		in.Imports = append(in.Imports, Sanitize(mod)+"."+Sanitize(n))
+	}
+	for n := range caps {
+		in.Capabilities = append(in.Capabilities, n)
+	}
+	for n := range compiled.ExportedFunctions() {
+		in.Exports = append(in.Exports, Sanitize(n))
+	}
+	for n := range compiled.ExportedMemories() {
+		in.Exports = append(in.Exports, Sanitize(n))
+	}
+	slices.Sort(in.Capabilities)
+	slices.Sort(in.Imports)
+	in.Imports = slices.Compact(in.Imports)
+	slices.Sort(in.Exports)
+	return in, nil
+}
+
+// describeSection decodes the module's flyte.describe section; nil when it
+// has none. Its text is sanitised as a live description's is.
+func describeSection(compiled wazero.CompiledModule) (*abi.Describe, error) {
+	var found [][]byte
+	for _, s := range compiled.CustomSections() {
+		if s.Name() == abi.DescribeSection {
+			found = append(found, s.Data())
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return nil, nil
+	case len(found) > 1:
+		return nil, fmt.Errorf("has %d %s sections; a plugin may have one", len(found), abi.DescribeSection)
+	case len(found[0]) > maxDescribeSection:
+		return nil, fmt.Errorf("has a %s section of %d bytes; the limit is %d", abi.DescribeSection, len(found[0]), maxDescribeSection)
+	}
+	var d abi.Describe
+	if err := abi.Unmarshal(found[0], &d); err != nil {
+		return nil, fmt.Errorf("has a malformed %s section (%s)", abi.DescribeSection, cause(err.Error()))
+	}
+	d.Name, d.Version, d.Summary = Sanitize(d.Name), Sanitize(d.Version), Sanitize(d.Summary)
+	return &d, nil
+}
+
+// describeDiff says how a plugin's section differs from its live
+// description in what the host relies on (kind, minor, ops,
+// capabilities); "" when it does not.
+func describeDiff(sec, live *abi.Describe) string {
+	if sec.Kind != live.Kind {
+		return "kind: the section says " + sec.Kind.String() + ", the plugin " + live.Kind.String()
+	}
+	if sec.Minor != live.Minor {
+		return fmt.Sprintf("ABI minor: the section says %d, the plugin %d", sec.Minor, live.Minor)
+	}
+	ops := func(d *abi.Describe) string {
+		o := slices.Clone(d.Ops)
+		slices.Sort(o)
+		s := make([]string, 0, len(o))
+		for _, op := range slices.Compact(o) {
+			s = append(s, strconv.FormatUint(uint64(op), 10))
+		}
+		return strings.Join(s, " ")
+	}
+	if a, b := ops(sec), ops(live); a != b {
+		return "ops: the section says [" + a + "], the plugin [" + b + "]"
+	}
+	caps := func(d *abi.Describe) string {
+		s := make([]string, len(d.Capabilities))
+		for i, c := range d.Capabilities {
+			s[i] = Sanitize(c)
+		}
+		slices.Sort(s)
+		return strings.Join(slices.Compact(s), " ")
+	}
+	if a, b := caps(sec), caps(live); a != b {
+		return "capabilities: the section says [" + a + "], the plugin [" + b + "]"
+	}
+	return ""
+}
