@@ -1,0 +1,218 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/inject"
+	"github.com/flytesecrets/flyte/host/plugin"
+)
+
+// injectorName is what messages of the host's validator call the injector.
+const injectorName = "under-test"
+
+// requestSet is one PLAN request the suite sends.
+type requestSet struct {
+	name    string
+	secrets []inject.Secret
+}
+
+func secret(key, group string, kind abi.SecretKind, env string, size int) inject.Secret {
+	s := inject.Secret{Key: key, Group: group, Kind: kind, AsEnvVar: env, Injector: injectorName,
+		Scope: abi.Scope{Org: orgMain, Project: "proj", Domain: "development"}, Value: bytes.Repeat([]byte{'v'}, size)}
+	if env == "" {
+		s.Mount = abi.SecretsDir
+	}
+	return s
+}
+
+var requestSets = []requestSet{
+	{"variables", []inject.Secret{
+		secret("api_token", "", abi.SecretString, "API_TOKEN", 40),
+		secret("db-password", "", abi.SecretString, "DB_PASSWORD", 24),
+		secret("registry", "", abi.SecretImagePull, "REGISTRY_AUTH", 120),
+	}},
+	{"files", []inject.Secret{
+		secret("tls_cert", "", abi.SecretFile, "", 2000),
+		secret("config-json", "", abi.SecretString, "", 300),
+		secret("Empty", "", abi.SecretString, "", 0),
+	}},
+	{"group secrets", []inject.Secret{
+		secret("token", "github", abi.SecretString, "GITHUB_TOKEN", 40),
+		secret("id_ed25519", "ssh", abi.SecretFile, "", 400),
+	}},
+	{"a mixed request", []inject.Secret{
+		secret("a", "", abi.SecretString, "A", 1),
+		secret("b", "", abi.SecretFile, "", 10),
+		secret("c", "grp", abi.SecretString, "GRP_C", 3),
+		secret("d", "", abi.SecretString, "", 7),
+		secret("e", "", abi.SecretString, "CUSTOM_NAME", 9),
+		secret("f", "other", abi.SecretFile, "", 11),
+	}},
+}
+
+var task = abi.Task{Environment: "conformance", Org: orgMain, Project: "proj", Domain: "development"}
+
+type injectorSuite struct {
+	p       Caller
+	info    abi.Describe
+	planned map[string]bool // request sets that got a valid plan
+}
+
+// Injector runs the injector suite on p.
+func Injector(ctx context.Context, p *plugin.Plugin, o Options) []Result {
+	return InjectorOf(ctx, p, p.Info, o)
+}
+
+// InjectorOf runs the injector suite on any Caller that describes itself
+// as info.
+func InjectorOf(ctx context.Context, p Caller, info abi.Describe, _ Options) []Result {
+	s := &injectorSuite{p: p, info: info, planned: map[string]bool{}}
+	checks := []check{{"describe", s.describe}}
+	for _, set := range requestSets {
+		checks = append(checks, check{"plan " + set.name, func(ctx context.Context) error { return s.plan(ctx, set) }})
+	}
+	checks = append(checks,
+		check{"plan an empty request", s.planEmpty},
+		check{"plans some request", s.plansSome},
+		check{"plans are deterministic", s.deterministic},
+		check{"malformed request", s.malformed},
+		check{"unknown op", s.unknownOp},
+		check{"render", s.render},
+	)
+	return runChecks(ctx, checks)
+}
+
+func (s *injectorSuite) describe(context.Context) error {
+	if s.info.Kind != abi.KindInjector {
+		return fmt.Errorf("describes itself as %s, not an injector plugin", plugin.KindPhrase(s.info.Kind))
+	}
+	if !slices.Contains(s.info.Ops, abi.OpPlan) {
+		return fmt.Errorf("its description does not list op 100 (PLAN)")
+	}
+	if slices.Contains(s.info.Ops, abi.OpRender) && s.info.Minor < abi.MinorRender {
+		return fmt.Errorf("lists op 101 (RENDER) but declares ABI minor %d; RENDER came in %d", s.info.Minor, abi.MinorRender)
+	}
+	if s.info.Minor > abi.Minor {
+		return fmt.Errorf("declares ABI minor %d, newer than this host's %d", s.info.Minor, abi.Minor)
+	}
+	if len(s.info.Capabilities) > 0 {
+		return fmt.Errorf("asks for capabilities (%s); injectors get none", plugin.Sanitize(strings.Join(s.info.Capabilities, ", ")))
+	}
+	return nil
+}
+
+// planRequest is the PLAN request the host sends for secrets, all routed
+// to the injector under test (inject.Plan builds the same).
+func planRequest(secrets []inject.Secret) (*abi.PlanRequest, []int) {
+	req := &abi.PlanRequest{Task: task}
+	routed := make([]int, len(secrets))
+	for i, sc := range secrets {
+		routed[i] = i
+		req.Secrets = append(req.Secrets, abi.SecretRequest{Ref: uint32(i + 1), Key: sc.Key, Group: sc.Group, Kind: sc.Kind,
+			AsEnvVar: sc.AsEnvVar, Mount: sc.Mount, Scope: sc.Scope, Size: uint32(len(sc.Value))})
+	}
+	return req, routed
+}
+
+// planOnce sends one PLAN and returns its raw answer and true, false
+// after a clean refusal, or what is wrong.
+func (s *injectorSuite) planOnce(ctx context.Context, secrets []inject.Secret) ([]byte, bool, error) {
+	req, routed := planRequest(secrets)
+	out, err := s.p.Call(ctx, abi.OpPlan, abi.Marshal(req))
+	if err != nil {
+		st, ok := status(err)
+		switch {
+		case !ok:
+			return nil, false, fmt.Errorf("PLAN: %s", short(err))
+		case st == abi.Internal:
+			return nil, false, fmt.Errorf("PLAN answered internal error; a request it does not handle needs a clean status (invalid argument, unimplemented)")
+		}
+		return nil, false, nil
+	}
+	var plan abi.Plan
+	if err := abi.Unmarshal(out, &plan); err != nil {
+		return nil, false, fmt.Errorf("PLAN answered a malformed plan")
+	}
+	if _, err := inject.Validate(injectorName, secrets, routed, &plan); err != nil {
+		return nil, false, fmt.Errorf("the host refuses its plan: %s", strings.TrimPrefix(err.Error(), "injector "+injectorName+": bad plan: "))
+	}
+	return out, true, nil
+}
+
+func (s *injectorSuite) plan(ctx context.Context, set requestSet) error {
+	_, ok, err := s.planOnce(ctx, set.secrets)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return skip("refused cleanly: it does not handle this request")
+	}
+	s.planned[set.name] = true
+	return nil
+}
+
+func (s *injectorSuite) planEmpty(ctx context.Context) error {
+	_, ok, err := s.planOnce(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("PLAN of no secrets was refused; want an empty plan")
+	}
+	return nil
+}
+
+func (s *injectorSuite) plansSome(context.Context) error {
+	if len(s.planned) == 0 {
+		return fmt.Errorf("no request set got a plan: an injector must deliver variables, files or both")
+	}
+	return nil
+}
+
+func (s *injectorSuite) deterministic(ctx context.Context) error {
+	for _, set := range requestSets {
+		a, okA, errA := s.planOnce(ctx, set.secrets)
+		b, okB, errB := s.planOnce(ctx, set.secrets)
+		if errA != nil || errB != nil {
+			continue // reported by the set's own check
+		}
+		if okA != okB || !bytes.Equal(a, b) {
+			return fmt.Errorf("PLAN of %s answered differently twice", set.name)
+		}
+	}
+	return nil
+}
+
+func (s *injectorSuite) malformed(ctx context.Context) error {
+	for _, in := range [][]byte{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x12, 0x7f, 0x01}} {
+		err := callRaw(ctx, s.p, abi.OpPlan, in, nil)
+		st, ok := status(err)
+		switch {
+		case !ok:
+			return fmt.Errorf("PLAN of a malformed request: %s", short(err))
+		case st == abi.OK:
+			return fmt.Errorf("PLAN of a malformed request answered ok; want invalid argument")
+		case st == abi.Internal:
+			return fmt.Errorf("PLAN of a malformed request answered internal error; want invalid argument")
+		}
+	}
+	return nil
+}
+
+func (s *injectorSuite) unknownOp(ctx context.Context) error {
+	ops := []abi.Op{0, abi.OpCreate, abi.OpGet, abi.OpList, 99, 102, 1 << 20}
+	if !slices.Contains(s.info.Ops, abi.OpRender) {
+		ops = append(ops, abi.OpRender)
+	}
+	for _, op := range ops {
+		if err := want(opName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
+			return err
+		}
+	}
+	return nil
+}
