@@ -1,10 +1,11 @@
-// Package grant decides whether a directory may be granted to a plugin. A
-// grant must never reach flyte's own secrets: the identity, the
-// configuration, the state directory, the plugin compilation cache (whose
-// native code flyte runs without checking it again) and the plugin files
-// flyte runs. A plugin granted a directory that contains one of them, or
-// lies inside one, could read the identity or take over the host, so such
-// a grant is refused before the plugin is loaded.
+// Package grant decides whether a directory (Check) or a file (CheckFile,
+// ReadFile) may be granted to a plugin. A grant must never reach flyte's
+// own secrets: the identity, the configuration, the state directory, the
+// plugin compilation cache (whose native code flyte runs without checking
+// it again), the installed plugins and the plugin files flyte runs. A
+// plugin granted a directory that contains one of them, or lies inside
+// one, could read the identity or take over the host, so such a grant is
+// refused before the plugin is loaded.
 //
 // Both sides are compared as the kernel will see them: symlinks are
 // followed (a path that does not exist yet is its deepest existing
@@ -43,9 +44,8 @@ type Protected struct {
 
 // Own lists flyte's own files and directories for cfg and the environment:
 // the identity, the configuration file in use, the configuration
-// directory, the state directory, the plugin compilation cache and the
-// files of the configured plugins. When flyte installs plugins or keeps
-// credential files, their paths join this list.
+// directory, the state directory, the plugin compilation cache, the
+// directory of installed plugins and the files of the configured plugins.
 func Own(cfg *config.Config, getenv func(string) string) []Protected {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -59,7 +59,8 @@ func Own(cfg *config.Config, getenv func(string) string) []Protected {
 	own = append(own,
 		Protected{"flyte's configuration directory", configDir(getenv)},
 		Protected{"flyte's state directory", state.Path(getenv)},
-		Protected{"flyte's plugin cache", config.CacheDir(getenv)})
+		Protected{"flyte's plugin cache", config.CacheDir(getenv)},
+		Protected{"flyte's installed plugins", config.PluginDir(getenv)})
 	if cfg != nil {
 		names := make([]string, 0, len(cfg.Plugins))
 		for n := range cfg.Plugins {

@@ -159,6 +159,7 @@ func TestOwn(t *testing.T) {
 	e.vars["FLYTE_CACHE_DIR"] = "/c"
 	e.vars["XDG_STATE_HOME"] = "/s"
 	e.vars["XDG_CONFIG_HOME"] = "/x"
+	e.vars["XDG_DATA_HOME"] = "/d"
 	cfg := &config.Config{Path: "/etc/f.toml", Seal: config.SealConfig{Identity: "/i"},
 		Plugins: map[string]config.PluginConfig{"b": {Path: "/b.wasm"}, "a": {Path: "/a.wasm"}}}
 	var got []string
@@ -166,7 +167,7 @@ func TestOwn(t *testing.T) {
 		got = append(got, p.What+"="+p.Path)
 	}
 	want := []string{"the identity file=/i", "the configuration file=/etc/f.toml", "flyte's configuration directory=/x/flyte",
-		"flyte's state directory=/s/flyte", "flyte's plugin cache=/c", "the file of plugin a=/a.wasm", "the file of plugin b=/b.wasm"}
+		"flyte's state directory=/s/flyte", "flyte's plugin cache=/c", "flyte's installed plugins=/d/flyte/plugins", "the file of plugin a=/a.wasm", "the file of plugin b=/b.wasm"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Own:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
