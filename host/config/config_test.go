@@ -445,6 +445,9 @@ func FuzzLoad(f *testing.F) {
 		"[[environments]]\nname = \"e\"\nsecrets = [\"k\", { key = \"f\", mount = \"/etc/flyte/secrets\" }, { key = \"p\", as_env_var = \"PATH\" }]\n",
 		"environments = [{ name = \"e\", secrets = [{ key = \"k\", as_env_vr = \"Hunter2Pass\" }] }]\n",
 		"[[environments]]\nname = \"e\"\nsecrets = \"ld_x\"\n[[environments]]\nname = \"e\"\n",
+		"[[environments]]\nname = \"e\"\nsecrets = [\"a\", { key = \"b\", deliver = false }]\n[[environments.render]]\nfile = \"Hunter2Pass/x\"\ninjector = \"t\"\nsecrets = [\"a\", \"b\"]\nmode = \"0440\"\n",
+		"[[environments]]\nname = \"e\"\nsecrets = [\"a\"]\nrender = [{ env = \"Hunter2Pass\", injector = \"t\", secrets = [\"a\"] }]\n",
+		"[plugins.p]\npath = \"p.wasm\"\n[plugins.p.grant.http]\norigins = [\"https://a:1\"]\ncredentials = { pw = \"~/Hunter2Pass\" }\n[plugins.p.grant.htp]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -469,7 +472,8 @@ func FuzzLoad(f *testing.F) {
 			if !utf8.ValidString(msg) || strings.IndexFunc(msg, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 				t.Fatalf("error is not one printable line: %q", msg)
 			}
-			if strings.HasSuffix(msg, ".") {
+			// The one exception is the Flyte SDK's own sentence for a mount path, kept word for word.
+			if strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "supported as secret mount path today.") {
 				t.Fatalf("error ends with a period: %q", msg)
 			}
 			return

@@ -28,8 +28,8 @@ type File struct {
 	SHA256 [32]byte
 	// Restricted lists, in file order and once each, the settings the file sets that only the user's own
 	// file, or one the user trusts, may set: everything but organization, domains and [[environments]]
-	// without a per-secret injector. They choose code (plugins, injectors), grant directories, or move the
-	// store or the identity. A name chosen by the file that is not a plain name shows as "*".
+	// without a per-secret injector, render outputs or deliver = false. They choose code (plugins,
+	// injectors), grant capabilities, pin plugins, or move the store, the identity or a secret's value. A name chosen by the file that is not a plain name shows as "*".
 	Restricted []string
 
 	tree map[string]any

@@ -20,7 +20,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
-	"github.com/flytesecrets/flyte/host/filename"
+	"github.com/flytesecrets/flyte/host/secretfile"
 	"github.com/flytesecrets/flyte/host/plugin"
 )
 
@@ -30,8 +30,8 @@ const (
 	MaxFiles     = 256
 	MaxEnvValue  = 128 << 10 // Linux refuses larger strings in execve (MAX_ARG_STRLEN)
 	MaxFileBytes = 64 << 20  // the task's secrets tmpfs
-	DefaultMode  = fs.FileMode(0o400)
-	MaxMode      = fs.FileMode(0o440)
+	DefaultMode  = secretfile.DefaultMode
+	MaxMode      = secretfile.MaxMode
 )
 
 // Secret is one resolved secret of a task, with how it was requested.
@@ -279,14 +279,14 @@ func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 	}
 	for _, f := range plan.Files {
 		base, ok := strings.CutPrefix(f.Path, abi.SecretsDir+"/")
-		if !ok || !filename.Valid(base) {
+		if !ok || !secretfile.ValidName(base) {
 			return bad("writes %q: files must lie directly under %s", f.Path, abi.SecretsDir)
 		}
 		mode := fs.FileMode(f.Mode)
 		if mode == 0 {
 			mode = DefaultMode
 		}
-		if f.Mode > 0o777 || mode&^MaxMode != 0 {
+		if !secretfile.ValidMode(f.Mode) {
 			return bad("gives %s mode %04o: the widest allowed is %04o", f.Path, f.Mode, MaxMode)
 		}
 		if v.files[base] {
