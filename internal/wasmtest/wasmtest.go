@@ -54,6 +54,14 @@ type Module struct {
 	// Start, when set, is the index (imports first) of a function run by
 	// the module's start section.
 	Start *uint32
+	// Customs are custom sections, written after all the others.
+	Customs []Custom
+}
+
+// Custom is a custom section (id 0).
+type Custom struct {
+	Name string
+	Data []byte
 }
 
 // Describe returns the ABI description the default module sends.
@@ -64,8 +72,11 @@ func Describe() []byte {
 // Guest returns a minimal ABI v1 store: its description is written from a
 // data segment with output_write (import 0), every handle call answers
 // UNIMPLEMENTED.
-func Guest() *Module {
-	d := Describe()
+func Guest() *Module { return GuestDescribing(Describe()) }
+
+// GuestDescribing is Guest describing itself with d (an encoded
+// abi.Describe).
+func GuestDescribing(d []byte) *Module {
 	describe := append(append(append(i32const(0), i32const(int32(len(d)))...), 0x10, 0x00, 0x1a), ReturnOK...) // output_write(0, len); drop; 0
 	return &Module{
 		Imports: []Import{{Module: abi.HostModule, Name: "output_write", Params: []byte{I32, I32}, Results: []byte{I32}}},
@@ -79,6 +90,38 @@ func Guest() *Module {
 		Data:        d,
 	}
 }
+
+// Import adds an imported function. Imports are added after the existing
+// ones, so the indices the bodies of Guest call do not move; the new
+// import's index is len(m.Imports)-1.
+func (m *Module) Import(module, name string, params, results []byte) *Module {
+	m.Imports = append(m.Imports, Import{Module: module, Name: name, Params: params, Results: results})
+	return m
+}
+
+// Marker renames the ABI marker export (to flyte_abi_v2, say).
+func (m *Module) Marker(name string) *Module {
+	m.Func(abi.MarkerExport).Export = name
+	return m
+}
+
+// Custom adds a custom section.
+func (m *Module) Custom(name string, data []byte) *Module {
+	m.Customs = append(m.Customs, Custom{Name: name, Data: data})
+	return m
+}
+
+// AppendCustom appends a custom section to an encoded module: id 0, its
+// size, its name, its data.
+func AppendCustom(wasm []byte, name string, data []byte) []byte {
+	return section(wasm, 0, append(nameBytes(name), data...))
+}
+
+// Call is the instruction that calls function index i (imports first).
+func Call(i uint32) []byte { return append([]byte{0x10}, uleb(i)...) }
+
+// I32Const is the instruction that pushes v.
+func I32Const(v int32) []byte { return i32const(v) }
 
 // Func returns the function exported as name, or nil.
 func (m *Module) Func(name string) *Func {
@@ -114,7 +157,7 @@ func (m *Module) Encode() []byte {
 	out = section(out, 1, vec(types))
 	var imports [][]byte
 	for i, im := range m.Imports {
-		b := append(name(im.Module), name(im.Name)...)
+		b := append(nameBytes(im.Module), nameBytes(im.Name)...)
 		imports = append(imports, append(append(b, 0x00), uleb(uint32(i))...))
 	}
 	out = section(out, 2, vec(imports))
@@ -129,11 +172,11 @@ func (m *Module) Encode() []byte {
 	var exports [][]byte
 	for i, f := range m.Funcs {
 		if f.Export != "" {
-			exports = append(exports, append(append(name(f.Export), 0x00), uleb(uint32(len(m.Imports)+i))...))
+			exports = append(exports, append(append(nameBytes(f.Export), 0x00), uleb(uint32(len(m.Imports)+i))...))
 		}
 	}
 	if !m.NoMemory {
-		exports = append(exports, append(name("memory"), 0x02, 0x00))
+		exports = append(exports, append(nameBytes("memory"), 0x02, 0x00))
 	}
 	out = section(out, 7, vec(exports))
 	if m.Start != nil {
@@ -152,6 +195,9 @@ func (m *Module) Encode() []byte {
 		seg = append(seg, uleb(uint32(len(m.Data)))...)
 		seg = append(seg, m.Data...)
 		out = section(out, 11, vec([][]byte{seg}))
+	}
+	for _, c := range m.Customs {
+		out = AppendCustom(out, c.Name, c.Data)
 	}
 	return out
 }
@@ -177,7 +223,7 @@ func vec(items [][]byte) []byte {
 	return b
 }
 
-func name(s string) []byte { return append(uleb(uint32(len(s))), s...) }
+func nameBytes(s string) []byte { return append(uleb(uint32(len(s))), s...) }
 
 func i32const(v int32) []byte { return append([]byte{0x41}, sleb(int64(v))...) }
 
