@@ -19,11 +19,14 @@
 package httpgrant
 
 import (
-	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
-	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/grant"
 )
 
@@ -49,54 +52,88 @@ type Grant struct {
 	checked   bool
 }
 
-// Denial is why the host refused or gave up on a request: one line for the
-// user, naming the origin at most, never a value.
-type Denial struct{ Msg string }
-
-// Client sends the requests of one plugin within its grant.
-type Client struct {
-	g *Grant
+// files lists the grant's files in the order New reads them.
+func (g *Grant) files() []grantFile {
+	k := func(s string) string { return "plugins." + g.Plugin + ".grant.http." + s }
+	var fs []grantFile
+	if g.CAFile != "" {
+		fs = append(fs, grantFile{k("ca_file"), g.CAFile, "ca_file", false})
+	}
+	if g.ClientCert != "" {
+		fs = append(fs, grantFile{k("client_cert"), g.ClientCert, "client_cert", false})
+	}
+	if g.ClientKey != "" {
+		fs = append(fs, grantFile{k("client_key"), g.ClientKey, "client_key", true})
+	}
+	for _, n := range slices.Sorted(maps.Keys(g.Credentials)) {
+		fs = append(fs, grantFile{k("credentials." + n), g.Credentials[n], n, true})
+	}
+	return fs
 }
 
-// Call is one guest call's use of the client: it counts the requests and
-// response bytes of that call and remembers the last denial.
-type Call struct {
-	c *Client
+// grantFile is a file a grant names: the setting that names it, its path,
+// the setting's key or the credential's name, and whether it is secret.
+type grantFile struct {
+	setting, path, name string
+	secret              bool
 }
 
-var errUnfinished = errors.New("http capability: not implemented yet")
+func (g *Grant) grantee() string { return "plugin " + g.Plugin }
 
-// Parse reads a [plugins.NAME.grant.http] table.
-func Parse(plugin string, t map[string]any) (*Grant, error) { return nil, errUnfinished }
-
-// Check refuses a grant whose files reach what flyte protects.
-func (g *Grant) Check(p []grant.Protected) error { return errUnfinished }
-
-// New builds the client of a checked grant, reading its files once.
-func New(g *Grant) (*Client, error) { return nil, errUnfinished }
-
-// Begin starts the counting of one guest call.
-func (c *Client) Begin() *Call { return &Call{c: c} }
-
-// Do sends r as a call of its own.
-func (c *Client) Do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *Denial, abi.Status) {
-	return c.Begin().Do(ctx, r)
+// Check refuses a grant whose files may not be given to the plugin (see
+// grant.ReadFile: the credentials and client_key are secret files, mode
+// 0600) and remembers protected for New, which reads them with the same
+// checks.
+func (g *Grant) Check(protected []grant.Protected) error {
+	for _, f := range g.files() {
+		if err := grant.CheckFile(f.setting, g.grantee(), f.path, protected, f.secret); err != nil {
+			return err
+		}
+	}
+	g.protected = slices.Clone(protected)
+	g.checked = true
+	return nil
 }
 
-// Credential returns the granted credential called name.
-func (c *Client) Credential(name string) ([]byte, abi.Status) { return nil, abi.Unimplemented }
-
-// Do sends r within the call's limits.
-func (k *Call) Do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *Denial, abi.Status) {
-	return nil, &Denial{Msg: errUnfinished.Error()}, abi.Unimplemented
+// New builds the client of a grant that passed Check. It reads the CA
+// file, the client certificate and key and the credentials once, checked
+// again as they are read. The credentials stay in memory for the client's
+// life (one flyte command): each call sees the same value, a guest's
+// message quoting one can be recognised (Reveals), and a file that stops
+// passing the checks fails the plugin's load, in one line, rather than a
+// call in the middle of its work.
+func New(g *Grant) (*Client, error) {
+	if !g.checked {
+		return nil, errors.New("http grant of plugin " + g.Plugin + " was not checked")
+	}
+	c := &Client{g: g, creds: map[string][]byte{}}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	var certPEM []byte
+	for _, f := range g.files() {
+		data, err := grant.ReadFile(f.setting, g.grantee(), f.path, g.protected, f.secret)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !f.secret && f.name == "ca_file":
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(data) {
+				return nil, fmt.Errorf("%s %s: holds no PEM certificate", f.setting, f.path)
+			}
+			tc.RootCAs = pool
+		case !f.secret && f.name == "client_cert":
+			certPEM = data
+		case f.secret && f.name == "client_key" && f.setting == "plugins."+g.Plugin+".grant.http.client_key":
+			pair, err := tls.X509KeyPair(certPEM, data)
+			if err != nil {
+				// The parser's message is not repeated: it could quote the key.
+				return nil, fmt.Errorf("plugins.%s.grant.http: client_cert %s and client_key %s are not a PEM certificate and its private key", g.Plugin, g.ClientCert, g.ClientKey)
+			}
+			tc.Certificates = []tls.Certificate{pair}
+		default:
+			c.creds[f.name] = data
+		}
+	}
+	c.init(tc)
+	return c, nil
 }
-
-// Credential returns the granted credential called name.
-func (k *Call) Credential(name string) ([]byte, abi.Status) { return k.c.Credential(name) }
-
-// Failure returns the last denial of the call.
-func (k *Call) Failure() (string, bool) { return "", false }
-
-// Reveals reports whether b holds one of the granted credentials, so that a
-// guest's error message quoting one can be withheld.
-func (c *Client) Reveals(b []byte) bool { return false }
