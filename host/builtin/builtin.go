@@ -3,6 +3,8 @@
 // binary by file name, so that a build without them fails at build time
 // with "pattern wasm/NAME.wasm: no matching files found" instead of giving
 // a flyte without its plugins. They are build outputs and never committed.
+// Each carries a flyte.describe section (internal/describesection), so
+// that flyte plugin inspect shows its kind and ops without running it.
 package builtin
 
 import (
@@ -13,6 +15,7 @@ import (
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/envinject.wasm ../../plugins/envinject/wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/fileinject.wasm ../../plugins/fileinject/wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/filestore.wasm ../../plugins/filestore/wasm
+//go:generate go run ../../internal/describesection wasm/envinject.wasm wasm/fileinject.wasm wasm/filestore.wasm
 
 var (
 	//go:embed wasm/envinject.wasm
