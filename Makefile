@@ -2,7 +2,7 @@
 GO      ?= go
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install plugins test lint fmt-check doc-check cross fuzz bench demo clean
+.PHONY: all build install plugins examples conformance test lint fmt-check doc-check cross fuzz bench demo clean
 
 all: build
 
@@ -13,6 +13,19 @@ plugins:
 
 build: plugins
 	$(GO) build -o bin/flyte ./cmd/flyte
+
+# The example plugins of plugins/examples, an author's starting points, built into bin/examples, each with
+# its flyte.describe section. The C injector needs clang-14, lld-14, wasi-libc and libclang-rt-14-dev-wasm32
+# (Debian's packages, which .ci/run installs); without clang-14 it is skipped with a message. The Makefile
+# installs nothing.
+EXAMPLES := tmplinject dirstore
+examples:
+	@mkdir -p bin/examples
+	@set -e; for p in $(EXAMPLES); do \
+		echo "examples: $$p"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags=-s -o bin/examples/$$p.wasm ./plugins/examples/$$p/wasm; \
+	done
+	$(GO) run ./internal/describesection $(EXAMPLES:%=bin/examples/%.wasm)
 
 # The README's install command: flyte, with its plugins, in $GOBIN, else $(go env GOPATH)/bin (~/go/bin).
 install: plugins
@@ -63,6 +76,7 @@ cross: plugins
 # Fuzz each parser of untrusted bytes for a short while (not part of test).
 fuzz:
 	$(GO) test ./abi -run XXX -fuzz FuzzUnmarshal -fuzztime 30s
+	$(GO) test ./plugins/examples/tmplinject -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzParseEnvelope -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzBech32 -fuzztime 30s
