@@ -387,8 +387,8 @@ func checkHeader(h abi.HTTPHeader) error {
 	if slices.Contains(forbidden, lower) || strings.HasPrefix(lower, "proxy-") {
 		return fmt.Errorf("is %s, which the host sets", http.CanonicalHeaderKey(lower))
 	}
-	if bytes.ContainsAny(h.Value, "\r\n\x00") {
-		return errors.New("has a value that holds CR, LF or NUL")
+	if bytes.ContainsFunc(h.Value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+		return errors.New("has a value that holds a control character (CR, LF, NUL, ...)")
 	}
 	return nil
 }
