@@ -20,8 +20,8 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
-	"github.com/flytesecrets/flyte/host/secretfile"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/secretfile"
 )
 
 // Limits on a task's plan.
@@ -63,6 +63,68 @@ type File struct {
 type Applied struct {
 	Env   []EnvVar
 	Files []File
+	// Mask are the rendered forms of secrets (see Render), each to be
+	// masked in the task's output with every encoding of it (mask.Forms),
+	// like the secrets' own values.
+	Mask [][]byte
+
+	owned [][]byte // buffers rendered here, which Wipe clears
+}
+
+// Wipe clears the values this plan rendered (a plan's other values are
+// the secrets', cleared by whoever holds them) and its forms to mask.
+func (a *Applied) Wipe() {
+	if a == nil {
+		return
+	}
+	for _, b := range a.owned {
+		clear(b)
+	}
+	a.owned = nil
+}
+
+// Join adds b, the outputs Render rendered, to a, a plan's result, within
+// the limits on a task: at most MaxEnv variables, MaxFiles files and
+// MaxFileBytes file bytes, each name once (the configuration already
+// refuses two secrets or outputs aimed at one place). On an error a is
+// unchanged and b is wiped.
+func (a *Applied) Join(environment string, b *Applied) error {
+	var err error
+	vars, files := map[string]bool{}, map[string]bool{}
+	total := 0
+	for _, x := range [2]*Applied{a, b} {
+		for _, e := range x.Env {
+			if vars[e.Name] && err == nil {
+				err = &RequestError{Environment: environment, Msg: "variable " + e.Name + " is set twice"}
+			}
+			vars[e.Name] = true
+		}
+		for _, f := range x.Files {
+			if files[f.Name] && err == nil {
+				err = &RequestError{Environment: environment, Msg: "file " + abi.SecretsDir + "/" + f.Name + " is written twice"}
+			}
+			files[f.Name] = true
+			total += len(f.Value)
+		}
+	}
+	switch {
+	case err != nil:
+	case len(vars) > MaxEnv:
+		err = &RequestError{Environment: environment, Msg: fmt.Sprintf("gets %d environment variables with its render outputs, more than a task may get (%d)", len(vars), MaxEnv)}
+	case len(files) > MaxFiles:
+		err = &RequestError{Environment: environment, Msg: fmt.Sprintf("gets %d files with its render outputs, more than a task may get (%d)", len(files), MaxFiles)}
+	case total > MaxFileBytes:
+		err = &RequestError{Environment: environment, Msg: fmt.Sprintf("gets files of more than %d bytes in all with its render outputs, more than a task's secrets directory holds", MaxFileBytes)}
+	}
+	if err != nil {
+		b.Wipe()
+		return err
+	}
+	a.Env = append(a.Env, b.Env...)
+	a.Files = append(a.Files, b.Files...)
+	a.Mask = append(a.Mask, b.Mask...)
+	a.owned = append(a.owned, b.owned...)
+	return nil
 }
 
 // Injector is a loaded injector plugin.
@@ -110,8 +172,10 @@ func Check(task abi.Task, secrets []Secret) error {
 	var vars, files, fileBytes int
 	for _, s := range secrets {
 		if s.AsEnvVar == "" {
-			files++
-			fileBytes += len(s.Value)
+			if s.Mount != "" {
+				files++
+				fileBytes += len(s.Value)
+			}
 			continue
 		}
 		vars++
@@ -149,14 +213,17 @@ func Check(task abi.Task, secrets []Secret) error {
 
 // Plan checks the requests (Check), then routes secrets to their injectors
 // (in name order), collects their plans and validates them together. load
-// returns the named injector.
+// returns the named injector. A secret with neither AsEnvVar nor Mount
+// (deliver = false) goes to no injector here: it is only rendered (Render).
 func Plan(ctx context.Context, task abi.Task, secrets []Secret, load func(name string) (Injector, error)) (*Applied, error) {
 	if err := Check(task, secrets); err != nil {
 		return nil, err
 	}
 	routes := map[string][]int{}
 	for i, s := range secrets {
-		routes[s.Injector] = append(routes[s.Injector], i)
+		if s.AsEnvVar != "" || s.Mount != "" { // else it goes only into render outputs
+			routes[s.Injector] = append(routes[s.Injector], i)
+		}
 	}
 	names := make([]string, 0, len(routes))
 	for n := range routes {
