@@ -114,8 +114,9 @@ var (
 )
 
 // Register adds a capability. It panics on a second capability with the
-// same name or module, or one that abi.Capabilities does not list: the ABI
-// table is what messages name.
+// same name or module, one that abi.Capabilities does not list (the ABI
+// table is what messages name), or a function that does not return one
+// i32 status.
 func Register(c *Capability) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -127,6 +128,11 @@ func Register(c *Capability) {
 	}
 	if !known {
 		panic("capability: " + c.Name + " (" + c.Module + ") is not in abi.Capabilities")
+	}
+	for _, f := range c.Funcs {
+		if len(f.Results) != 1 || f.Results[0] != api.ValueTypeI32 {
+			panic("capability: " + c.Module + "." + f.Name + " must return one i32 status")
+		}
 	}
 	for _, o := range registry {
 		if o.Name == c.Name || o.Module == c.Module {

@@ -40,14 +40,21 @@ func TestParseFS(t *testing.T) {
 		t    map[string]any
 		want string
 	}{
-		{map[string]any{}, "[plugins.p.grant.fs]: path is missing (the directory to grant)"},
-		{map[string]any{"path": 3}, "[plugins.p.grant.fs]: path must be a directory's path (a string)"},
-		{map[string]any{"path": "rel"}, `[plugins.p.grant.fs]: path "rel" must be absolute`},
-		{map[string]any{"path": "/x", "dir": "/y"}, `[plugins.p.grant.fs]: unknown setting "dir" (the fs grant has only path)`},
+		{map[string]any{}, "plugins.p.grant.fs needs path, the directory to grant"},
+		{map[string]any{"path": 3}, `setting "plugins.p.grant.fs.path" must be a string`},
+		{map[string]any{"path": ""}, `setting "plugins.p.grant.fs.path" is empty`},
+		{map[string]any{"path": "rel/secret"}, `setting "plugins.p.grant.fs.path" must be an absolute path or start with ~/`},
+		{map[string]any{"path": "/x\x1b"}, `setting "plugins.p.grant.fs.path" holds a control character; it must be a directory's path`},
+		{map[string]any{"path": "/x", "dir": "/y"}, `unknown setting "plugins.p.grant.fs.dir"`},
+		{map[string]any{"path": "/x", "Pass word": "/y"}, `plugins.p.grant.fs has a setting flyte does not know`},
 	} {
 		if _, err := fs.Parse("p", c.t); err == nil || err.Error() != c.want {
 			t.Errorf("%v: got %v, want %s", c.t, err, c.want)
 		}
+	}
+	t.Setenv("HOME", "/home/someone")
+	if g, err := fs.Parse("p", map[string]any{"path": "~/store"}); err != nil || g.(interface{ Dir() string }).Dir() != "/home/someone/store" {
+		t.Fatalf("~/: %v", err)
 	}
 	dir := t.TempDir()
 	g, err := fs.Parse("p", map[string]any{"path": dir})
@@ -59,7 +66,7 @@ func TestParseFS(t *testing.T) {
 	}
 	id := filepath.Join(dir, "sub", "identity")
 	err = g.Check([]grant.Protected{{What: "the identity file", Path: id}})
-	if err == nil || err.Error() != "[plugins.p.grant.fs] path "+dir+" would give plugin p the identity file ("+id+"); choose a directory outside it" {
+	if err == nil || err.Error() != "plugins.p.grant.fs.path "+dir+" would give plugin p the identity file ("+id+"); choose a directory outside it" {
 		t.Fatalf("got %v", err)
 	}
 	err = capability.FSGrant(dir).Check([]grant.Protected{{What: "the identity file", Path: id}})

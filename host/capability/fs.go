@@ -2,9 +2,11 @@ package capability
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/fsgrant"
@@ -74,28 +76,63 @@ func FSGrant(dir string) Grant {
 	return &fsGrant{dir: dir, setting: "store.path", grantee: "the store plugin"}
 }
 
-// parseFS reads [plugins.NAME.grant.fs]: path = "/a/directory".
+// parseFS reads [plugins.NAME.grant.fs]: path = "/a/directory" (or
+// "~/..." under $HOME). Errors name the setting, never a value.
 func parseFS(plugin string, t map[string]any) (Grant, error) {
-	table := "[plugins." + plugin + ".grant.fs]"
-	g := &fsGrant{setting: table + " path", grantee: "plugin " + plugin}
-	for k, v := range t {
+	table := "plugins." + plugin + ".grant.fs"
+	setting := strconv.Quote(table + ".path")
+	g := &fsGrant{setting: table + ".path", grantee: "plugin " + plugin}
+	for k := range t {
 		if k != "path" {
-			return nil, fmt.Errorf("%s: unknown setting %s (the fs grant has only path)", table, strconv.Quote(k))
+			msg := table + " has a setting flyte does not know"
+			if isWord(k) {
+				msg = "unknown setting " + strconv.Quote(table+"."+k)
+			}
+			return nil, &hintError{msg: msg, hint: "the fs grant has one setting: path, the directory"}
 		}
-		s, ok := v.(string)
-		if !ok || s == "" {
-			return nil, fmt.Errorf("%s: path must be a directory's path (a string)", table)
-		}
-		if !filepath.IsAbs(s) {
-			return nil, fmt.Errorf("%s: path %s must be absolute", table, strconv.Quote(s))
-		}
-		g.dir = filepath.Clean(s)
 	}
-	if g.dir == "" {
-		return nil, fmt.Errorf("%s: path is missing (the directory to grant)", table)
+	v, ok := t["path"]
+	if !ok {
+		return nil, errors.New(table + " needs path, the directory to grant")
 	}
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return nil, errors.New("setting " + setting + " must be a string")
+	case s == "":
+		return nil, errors.New("setting " + setting + " is empty")
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return nil, errors.New("setting " + setting + " holds a control character; it must be a directory's path")
+	case s == "~" || strings.HasPrefix(s, "~/"):
+		home := os.Getenv("HOME")
+		if !filepath.IsAbs(home) {
+			return nil, errors.New("setting " + setting + " starts with ~, but HOME is not set to an absolute path")
+		}
+		s = filepath.Join(home, s[1:])
+	case !filepath.IsAbs(s):
+		return nil, errors.New("setting " + setting + " must be an absolute path or start with ~/")
+	}
+	g.dir = filepath.Clean(s)
 	return g, nil
 }
+
+// isWord reports whether s is short and made only of lower-case letters,
+// digits, '_' and '-': a mistyped name, safe to repeat.
+func isWord(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	})
+}
+
+// hintError is an error with a line of advice, which cmd/flyte prints as
+// "flyte: hint: ...".
+type hintError struct{ msg, hint string }
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Hint() string  { return e.hint }
 
 type fsGrant struct{ dir, setting, grantee string }
 
