@@ -19,6 +19,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/builtin"
+	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/identity"
@@ -185,6 +186,9 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 			sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Key < m.Entries[j].Key })
 			s.Config = abi.Marshal(&m)
 		}
+		if err := c.grants(&s, pc.Grants); err != nil {
+			return s, err
+		}
 	} else {
 		b, err := builtin.Module(name)
 		if err != nil {
@@ -195,14 +199,47 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 		}
 		s.Wasm = b
 	}
-	// Only the store plugin gets the store's directory.
+	// Only the store plugin gets the store's directory (the configuration
+	// refuses a [plugins.NAME.grant.fs] table for it).
 	if name == c.cfg.Store.Plugin {
-		s.Dir = c.cfg.Store.Path
-		if err := grant.Check("store.path", "the store plugin", s.Dir, c.opts.Protected); err != nil {
+		if err := c.grant(&s, "fs", capability.FSGrant(c.cfg.Store.Path)); err != nil {
 			return s, err
 		}
 	}
 	return s, nil
+}
+
+// grants adds the capabilities [plugins.NAME.grant.<capability>] grants to
+// the plugin of s, each parsed by its capability and checked against what
+// flyte protects. A table for a capability this flyte was built without is
+// left out: the plugin host names the capability if the plugin needs it.
+func (c *Core) grants(s *plugin.Spec, tables map[string]map[string]any) error {
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		cp, ok := capability.ByName(name)
+		if !ok {
+			continue
+		}
+		g, err := cp.Parse(s.Name, tables[name])
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.cfg.Path, err)
+		}
+		if err := c.grant(s, name, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grant checks g and grants it to the plugin of s as the capability name.
+func (c *Core) grant(s *plugin.Spec, name string, g capability.Grant) error {
+	if err := g.Check(c.opts.Protected); err != nil {
+		return err
+	}
+	if s.Grants == nil {
+		s.Grants = map[string]capability.Grant{}
+	}
+	s.Grants[name] = g
+	return nil
 }
 
 // load returns the named plugin, loading it on first use. Different

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -32,18 +33,26 @@ type Task struct {
 	Applied *inject.Applied
 }
 
-// Close clears the task's secret values from memory.
+// Close clears the task's secret values, and what was rendered from them,
+// from memory.
 func (t *Task) Close() {
 	for _, s := range t.Secrets {
 		clear(s.Value)
 	}
+	t.Applied.Wipe()
 }
 
-// Values returns every secret value the task received.
+// Values returns what the task's output must not show: every secret value
+// the task received, and every rendered form of one (inject.Applied.Mask:
+// a docker auth's user:password and its base64, an escaped password, each
+// rendered output). Each is masked with its encodings (mask.Forms).
 func (t *Task) Values() [][]byte {
 	out := make([][]byte, 0, len(t.Secrets))
 	for _, s := range t.Secrets {
 		out = append(out, s.Value)
+	}
+	if t.Applied != nil {
+		out = append(out, t.Applied.Mask...)
 	}
 	return out
 }
@@ -103,20 +112,91 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 		t.Close()
 		return nil, err
 	}
-	// The injectors load in parallel; Plan asks them in name order.
+	// The injectors load in parallel; Plan and Render ask them in name order.
 	var injectors []string
 	for _, s := range env.Secrets {
-		if !slices.Contains(injectors, s.Injector) {
+		if s.Injector != "" && !slices.Contains(injectors, s.Injector) {
 			injectors = append(injectors, s.Injector)
+		}
+	}
+	for _, o := range env.Render {
+		if !slices.Contains(injectors, o.Injector) {
+			injectors = append(injectors, o.Injector)
 		}
 	}
 	c.Prefetch(ctx, abi.KindInjector, injectors...)
 	t.Applied, err = inject.Plan(ctx, task, in, func(name string) (inject.Injector, error) {
 		return c.load(ctx, name, abi.KindInjector)
 	})
+	if err == nil && len(env.Render) > 0 {
+		err = c.render(ctx, task, env, in, t.Applied)
+	}
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
 	return t, nil
+}
+
+// render has the environment's render outputs rendered (after PLAN: the
+// RENDER request names the same secrets by the same refs) and adds them to
+// applied. Each output's injector must speak RENDER; the values never
+// travel through it.
+func (c *Core) render(ctx context.Context, task abi.Task, env *config.Environment, in []inject.Secret, applied *inject.Applied) error {
+	index := map[string]int{}
+	for i, s := range env.Secrets {
+		index[s.Key] = i
+	}
+	outs := make([]inject.Output, len(env.Render))
+	for j, o := range env.Render {
+		outs[j] = inject.Output{File: o.File, Env: o.Env, Mode: o.Mode, Injector: o.Injector}
+		for _, k := range o.Secrets {
+			i, ok := index[k]
+			if !ok { // the configuration refuses this
+				return &inject.RequestError{Environment: env.Name, Msg: "render output " + o.Name() + " uses secret " + k + ", which the environment does not ask for"}
+			}
+			outs[j].Refs = append(outs[j].Refs, i)
+		}
+	}
+	rendered, err := inject.Render(ctx, task, in, outs, func(name string) (inject.Injector, error) {
+		p, err := c.load(ctx, name, abi.KindInjector)
+		if err != nil {
+			return nil, err
+		}
+		return p, RenderSupport(name, p.Info)
+	})
+	if err != nil {
+		return err
+	}
+	return applied.Join(env.Name, rendered)
+}
+
+// RenderError is an injector named for a render output that cannot render:
+// built for an ABI minor version before RENDER, or without the op.
+type RenderError struct {
+	Injector string
+	Minor    uint32
+}
+
+func (e *RenderError) Error() string {
+	if e.Minor < abi.MinorRender {
+		return fmt.Sprintf("injector %s speaks flyte ABI v%d.%d, which cannot render outputs: rendering came in v%d.%d",
+			e.Injector, abi.Version, e.Minor, abi.Version, abi.MinorRender)
+	}
+	return fmt.Sprintf("injector %s does not render outputs: its ops do not include RENDER (%d)", e.Injector, abi.OpRender)
+}
+
+// Hint says what to do instead.
+func (e *RenderError) Hint() string {
+	return "name an injector that renders (flyte plugin inspect lists its ops) in the environment's [[environments.render]] entries"
+}
+
+// RenderSupport returns a *RenderError unless the injector info describes
+// may be sent RENDER: minor version MinorRender or later, and the op in
+// its list.
+func RenderSupport(name string, info abi.Describe) error {
+	if info.Minor < abi.MinorRender || !slices.Contains(info.Ops, abi.OpRender) {
+		return &RenderError{Injector: name, Minor: info.Minor}
+	}
+	return nil
 }
