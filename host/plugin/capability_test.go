@@ -37,7 +37,6 @@ func loadWith(t testing.TB, opts plugin.Options, s plugin.Spec) (*plugin.Plugin,
 }
 
 var (
-	i32    = wasmtest.I32
 	pathFn = []byte{wasmtest.I32, wasmtest.I32}
 	status = []byte{wasmtest.I32}
 )
@@ -264,3 +263,32 @@ func TestDescribeSectionMustMatch(t *testing.T) {
 }
 
 func opNum(o abi.Op) string { return strconv.FormatUint(uint64(o), 10) }
+
+// FuzzInspect: no module, however malformed (its custom sections
+// included), panics Inspect, and every refusal is one line.
+func FuzzInspect(f *testing.F) {
+	live := abi.Marshal(&abi.Describe{Minor: abi.Minor, Kind: abi.KindStore, Name: "handmade", Ops: []abi.Op{abi.OpGet}})
+	f.Add(wasmtest.Guest().Custom(abi.DescribeSection, live).Encode())
+	f.Add(wasmtest.Guest().Custom(abi.DescribeSection, []byte{0x12, 0xff, 0x01}).Encode())
+	f.Add(wasmtest.Guest().Marker("flyte_abi_v3").Import(abi.HTTPModule, "request", pathFn, status).Encode())
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x00\x0f\x0eflyte.describe"))
+	h, err := plugin.NewHost(plugin.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer h.Close()
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		in, err := h.Inspect(context.Background(), "x", wasm)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\n\r\x1b") {
+				t.Fatalf("error is not one clean line: %q", err)
+			}
+			return
+		}
+		for _, s := range append(in.Imports, in.Exports...) {
+			if strings.ContainsAny(s, "\n\r\x1b") {
+				t.Fatalf("unsanitised name %q", s)
+			}
+		}
+	})
+}
