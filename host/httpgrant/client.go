@@ -181,7 +181,8 @@ func (c *Client) Do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse,
 
 // Call is one plugin call's use of a Client: it counts the call's requests
 // (at most MaxCallRequests) and response bytes (at most MaxCallBytes) and
-// keeps the last denial, the host's reason to show when the call fails.
+// keeps the denial of its last request, the host's reason to show when the
+// call fails (a request answered since, the next endpoint, clears it).
 // A Call belongs to one guest call, which makes one request at a time.
 type Call struct {
 	c        *Client
@@ -193,7 +194,7 @@ type Call struct {
 // Credential returns the granted credential called name (Client.Credential).
 func (k *Call) Credential(name string) ([]byte, abi.Status) { return k.c.Credential(name) }
 
-// Failure returns the message of the call's last denial, if any.
+// Failure returns the denial of the call's last request, if it had one.
 func (k *Call) Failure() (string, bool) {
 	if k.last == nil {
 		return "", false
@@ -214,12 +215,10 @@ func (k *Call) Failure() (string, bool) {
 // answer the guest still has time to ask another and return.
 func (k *Call) Do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *Denial, abi.Status) {
 	resp, d, st := k.do(ctx, r)
-	if d != nil {
-		if k.c.Reveals([]byte(d.Msg)) {
-			d.Msg = Withheld
-		}
-		k.last = d
+	if d != nil && k.c.Reveals([]byte(d.Msg)) {
+		d.Msg = Withheld
 	}
+	k.last = d
 	return resp, d, st
 }
 

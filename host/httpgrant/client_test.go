@@ -55,9 +55,9 @@ func client(t *testing.T, text string) *Client {
 	return c
 }
 
-func origins(os ...string) string {
-	q := make([]string, len(os))
-	for i, o := range os {
+func origins(list ...string) string {
+	q := make([]string, len(list))
+	for i, o := range list {
 		q[i] = strconv.Quote(o)
 	}
 	return "origins = [" + strings.Join(q, ", ") + "]\n"
@@ -228,6 +228,9 @@ func TestCallLimits(t *testing.T) {
 	if msg, ok := k.Failure(); !ok || msg != "made more than 64 http requests in one call" {
 		t.Errorf("Failure = %q, %v", msg, ok)
 	}
+	if _, _, st := k.Do(context.Background(), get(okS.URL)); st != abi.TooLarge {
+		t.Errorf("request 66: %v", st)
+	}
 	if _, _, st := c.Begin().Do(context.Background(), get(okS.URL)); st != abi.OK {
 		t.Errorf("the next call was refused: %v", st)
 	}
@@ -270,9 +273,15 @@ func TestSlowServerFailover(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal("the slow request used up the whole call")
 			}
+			if _, ok := k.Failure(); !ok {
+				t.Error("no Failure after a denial")
+			}
 			resp, d, st = k.Do(ctx, get(okS.URL))
 			if st != abi.OK || string(resp.Body) != "ok" || resp.TimeLeftMS == 0 {
 				t.Fatalf("the next endpoint: %v %v", st, d)
+			}
+			if msg, ok := k.Failure(); ok {
+				t.Errorf("Failure after an answer: %q", msg)
 			}
 			if ctx.Err() != nil {
 				t.Error("the answer came after the call's deadline")
