@@ -95,6 +95,23 @@ func (c *Config) Environment(name string) (*Environment, bool) {
 	return nil, false
 }
 
+// Files lists the files under abi.SecretsDir a task of the environment gets:
+// each mounted secret's (named by its key), then each rendered file.
+func (e *Environment) Files() []string {
+	var out []string
+	for _, s := range e.Secrets {
+		if s.Mount != "" {
+			out = append(out, s.Key)
+		}
+	}
+	for _, o := range e.Render {
+		if o.File != "" {
+			out = append(out, o.File)
+		}
+	}
+	return out
+}
+
 // EnvironmentNames lists the configured environments, in file order.
 func (c *Config) EnvironmentNames() []string {
 	var out []string

@@ -58,6 +58,9 @@ mode = 0o400
 	if !reflect.DeepEqual(e.Render, wantRender) {
 		t.Errorf("render\n got %+v\nwant %+v", e.Render, wantRender)
 	}
+	if f := e.Files(); !reflect.DeepEqual(f, []string{"cert", "config.json", "app.conf"}) {
+		t.Errorf("Files = %q", f)
+	}
 	if n := e.Render[1].Name(); n != "/etc/flyte/secrets/config.json" {
 		t.Errorf("Name = %q", n)
 	}
