@@ -19,13 +19,33 @@ build: plugins
 # (Debian's packages, which .ci/run installs); without clang-14 it is skipped with a message. The Makefile
 # installs nothing.
 EXAMPLES := tmplinject dirstore
+CC_WASM ?= clang-14
+WASI_SYSROOT ?= /usr
 examples:
 	@mkdir -p bin/examples
 	@set -e; for p in $(EXAMPLES); do \
 		echo "examples: $$p"; \
 		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -ldflags=-s -o bin/examples/$$p.wasm ./plugins/examples/$$p/wasm; \
 	done
-	$(GO) run ./internal/describesection $(EXAMPLES:%=bin/examples/%.wasm)
+	@rm -f bin/examples/cinject.wasm
+	@if command -v $(CC_WASM) >/dev/null 2>&1; then \
+		echo "examples: cinject ($(CC_WASM))"; \
+		$(CC_WASM) --target=wasm32-wasi --sysroot=$(WASI_SYSROOT) -mexec-model=reactor -Os -Wall -Wextra -Werror \
+			-Wl,--strip-all -o bin/examples/cinject.wasm plugins/examples/cinject/cinject.c; \
+	else \
+		echo "examples: skipping cinject: $(CC_WASM) is not installed (Debian: apt-get install clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)"; \
+	fi
+	$(GO) run ./internal/describesection bin/examples/*.wasm
+
+# flyte plugin test (the conformance suite) on every built-in and example plugin, as a user with no
+# configuration would run it: in a fresh HOME, away from this repository's flyte.toml.
+conformance: build examples
+	@set -e; home="$$(mktemp -d)"; trap 'rm -rf "$$home"' EXIT; \
+	for p in envinject fileinject filestore $(CURDIR)/bin/examples/*.wasm; do \
+		echo "conformance: $$p"; \
+		(cd "$$home" && env -u FLYTE_CONFIG -u XDG_CONFIG_HOME -u XDG_DATA_HOME -u XDG_STATE_HOME -u XDG_CACHE_HOME \
+			-u FLYTE_CACHE_DIR HOME="$$home" $(CURDIR)/bin/flyte plugin test "$$p"); \
+	done
 
 # The README's install command: flyte, with its plugins, in $GOBIN, else $(go env GOPATH)/bin (~/go/bin).
 install: plugins
@@ -85,6 +105,8 @@ fuzz:
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzList$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzNames$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzLoad$$' -fuzztime 30s
+	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzInspect$$' -fuzztime 30s
+	$(GO) test ./internal/describesection -run XXX -fuzz '^FuzzStrip$$' -fuzztime 30s
 	$(GO) test ./host/scope -run XXX -fuzz '^FuzzValidateKey$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 2s
 	$(GO) test ./host/config -run XXX -fuzz '^FuzzPrivateGroup$$' -fuzztime 30s
