@@ -54,7 +54,6 @@ func httpRequest(ctx context.Context, s Session, m api.Module, stack []uint64) {
 		return
 	}
 	resp, d, st := hs.call.Do(ctx, &r)
-	hs.denial = d
 	if st != abi.OK {
 		msg := "http request failed"
 		if d != nil {
@@ -110,16 +109,10 @@ func (i *httpInstance) Reveals(b []byte) bool { return i.c.Reveals(b) }
 type httpSession struct {
 	call *httpgrant.Call
 	out  *Result
-	// denial is the host's reason the call's last request failed; a
-	// request answered since (the next endpoint) clears it.
-	denial *httpgrant.Denial
 }
 
 func (s *httpSession) End() {}
 
-func (s *httpSession) Failure() (string, bool) {
-	if s.denial == nil {
-		return "", false
-	}
-	return s.denial.Msg, true
-}
+// Failure is the call's last denial: the host's reason the last request
+// failed (a request answered since, from the next endpoint, clears it).
+func (s *httpSession) Failure() (string, bool) { return s.call.Failure() }
