@@ -388,3 +388,57 @@ func mustCred(t *testing.T, c *Client) []byte {
 	}
 	return v
 }
+
+// FuzzRequest sends whatever a guest could put in a request to a granted
+// server: the client never panics, and a denial is one line that repeats
+// no header value and nothing of the URL but its origin.
+func FuzzRequest(f *testing.F) {
+	echoS, err := httpfixture.Start("echo")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer echoS.Close()
+	g, err := Parse("p", map[string]any{"origins": []any{echoS.URL}, "max_response": int64(4096), "request_timeout": "2s"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := g.Check(nil); err != nil {
+		f.Fatal(err)
+	}
+	c, err := New(g)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer c.Close()
+	for _, s := range [][4]string{
+		{"GET", echoS.URL + "/a?b=c", "X-A", "v"},
+		{"POST", echoS.URL, "Authorization", "Bearer SECRETVALUE"},
+		{"GET", echoS.URL + "/SECRETVALUE", "Host", "SECRETVALUE"},
+		{"GET", "http://SECRETVALUE@127.0.0.1/", "X", "SECRETVALUE\r\nX: 1"},
+		{"PUT", "https://secretvalue.example/SECRETVALUE", "X-SECRETVALUE", "x"},
+		{"GET", echoS.URL + "/#SECRETVALUE", "Proxy-SECRETVALUE", "x"},
+		{"DELETE", "http://[::1]:0/SECRETVALUE", "", ""},
+		{"GET", "\x00SECRETVALUE", "X", "\x7f"},
+	} {
+		f.Add(s[0], s[1], s[2], []byte(s[3]))
+	}
+	f.Fuzz(func(t *testing.T, method, u, name string, value []byte) {
+		r := &abi.HTTPRequest{Method: method, URL: u, Headers: []abi.HTTPHeader{{Name: name, Value: value}}}
+		resp, d, st := c.Do(context.Background(), r)
+		if st == abi.OK {
+			if d != nil || resp == nil {
+				t.Fatalf("OK with %v, %v", d, resp)
+			}
+			return
+		}
+		if d == nil || resp != nil {
+			t.Fatalf("%v without a denial", st)
+		}
+		if strings.ContainsAny(d.Msg, "\r\n\x00") {
+			t.Fatalf("denial is not one line: %q", d.Msg)
+		}
+		if strings.Contains(d.Msg, "SECRETVALUE") {
+			t.Fatalf("denial repeats the request: %q", d.Msg)
+		}
+	})
+}
