@@ -53,7 +53,7 @@ func benchStore(b *testing.B, n int) (*plugin.Plugin, *fsgrant.Dir) {
 	}
 	b.Cleanup(func() { h.Close() })
 	dir := b.TempDir()
-	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Dir: dir})
+	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Grants: fsGrant(dir)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func BenchmarkLoadWarm(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer h.Close()
-		p, err := h.Load(ctx, plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Dir: dir})
+		p, err := h.Load(ctx, plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Grants: fsGrant(dir)})
 		if err != nil {
 			b.Fatal(err)
 		}

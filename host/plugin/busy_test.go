@@ -28,7 +28,7 @@ func TestHeldLockIsBusy(t *testing.T) {
 	}
 	defer h.Close()
 	dir := t.TempDir()
-	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Dir: dir, Timeout: time.Second})
+	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Grants: fsGrant(dir), Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

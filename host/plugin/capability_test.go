@@ -15,6 +15,11 @@ import (
 	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
+// fsGrant grants dir as the store's directory.
+func fsGrant(dir string) map[string]capability.Grant {
+	return map[string]capability.Grant{"fs": capability.FSGrant(dir)}
+}
+
 // loadWith loads a hand-made module as the store "x" on a host with opts.
 func loadWith(t testing.TB, opts plugin.Options, s plugin.Spec) (*plugin.Plugin, error) {
 	t.Helper()
@@ -80,14 +85,14 @@ func TestUngrantedCapability(t *testing.T) {
 // minor version that brought it.
 func TestCapabilityThisFlyteDoesNotHave(t *testing.T) {
 	m := wasmtest.Guest().Import(abi.FSModule, "read", pathFn, status)
-	for _, s := range []plugin.Spec{{Wasm: m.Encode(), Dir: t.TempDir()}, {Wasm: m.Encode(), DescribeOnly: true}} {
+	for _, s := range []plugin.Spec{{Wasm: m.Encode(), Grants: fsGrant(t.TempDir())}, {Wasm: m.Encode(), DescribeOnly: true}} {
 		_, err := loadWith(t, plugin.Options{Without: []string{"fs"}}, s)
 		if err == nil || err.Error() != `plugin x: needs capability "fs" (ABI 1.0), which this flyte does not have` {
 			t.Fatalf("got %v", err)
 		}
 	}
 	// A grant of it is refused too, even to a plugin that does not use it.
-	_, err := loadWith(t, plugin.Options{Without: []string{"fs"}}, plugin.Spec{Wasm: wasmtest.Guest().Encode(), Dir: t.TempDir()})
+	_, err := loadWith(t, plugin.Options{Without: []string{"fs"}}, plugin.Spec{Wasm: wasmtest.Guest().Encode(), Grants: fsGrant(t.TempDir())})
 	if err == nil || err.Error() != `plugin x: is granted capability "fs", which this flyte does not have` {
 		t.Fatalf("got %v", err)
 	}
@@ -117,7 +122,7 @@ func TestNewerABI(t *testing.T) {
 	} {
 		m := wasmtest.Guest()
 		c.mod(m)
-		_, err := loadWith(t, plugin.Options{}, plugin.Spec{Wasm: m.Encode(), Dir: t.TempDir()})
+		_, err := loadWith(t, plugin.Options{}, plugin.Spec{Wasm: m.Encode(), Grants: fsGrant(t.TempDir())})
 		if err == nil || err.Error() != "plugin x: "+c.want {
 			t.Errorf("got  %v\nwant plugin x: %s", err, c.want)
 		}
@@ -291,4 +296,12 @@ func FuzzInspect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Spec.Dir, until its last callers move to Grants, grants fs.
+func TestDirShim(t *testing.T) {
+	m := wasmtest.Guest().Import(abi.FSModule, "read", pathFn, status)
+	if _, err := loadWith(t, plugin.Options{}, plugin.Spec{Wasm: m.Encode(), Dir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
 }

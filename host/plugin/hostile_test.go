@@ -66,7 +66,7 @@ func loadHostile(t *testing.T, mod func(*plugin.Spec)) (*plugin.Plugin, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	s := plugin.Spec{Name: "hostile", Wasm: buildHostile(t), Kind: abi.KindStore, Dir: t.TempDir(), Timeout: 2 * time.Second, MemoryPages: 512}
+	s := plugin.Spec{Name: "hostile", Wasm: buildHostile(t), Kind: abi.KindStore, Grants: fsGrant(t.TempDir()), Timeout: 2 * time.Second, MemoryPages: 512}
 	if mod != nil {
 		mod(&s)
 	}
@@ -95,7 +95,7 @@ func alive(t *testing.T, p *plugin.Plugin) {
 }
 
 func TestUngrantedCapabilityRefusedAtLoad(t *testing.T) {
-	_, err := loadHostile(t, func(s *plugin.Spec) { s.Dir = "" })
+	_, err := loadHostile(t, func(s *plugin.Spec) { s.Grants = nil })
 	if err == nil || !strings.Contains(err.Error(), `plugin hostile: needs capability "fs" (it imports flyte_fs_v1.`) {
 		t.Fatalf("got %v", err)
 	}
@@ -188,7 +188,7 @@ func TestFSConfinement(t *testing.T) {
 	if err := os.WriteFile(outside, []byte("host secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := mustLoad(t, func(s *plugin.Spec) { s.Dir = dir })
+	p := mustLoad(t, func(s *plugin.Spec) { s.Grants = fsGrant(dir) })
 	for _, path := range []string{"../outside", "/etc/passwd", "a/../../outside", ".flyte-tmp-x", "", "a//b", strings.Repeat("a", 2000)} {
 		_, err := p.Call(context.Background(), opRead, []byte(path))
 		var se *abi.StatusError

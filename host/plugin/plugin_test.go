@@ -21,7 +21,7 @@ func loadStore(t *testing.T, cache string) *plugin.Plugin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Dir: t.TempDir()})
+	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Grants: fsGrant(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
