@@ -68,9 +68,8 @@ type Spec struct {
 	// Grants are the capabilities granted to it, by name ("fs", "http").
 	Grants map[string]capability.Grant
 	// Dir grants the fs capability over this directory as the store's
-	// (capability.FSGrant), unless Grants has one.
-	//
-	// Deprecated: set Grants["fs"].
+	// (capability.FSGrant), unless Grants has one. It goes once its last
+	// callers set Grants["fs"] instead.
 	Dir string
 	// Config is handed to the guest through config_read.
 	Config []byte
