@@ -3,6 +3,10 @@ package abi
 import (
 	"bytes"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"reflect"
 	"strings"
 	"testing"
@@ -97,6 +101,51 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// allMessages is a zero value of every message of the ABI.
+func allMessages() []Message {
+	return []Message{&Scope{}, &Record{}, &WriteRequest{}, &KeyRequest{}, &ListRequest{}, &Damaged{}, &ListResponse{},
+		&MetaRequest{}, &MetaResponse{}, &ErrorMessage{}, &Describe{}, &DirEntry{}, &DirList{}, &KeyValue{}, &PluginConfig{},
+		&Task{}, &SecretRequest{}, &PlanRequest{}, &EnvEntry{}, &FileEntry{}, &Plan{},
+		&OutputRequest{}, &RenderRequest{}, &Part{}, &Output{}, &RenderPlan{},
+		&HTTPHeader{}, &HTTPRequest{}, &HTTPResponse{}}
+}
+
+// FuzzUnmarshal decodes every message, so a new message must join
+// allMessages: this finds each type of the package with an UnmarshalFrom
+// method.
+func TestFuzzCoversEveryMessage(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, m := range allMessages() {
+		covered[reflect.TypeOf(m).Elem().Name()] = true
+	}
+	n := 0
+	for _, f := range pkgs["abi"].Files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Name.Name != "UnmarshalFrom" || fn.Recv == nil {
+				continue
+			}
+			star, ok := fn.Recv.List[0].Type.(*ast.StarExpr)
+			if !ok {
+				continue
+			}
+			name := star.X.(*ast.Ident).Name
+			n++
+			if !covered[name] {
+				t.Errorf("FuzzUnmarshal does not decode %s: add it to allMessages", name)
+			}
+		}
+	}
+	if n != len(covered) {
+		t.Errorf("%d messages found, %d fuzzed", n, len(covered))
+	}
+}
+
 func FuzzUnmarshal(f *testing.F) {
 	f.Add(Marshal(&ListResponse{Records: []Record{{Key: "a", Sealed: []byte("s")}}, Damaged: []Damaged{{Key: "b"}}}))
 	f.Add(Marshal(&Describe{Ops: []Op{1, 2}, Capabilities: []string{"fs"}}))
@@ -106,12 +155,14 @@ func FuzzUnmarshal(f *testing.F) {
 		{Parts: []Part{{Ref: 1}, {Text: []byte(":")}, {Ref: 2}}, Transforms: []Transform{Base64Encode}}}}}}))
 	f.Add(Marshal(&RenderRequest{Secrets: []SecretRequest{{Ref: 1, Key: "k"}}, Outputs: []OutputRequest{{ID: 1, File: "app.conf", Refs: []uint32{1}}}}))
 	f.Add(Marshal(&HTTPRequest{Method: "PUT", URL: "https://h:1/v3/kv/put", Headers: []HTTPHeader{{Name: "A", Value: []byte("b")}}, Body: []byte("{}"), TimeoutMS: 9}))
+	f.Add(Marshal(&PlanRequest{Task: Task{Environment: "e", Org: "o"}, Secrets: []SecretRequest{{Ref: 1, Key: "k", Group: "g", Kind: SecretFile,
+		Mount: SecretsDir, Scope: Scope{Org: "o", Project: "p"}, Size: 9}}}))
+	f.Add(Marshal(&Record{Scope: Scope{"o", "p", "d"}, Key: "k", Kind: SecretImagePull, Version: 3, Created: -1, Updated: 1 << 40, Sealed: []byte{0}}))
+	f.Add(Marshal(&PluginConfig{Entries: []KeyValue{{"template", "{{secret \"k\"}}"}}}))
 	f.Add(Marshal(&HTTPResponse{Status: 200, Headers: []HTTPHeader{{Name: "A", Value: []byte("b")}}, Body: []byte("{}"), URL: "https://h:1/", TimeLeftMS: 5}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		// Every message either side decodes, the injector's Plan included.
-		for _, m := range []Message{&ListResponse{}, &Describe{}, &Record{}, &ListRequest{}, &DirList{}, &PluginConfig{}, &MetaRequest{},
-			&MetaResponse{}, &WriteRequest{}, &KeyRequest{}, &ErrorMessage{}, &Plan{}, &PlanRequest{},
-			&RenderRequest{}, &RenderPlan{}, &HTTPRequest{}, &HTTPResponse{}} {
+		// Every message either side decodes (TestFuzzCoversEveryMessage).
+		for _, m := range allMessages() {
 			if err := Unmarshal(b, m); err != nil {
 				continue
 			}

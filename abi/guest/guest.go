@@ -82,8 +82,9 @@ type Info struct {
 	Summary string
 	// Capabilities names the capabilities the plugin uses ("fs" for
 	// HostFS, "http" for HostHTTP; see abi.Capabilities). They go into
-	// Describe, which the host compares with the module's imports, so list
-	// exactly what the plugin calls.
+	// Describe, which `flyte plugin inspect` shows; what the host grants
+	// and binds follows the module's imports, so list exactly what the
+	// plugin calls.
 	Capabilities []string
 }
 
