@@ -354,6 +354,8 @@ func (k *Call) failed(err error, o string, budget time.Duration) (*abi.HTTPRespo
 		return deny(abi.Unavailable, "%s did not answer within %s", o, budget.Round(time.Millisecond))
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostErr), errors.As(err, &verify):
 		return deny(abi.Unavailable, "%s: its certificate is not trusted (hint: ca_file)", o)
+	case strings.Contains(err.Error(), "remote error: tls: "): // an alert from the server (its type is unexported)
+		return deny(abi.Unavailable, "%s refused the TLS handshake (does it want client_cert?)", o)
 	case strings.Contains(err.Error(), "server response headers exceeded"):
 		return deny(abi.TooLarge, "%s answered with more than %d bytes of headers", o, MaxResponseHeaderBytes)
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -318,6 +318,32 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// A client certificate from the grant: a server that requires one is
+// answered only with it, and a certificate and key that do not match fail
+// in one line that quotes neither.
+func TestClientCert(t *testing.T) {
+	s := start(t, "tls-client")
+	base := origins(s.URL) + "ca_file = " + strconv.Quote(s.CAFile) + "\n"
+	c := client(t, base)
+	resp, d, st := c.Do(context.Background(), get(s.URL))
+	want(t, "without a client certificate", resp, d, st, abi.Unavailable, originOf(t, s)+" refused the TLS handshake (does it want client_cert?)")
+	c = client(t, base+"client_cert = "+strconv.Quote(s.ClientCert)+"\nclient_key = "+strconv.Quote(s.ClientKey)+"\n")
+	if resp, d, st := c.Do(context.Background(), get(s.URL)); st != abi.OK || string(resp.Body) != "ok" {
+		t.Errorf("with the client certificate: %v %v", st, d)
+	}
+	g, err := Parse("p", decode(t, base+"client_cert = "+strconv.Quote(s.CAFile)+"\nclient_key = "+strconv.Quote(s.ClientKey)+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(g)
+	if want := "plugins.p.grant.http: client_cert " + s.CAFile + " and client_key " + s.ClientKey + " are not a PEM certificate and its private key"; err == nil || err.Error() != want {
+		t.Errorf("a mismatched pair: %v", err)
+	}
+}
+
 // No proxy unless granted: the environment's proxy is not used, a granted
 // one is.
 func TestProxy(t *testing.T) {

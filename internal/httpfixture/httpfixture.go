@@ -33,16 +33,21 @@ import (
 const DefaultPassword = "fixture-password"
 
 // Modes lists the modes Start knows, for usage messages.
-const Modes = "ok, echo, redirect:URL, big:N, slow, tls-untrusted, tls-ca, auth[:PASSWORD]"
+const Modes = "ok, echo, redirect:URL, big:N, slow, tls-untrusted, tls-ca, tls-client, auth[:PASSWORD]"
 
 // Server is a running fixture.
 type Server struct {
 	// URL is the server's base URL: http://127.0.0.1:PORT, or https://
 	// for the tls modes.
 	URL string
-	// CAFile is, in mode tls-ca, a PEM file of the certificate that makes
-	// the server trusted (0644, in a directory of its own); else "".
+	// CAFile is, in modes tls-ca and tls-client, a PEM file of the CA
+	// certificate that makes the server trusted (0644, in a directory of
+	// its own); else "".
 	CAFile string
+	// ClientCert and ClientKey are, in mode tls-client, the PEM files
+	// (0644 and 0600, next to CAFile) of the certificate the server
+	// requires of its clients, and of its private key.
+	ClientCert, ClientKey string
 	// Password is what an auth server accepts.
 	Password string
 
@@ -63,7 +68,10 @@ type Server struct {
 //	slow           never answers: each request waits until its client gives
 //	               up (or the server closes)
 //	tls-untrusted  answers 200 "ok" over TLS, with a certificate no one trusts
-//	tls-ca         the same, and writes the certificate to CAFile
+//	tls-ca         the same, with a certificate of a CA of its own, which
+//	               it writes to CAFile
+//	tls-client     the same, and answers only a client that presents the
+//	               certificate it writes to ClientCert (key in ClientKey)
 //	auth[:PASSWORD] answers a POST whose JSON body holds "password":
 //	               PASSWORD (DefaultPassword when none is given) with 200
 //	               {"token":"fixture-token"}, any other POST with 401, and
@@ -104,7 +112,7 @@ func Start(mode string) (*Server, error) {
 			case <-s.done:
 			}
 		}
-	case "tls-untrusted", "tls-ca":
+	case "tls-untrusted", "tls-ca", "tls-client":
 		h, isTLS = ok, true
 	case "auth":
 		s.Password = arg
@@ -122,15 +130,28 @@ func Start(mode string) (*Server, error) {
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(counted))
 	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // a client refusing the certificate is expected
 	switch {
-	case mode == "tls-ca":
+	case mode == "tls-ca" || mode == "tls-client":
 		// A CA of its own: trusting it trusts this server only.
-		ca, leaf, err := newCA()
+		ca, err := newCA()
+		if err != nil {
+			return nil, err
+		}
+		leaf, err := ca.issue(false)
 		if err != nil {
 			return nil, err
 		}
 		s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+		var client tls.Certificate
+		if mode == "tls-client" {
+			if client, err = ca.issue(true); err != nil {
+				return nil, err
+			}
+			pool := x509.NewCertPool()
+			pool.AddCert(ca.cert)
+			s.srv.TLS.ClientCAs, s.srv.TLS.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
 		s.srv.StartTLS()
-		if err := s.writeCA(ca); err != nil {
+		if err := s.writeFiles(ca.cert.Raw, client); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -143,43 +164,67 @@ func Start(mode string) (*Server, error) {
 	return s, nil
 }
 
-// newCA makes a CA certificate and a certificate it signs for 127.0.0.1,
-// ::1 and localhost.
-func newCA() (ca []byte, leaf tls.Certificate, err error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// ca is a certificate authority of a fixture's own.
+type ca struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newCA() (*ca, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, leaf, err
+		return nil, err
 	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
+	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "httpfixture CA"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	ca, err = x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, leaf, err
+		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, leaf, err
+		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "httpfixture"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, leaf, err
-	}
-	return ca, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return &ca{cert, key}, nil
 }
 
-// writeCA writes the CA certificate to a 0644 file in a 0755 directory of
-// its own, so that a plugin run by another user can be granted it.
-func (s *Server) writeCA(der []byte) error {
+// issue makes a certificate signed by the CA: a server's for 127.0.0.1,
+// ::1 and localhost, or a client's.
+func (c *ca) issue(client bool) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "httpfixture"},
+		NotBefore: c.cert.NotBefore, NotAfter: c.cert.NotAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, DNSNames: []string{"localhost"},
+	}
+	if client {
+		tmpl.ExtKeyUsage, tmpl.IPAddresses, tmpl.DNSNames = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// writeFiles writes the CA certificate (0644), and the client's
+// certificate (0644) and key (0600) when there is one, to a 0755
+// directory of their own, so that a plugin run by another user can be
+// granted the CA.
+func (s *Server) writeFiles(caDER []byte, client tls.Certificate) error {
 	dir, err := os.MkdirTemp("", "httpfixture-ca-")
 	if err != nil {
 		return err
@@ -188,12 +233,25 @@ func (s *Server) writeCA(der []byte) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
-	s.CAFile = filepath.Join(dir, "ca.pem")
-	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(s.CAFile, block, 0o644); err != nil {
+	write := func(name, typ string, der []byte, mode os.FileMode) (string, error) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+			return "", err
+		}
+		return p, os.Chmod(p, mode)
+	}
+	if s.CAFile, err = write("ca.pem", "CERTIFICATE", caDER, 0o644); err != nil || client.Certificate == nil {
 		return err
 	}
-	return os.Chmod(s.CAFile, 0o644)
+	if s.ClientCert, err = write("client.pem", "CERTIFICATE", client.Certificate[0], 0o644); err != nil {
+		return err
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(client.PrivateKey)
+	if err != nil {
+		return err
+	}
+	s.ClientKey, err = write("client.key", "PRIVATE KEY", key, 0o600)
+	return err
 }
 
 // Hits is how many requests the server has received.
