@@ -4,7 +4,9 @@
 // never return, memories larger than the host allows.
 //
 // Module builds a minimal ABI v1 guest that loads as a store and answers
-// nothing but its description; tests change one thing about it.
+// nothing but its description; tests change one thing about it (an
+// import, the marker, a custom section). AppendCustom is also what
+// internal/describesection writes a flyte.describe section with.
 package wasmtest
 
 import (
