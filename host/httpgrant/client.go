@@ -325,10 +325,17 @@ func (k *Call) do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	size := len(out.Body) + len(out.URL) + 32 // at least the encoded size
 	for _, name := range names {
 		for _, v := range resp.Header[name] {
 			out.Headers = append(out.Headers, abi.HTTPHeader{Name: name, Value: []byte(v)})
+			size += len(name) + len(v) + 16
 		}
+	}
+	// Only a body near MaxMaxResponse with thousands of headers can be
+	// over; then the exact size decides.
+	if size > abi.MaxMessage && len(abi.Marshal(out)) > abi.MaxMessage {
+		return deny(abi.TooLarge, "%s answered more than a plugin's message may hold", o)
 	}
 	return out, nil, abi.OK
 }

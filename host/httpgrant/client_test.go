@@ -211,6 +211,19 @@ func TestResponseCap(t *testing.T) {
 	c = client(t, origins(heads.URL))
 	resp, d, st = c.Do(context.Background(), get(heads.URL))
 	want(t, "headers over 64 KiB", resp, d, st, abi.TooLarge, originOf(t, &httpfixture.Server{URL: heads.URL})+" answered with more than 65536 bytes of headers")
+
+	// A body of max_response's most and many small headers would not fit
+	// in the guest's message.
+	full := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for range 10000 {
+			w.Header().Add("X", "v") // 6 bytes a line, 8 encoded
+		}
+		w.Write(make([]byte, MaxMaxResponse))
+	}))
+	defer full.Close()
+	c = client(t, origins(full.URL)+"max_response = "+strconv.Itoa(MaxMaxResponse)+"\n")
+	resp, d, st = c.Do(context.Background(), get(full.URL))
+	want(t, "a response over a message", resp, d, st, abi.TooLarge, originOf(t, &httpfixture.Server{URL: full.URL})+" answered more than a plugin's message may hold")
 }
 
 // A call's totals: at most 64 requests, and MaxCallBytes of responses.
