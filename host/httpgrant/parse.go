@@ -168,6 +168,9 @@ func (p parser) origins(t map[string]any, insecure bool) ([]string, error) {
 			msg:  fmt.Sprintf("setting %q is missing", p.key("origins")),
 			hint: `list what the plugin may reach: origins = ["https://HOST:PORT"]`}
 	}
+	if ss, ok := v.([]string); ok { // a table built by a command, not decoded
+		v = anys(ss)
+	}
 	list, isList := v.([]any)
 	if !isList {
 		return nil, p.typeErr("origins", "a list of strings", v)
@@ -195,6 +198,14 @@ func (p parser) origins(t map[string]any, insecure bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // path reads a file setting: absolute, or "~/..." under $HOME.
@@ -254,6 +265,13 @@ func (p parser) credentials(t map[string]any) (map[string]string, error) {
 	v, ok := t["credentials"]
 	if !ok {
 		return nil, nil
+	}
+	if ms, ok := v.(map[string]string); ok { // a table built by a command
+		m := make(map[string]any, len(ms))
+		for k, s := range ms {
+			m[k] = s
+		}
+		v = m
 	}
 	m, isTable := v.(map[string]any)
 	if !isTable {

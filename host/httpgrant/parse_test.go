@@ -46,6 +46,11 @@ credentials = { password = "/home/u/.config/etcd/pw" }
 	if err != nil || g.MaxResponse != DefaultMaxResponse || g.RequestTimeout != DefaultRequestTimeout || !g.InsecureHTTP {
 		t.Errorf("defaults: %#v, %v", g, err)
 	}
+	// A table a command builds (flyte plugin install --grant) holds Go types.
+	g, err = Parse("p", map[string]any{"origins": []string{"https://a:1"}, "credentials": map[string]string{"pw": "/pw"}})
+	if err != nil || g.Origins[0] != "https://a:1" || g.Credentials["pw"] != "/pw" {
+		t.Errorf("Go types: %#v, %v", g, err)
+	}
 	t.Setenv("HOME", "/home/v")
 	g, err = Parse("p", decode(t, `origins = ["https://a:1"]`+"\ncredentials = { token = \"~/tok\" }\n"))
 	if err != nil || g.Credentials["token"] != "/home/v/tok" {
