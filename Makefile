@@ -124,7 +124,7 @@ fuzz:
 	$(GO) test ./host/config -run XXX -fuzz '^FuzzLocate$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz '^FuzzParseIDMap$$' -fuzztime 30s
 
-bench: build
+bench: build examples
 	$(GO) run ./internal/bench
 
 # The main job on the embedded default store, with this repository's flyte.toml (store in .demo/). It is
