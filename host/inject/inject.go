@@ -6,7 +6,10 @@
 // mode, exceed a limit, name a secret not routed to it, deliver one twice,
 // somewhere other than where it was requested, or not at all, is refused
 // as a whole. The user decides where each secret goes; an injector decides
-// how (today: the file mode).
+// how (the file mode). An injector may also render outputs the user
+// declared from several secrets (Render): it sends a template of text,
+// references and transforms, and the host fills in the values, checks the
+// whole answer and masks every rendered form.
 package inject
 
 import (
