@@ -36,6 +36,9 @@ const (
 	MaxMaskBytes = 2 * MaxFileBytes
 )
 
+// maxMaskBytes is MaxMaskBytes, smaller in tests.
+var maxMaskBytes = MaxMaskBytes
+
 // Output is one rendered output the user declared ([[environments.render]]
 // in flyte.toml): a file or a variable, filled by an injector from a
 // template of literal text and the secrets Refs names. Its name and mode
@@ -340,8 +343,8 @@ func (r *renderer) mask(bad func(string, ...any) error, out *Output, form []byte
 	if r.seen[sum] {
 		return nil
 	}
-	if r.maskBytes += len(form); r.maskBytes > MaxMaskBytes {
-		return bad("output %s renders more forms of secrets than flyte can mask (%d bytes)", out.Name(), MaxMaskBytes)
+	if r.maskBytes += len(form); r.maskBytes > maxMaskBytes {
+		return bad("output %s renders more forms of secrets than flyte can mask (%d bytes)", out.Name(), maxMaskBytes)
 	}
 	r.seen[sum] = true
 	c := bytes.Clone(form)

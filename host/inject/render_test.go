@@ -340,6 +340,24 @@ func TestRenderFileLimit(t *testing.T) {
 	}
 }
 
+// The forms a template gives the masker are bounded: alternating encodes
+// and decodes keep every value small but make many forms.
+func TestRenderMaskLimit(t *testing.T) {
+	defer func(n int) { maxMaskBytes = n }(maxMaskBytes)
+	maxMaskBytes = 1000
+	s := []Secret{{Key: "k", Kind: abi.SecretString, Value: bytes.Repeat([]byte("v"), 100)}}
+	var parts []abi.Part
+	for i := range 20 {
+		parts = append(parts, group([]abi.Transform{abi.Base64Encode}, text(fmt.Sprint(i)), ref(1)))
+	}
+	_, _, err := render(t, s, []Output{{File: "f", Injector: "t", Refs: []int{0}}}, func(*abi.RenderRequest) *abi.RenderPlan {
+		return plan(abi.Output{ID: 1, Parts: parts})
+	})
+	if err == nil || err.Error() != "injector t: bad render: output /etc/flyte/secrets/f renders more forms of secrets than flyte can mask (1000 bytes)" {
+		t.Fatal(err)
+	}
+}
+
 func TestRenderInjectorErrors(t *testing.T) {
 	s := renderSecrets()
 	outs := []Output{{Env: "X", Injector: "tmpl", Refs: []int{0}}}
