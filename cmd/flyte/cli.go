@@ -38,7 +38,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdConfigTrust, cmdIdentity, cmdCompletion, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdPluginInspect, cmdPluginInstall, cmdPluginRemove, cmdPluginTest, cmdConfigTrust, cmdIdentity, cmdCompletion, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -68,6 +68,8 @@ type cli struct {
 
 	trustList   bool // config trust --list
 	trustRevoke bool // config trust --revoke
+
+	plug pluginFlags // plugin install and plugin test (plugincmd.go)
 
 	cfg  *config.Config
 	core *core.Core

@@ -227,9 +227,9 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 	}
 	if len(nouns) > 0 {
 		if len(args) == 1 || strings.HasPrefix(args[1], "-") { // "flyte config --help" has no noun either
-			return withHint(usagef("%s what?", verb), "did you mean "+strings.Join(nouns, " or ")+"?")
+			return withHint(usagef("%s what?", verb), didYouMean(nouns))
 		}
-		return withHint(usagef("unknown command (%s)", argument(1)), "did you mean "+strings.Join(nouns, " or ")+"?")
+		return withHint(usagef("unknown command (%s)", argument(1)), didYouMean(nouns))
 	}
 	var verbs []string
 	for _, cmd := range commands {
@@ -241,9 +241,22 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 				nouns = append(nouns, "flyte "+cmd.Name)
 			}
 		}
-		return withHint(usagef("unknown command (%s)", argument(offset)), "did you mean "+strings.Join(nouns, " or ")+"?")
+		return withHint(usagef("unknown command (%s)", argument(offset)), didYouMean(nouns))
 	}
 	return withHint(usagef("unknown command (%s)", argument(offset)), "run 'flyte --help' for the list of commands")
+}
+
+// didYouMean suggests commands: "did you mean flyte config trust?", or
+// for several of one verb "did you mean flyte plugin list, inspect or test?".
+func didYouMean(cmds []string) string {
+	if len(cmds) <= 2 {
+		return "did you mean " + strings.Join(cmds, " or ") + "?"
+	}
+	nouns := make([]string, 0, len(cmds)-1)
+	for _, c := range cmds[1:] {
+		nouns = append(nouns, strings.Fields(c)[2])
+	}
+	return "did you mean " + cmds[0] + ", " + strings.Join(nouns[:len(nouns)-1], ", ") + " or " + nouns[len(nouns)-1] + "?"
 }
 
 // anyFlag returns how errors name the flag of some command that arg (such

@@ -132,7 +132,7 @@ func callRaw(ctx context.Context, p Caller, op abi.Op, in []byte, resp abi.Messa
 
 type malformed struct{ op abi.Op }
 
-func (e *malformed) Error() string { return "answered " + opName(e.op) + " with a malformed message" }
+func (e *malformed) Error() string { return "answered " + OpName(e.op) + " with a malformed message" }
 
 // status returns the status an error carries, and whether it is a status
 // at all (not a crash, a timeout or a malformed answer).
@@ -174,7 +174,9 @@ var opNames = map[abi.Op]string{
 	abi.OpMetaGet: "META_GET", abi.OpMetaPut: "META_PUT", abi.OpPlan: "PLAN", abi.OpRender: "RENDER",
 }
 
-func opName(op abi.Op) string {
+// OpName names an op as abi/SPEC.md does: "CREATE", "PLAN"; "op N" for
+// one it does not define.
+func OpName(op abi.Op) string {
 	if n, ok := opNames[op]; ok {
 		return n
 	}

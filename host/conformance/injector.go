@@ -210,7 +210,7 @@ func (s *injectorSuite) unknownOp(ctx context.Context) error {
 		ops = append(ops, abi.OpRender)
 	}
 	for _, op := range ops {
-		if err := want(opName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
+		if err := want(OpName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
 			return err
 		}
 	}

@@ -89,7 +89,7 @@ func (s *storeSuite) describe(context.Context) error {
 	var missing []string
 	for op := abi.OpCreate; op <= abi.OpMetaPut; op++ {
 		if !slices.Contains(s.info.Ops, op) {
-			missing = append(missing, opName(op))
+			missing = append(missing, OpName(op))
 		}
 	}
 	if len(missing) > 0 {
@@ -792,7 +792,7 @@ func (s *storeSuite) metaReplace(ctx context.Context) error {
 
 func (s *storeSuite) unknownOp(ctx context.Context) error {
 	for _, op := range []abi.Op{0, 8, 99, abi.OpPlan, abi.OpRender, 1 << 20} {
-		if err := want(opName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
+		if err := want(OpName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
 			return err
 		}
 	}
@@ -807,9 +807,9 @@ func (s *storeSuite) malformedRequest(ctx context.Context) error {
 			st, ok := status(err)
 			switch {
 			case !ok:
-				return fmt.Errorf("%s of a malformed request: %v", opName(op), short(err))
+				return fmt.Errorf("%s of a malformed request: %v", OpName(op), short(err))
 			case st == abi.OK && op != abi.OpList:
-				return fmt.Errorf("%s of a malformed request answered ok; want an error status", opName(op))
+				return fmt.Errorf("%s of a malformed request answered ok; want an error status", OpName(op))
 			}
 		}
 	}

@@ -1,0 +1,503 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/builtin"
+	"github.com/flytesecrets/flyte/host/capability"
+	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/conformance"
+	"github.com/flytesecrets/flyte/host/grant"
+	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/scope"
+)
+
+// pluginFlags are the flags of plugin install and plugin test.
+type pluginFlags struct {
+	name        string   // install --name
+	grants      []string // --grant CAPABILITY=VALUE, repeatable
+	credentials []string // --credential NAME=FILE, repeatable
+}
+
+func flagGrants(c *cli, fs *pflag.FlagSet, fsToo bool) {
+	what := "grant the http capability: `CAPABILITY=VALUE`, http=https://HOST:PORT (repeatable)"
+	if fsToo {
+		what = "grant a capability: `CAPABILITY=VALUE`, fs=DIR or http=https://HOST:PORT (repeatable)"
+	}
+	fs.StringArrayVar(&c.plug.grants, "grant", nil, what)
+	fs.StringArrayVar(&c.plug.credentials, "credential", nil, "let the plugin read the file at PATH as credential NAME through http: `NAME=PATH` (repeatable)")
+}
+
+var cmdPluginInspect = &command{
+	Name:      "plugin inspect",
+	UsageLine: "FILE.wasm|NAME [-of json]",
+	Short:     "show what a plugin is and needs, without running it",
+	Long: `
+Plugin inspect reads a plugin module, a .wasm file or a plugin by name (built
+in, or configured under [plugins.NAME]), and shows what it is without
+running any of its code: its name, kind, the ABI version and ops it declares
+(from its flyte.describe section, which flyte plugins carry), the
+capabilities it imports and whether they are granted to it, all its imports
+and exports, its size and its SHA-256 (what [plugins.NAME] sha256 pins).
+
+A module without a flyte.describe section shows "kind: not declared"; its
+imports still say which capabilities it needs. A module that is not a flyte
+plugin, or speaks another major version of the ABI, is refused.`,
+	Run: func(c *cli, args []string) error { return c.pluginInspect(args) },
+}
+
+var cmdPluginTest = &command{
+	Name:      "plugin test",
+	UsageLine: "FILE.wasm|NAME [--grant http=ORIGIN]... [--credential NAME=PATH]...",
+	Short:     "check that a plugin keeps the plugin contract",
+	Long: `
+Plugin test loads a plugin and runs flyte's conformance suite on it, as the
+host would call it. For a store: create, get, update and delete with their
+compare-and-set rules, every record kind, opaque and large values, listing
+order and paging, filters, scope isolation, store-wide values, unknown ops,
+and records it cannot read. For an injector: plans for several sets of
+requests that the host's validator accepts, the same plan for the same
+request, and clean errors for requests it does not handle.
+
+A store that uses the fs capability gets a fresh temporary directory, which
+the suite fills, damages and removes: the plugin's configured store is never
+touched. A network store gets only the origins given with --grant http.
+
+It prints one line per check (ok, FAIL with the reason, or skip), then a
+summary; the exit status is 1 when a check failed.`,
+	Flags: func(c *cli, fs *pflag.FlagSet) { flagGrants(c, fs, false) },
+	Run:   func(c *cli, args []string) error { return c.pluginTest(args) },
+}
+
+// pluginTarget is the plugin a FILE.wasm|NAME argument names.
+type pluginTarget struct {
+	name    string // how messages call it
+	source  string // its path, or "built-in"
+	file    bool   // named as a file
+	spec    plugin.Spec
+	granted map[string]bool // capabilities the configuration grants it
+}
+
+// isFileArg reports whether an argument names a file rather than a plugin.
+func isFileArg(arg string) bool {
+	return strings.ContainsRune(arg, '/') || strings.HasSuffix(arg, ".wasm")
+}
+
+// pluginArg resolves a FILE.wasm|NAME argument.
+func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
+	if isFileArg(arg) {
+		wasm, err := readPluginFile(arg)
+		if err != nil {
+			return nil, err
+		}
+		abs, _ := filepath.Abs(arg)
+		name := strings.TrimSuffix(filepath.Base(arg), ".wasm")
+		if scope.ValidateName("plugin name", name) != nil {
+			name = "(file)"
+		}
+		return &pluginTarget{name: name, source: abs, file: true, spec: plugin.Spec{Name: name, Source: abs, Wasm: wasm}}, nil
+	}
+	if err := scope.ValidateName("plugin name", arg); err != nil {
+		return nil, withHint(scope.At(err, "argument FILE.wasm|NAME"), "name a .wasm file (with a / or the .wasm suffix) or a plugin that 'flyte plugin list' shows")
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	t := &pluginTarget{name: arg, source: "built-in", spec: plugin.Spec{Name: arg, Source: "built-in"}, granted: map[string]bool{}}
+	if pc, ok := cfg.Plugins[arg]; ok {
+		b, err := plugin.ReadFile(pc.Path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read plugin %s: %w", arg, err)
+		}
+		t.source = pc.Path
+		t.spec = plugin.Spec{Name: arg, Source: pc.Path, Wasm: b, SHA256: pc.SHA256, MemoryPages: pc.MemoryPages, Timeout: pc.Timeout}
+		if len(pc.Config) > 0 {
+			var m abi.PluginConfig
+			for k, v := range pc.Config {
+				m.Entries = append(m.Entries, abi.KeyValue{Key: k, Value: v})
+			}
+			sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Key < m.Entries[j].Key })
+			t.spec.Config = abi.Marshal(&m)
+		}
+		for name := range pc.Grants {
+			t.granted[name] = true
+		}
+	} else {
+		b, err := builtin.Module(arg)
+		if errors.Is(err, builtin.ErrMissing) {
+			return nil, withHint(fmt.Errorf("unknown plugin %q: it is neither built in nor configured in [plugins.%s]", arg, arg),
+				"run 'flyte plugin list' for the plugins flyte knows, or name a .wasm file")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", arg, err)
+		}
+		t.spec.Wasm = b
+	}
+	if arg == cfg.Store.Plugin {
+		t.granted["fs"] = true // store.path
+	}
+	return t, nil
+}
+
+// readPluginFile reads a module named on the command line. A path that
+// names nothing may be a value typed in the wrong place: it is not
+// repeated.
+func readPluginFile(path string) ([]byte, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, errors.New("plugin file given as FILE.wasm: no such file")
+	}
+	b, err := plugin.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read plugin file: %w", err)
+	}
+	return b, nil
+}
+
+// pluginHost is a plugin host with flyte's cache and progress lines.
+func (c *cli) pluginHost() (*plugin.Host, error) {
+	return plugin.NewHost(plugin.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr})
+}
+
+// inspectJSON is plugin inspect -of json.
+type inspectJSON struct {
+	Name         string           `json:"name"`
+	Source       string           `json:"source"`
+	Kind         string           `json:"kind"`
+	ABI          string           `json:"abi"`
+	Version      string           `json:"version,omitempty"`
+	Summary      string           `json:"summary,omitempty"`
+	Ops          []string         `json:"ops"`
+	Capabilities []capabilityJSON `json:"capabilities"`
+	Imports      []string         `json:"imports"`
+	Exports      []string         `json:"exports"`
+	Size         int              `json:"size"`
+	SHA256       string           `json:"sha256"`
+}
+
+type capabilityJSON struct {
+	Name    string `json:"name"`
+	Granted bool   `json:"granted"`
+}
+
+func (c *cli) pluginInspect(args []string) error {
+	if err := c.argCount(args, 1, 1, "FILE.wasm or NAME"); err != nil {
+		return err
+	}
+	t, err := c.pluginArg(args[0])
+	if err != nil {
+		return err
+	}
+	h, err := c.pluginHost()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	in, err := h.Inspect(c.ctx, t.name, t.spec.Wasm)
+	if err != nil {
+		return err
+	}
+	j := inspectJSON{Name: t.name, Source: t.source, Kind: "not declared (no " + abi.DescribeSection + " section)",
+		ABI: fmt.Sprintf("v%d (minor not declared)", in.Major), Ops: []string{}, Capabilities: []capabilityJSON{},
+		Imports: in.Imports, Exports: in.Exports, Size: in.Size, SHA256: in.SHA256}
+	if d := in.Describe; d != nil {
+		if d.Name != "" && t.file {
+			j.Name = d.Name
+		}
+		j.Kind, j.ABI, j.Version, j.Summary = d.Kind.String(), fmt.Sprintf("v%d.%d", in.Major, d.Minor), d.Version, d.Summary
+		for _, op := range d.Ops {
+			j.Ops = append(j.Ops, fmt.Sprintf("%d %s", op, conformance.OpName(op)))
+		}
+	}
+	for _, name := range in.Capabilities {
+		j.Capabilities = append(j.Capabilities, capabilityJSON{Name: name, Granted: t.granted[name]})
+	}
+	if j.Imports == nil {
+		j.Imports = []string{}
+	}
+	switch c.outputFormat {
+	case "json", "json-raw":
+		e := json.NewEncoder(c.stdout)
+		if c.outputFormat == "json" {
+			e.SetIndent("", "  ")
+		}
+		return e.Encode(j)
+	}
+	w := c.stdout
+	line := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
+	line("name", j.Name)
+	line("source", j.Source)
+	line("kind", j.Kind)
+	line("abi", j.ABI)
+	if j.Version != "" {
+		line("version", j.Version)
+	}
+	if j.Summary != "" {
+		line("summary", j.Summary)
+	}
+	if in.Describe != nil {
+		line("ops", orNone(strings.Join(j.Ops, ", ")))
+	}
+	var caps []string
+	for _, cp := range j.Capabilities {
+		switch {
+		case cp.Granted:
+			caps = append(caps, cp.Name+" (granted)")
+		case t.file:
+			caps = append(caps, cp.Name+" (not granted: grant it with flyte plugin install --grant)")
+		default:
+			caps = append(caps, cp.Name+" (not granted)")
+		}
+	}
+	line("capabilities", orNone(strings.Join(caps, ", ")))
+	line("imports", orNone(strings.Join(j.Imports, " ")))
+	line("exports", orNone(strings.Join(j.Exports, " ")))
+	line("size", fmt.Sprintf("%d bytes", j.Size))
+	line("sha256", j.SHA256)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// parseGrants reads --grant and --credential for plugin name into the
+// [plugins.NAME.grant.<capability>] tables they stand for, and checks each
+// through its capability (parse, then what flyte protects). Nothing is
+// written.
+func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]any, map[string]capability.Grant, error) {
+	tables := map[string]map[string]any{}
+	usage := func(format string, args ...any) error {
+		return withHint(usagef(format, args...), "usage: "+c.cmd.usage())
+	}
+	for _, g := range c.plug.grants {
+		capName, value, ok := strings.Cut(g, "=")
+		if !ok || value == "" {
+			return nil, nil, usage("--grant needs CAPABILITY=VALUE, such as http=https://HOST:PORT")
+		}
+		if _, known := capability.ByName(capName); !known {
+			var names []string
+			for _, cp := range capability.All() {
+				names = append(names, cp.Name)
+			}
+			return nil, nil, usage("--grant names an unknown capability (this flyte has: %s)", strings.Join(names, ", "))
+		}
+		switch capName {
+		case "fs":
+			if !fsAllowed {
+				return nil, nil, withHint(usagef("plugin test grants a store a fresh temporary directory of its own; --grant fs is for plugin install"),
+					"run 'flyte plugin test "+name+"' without --grant fs")
+			}
+			if tables["fs"] != nil {
+				return nil, nil, usage("--grant fs given twice: a plugin gets one directory")
+			}
+			abs, err := filepath.Abs(value)
+			if err != nil {
+				return nil, nil, err
+			}
+			tables["fs"] = map[string]any{"path": abs}
+		case "http":
+			t := tables["http"]
+			if t == nil {
+				t = map[string]any{"origins": []any{}}
+				tables["http"] = t
+			}
+			t["origins"] = append(t["origins"].([]any), value)
+		default:
+			return nil, nil, usage("--grant %s takes no value on the command line: write its table in flyte.toml", capName)
+		}
+	}
+	for _, cr := range c.plug.credentials {
+		cname, path, ok := strings.Cut(cr, "=")
+		if !ok || cname == "" || path == "" {
+			return nil, nil, usage("--credential needs NAME=PATH, the file holding the credential")
+		}
+		t := tables["http"]
+		if t == nil {
+			return nil, nil, usage("--credential goes with --grant http=ORIGIN: credentials are read through the http capability")
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		creds, _ := t["credentials"].(map[string]any)
+		if creds == nil {
+			creds = map[string]any{}
+			t["credentials"] = creds
+		}
+		if _, dup := creds[cname]; dup {
+			return nil, nil, usage("--credential gives one name twice")
+		}
+		creds[cname] = abs
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	protected := grant.Own(cfg, c.getenv)
+	grants := map[string]capability.Grant{}
+	for _, capName := range slices.Sorted(maps.Keys(tables)) {
+		cp, _ := capability.ByName(capName)
+		g, err := cp.Parse(name, tables[capName])
+		if err != nil {
+			return nil, nil, plainUsage(err)
+		}
+		if err := g.Check(protected); err != nil {
+			return nil, nil, err
+		}
+		grants[capName] = g
+	}
+	return tables, grants, nil
+}
+
+// plainUsage keeps an error's line and hint as a misuse of the command
+// line (exit 2).
+func plainUsage(err error) error {
+	u := &usageError{err.Error()}
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return withHint(u, h.Hint())
+	}
+	return u
+}
+
+func (c *cli) pluginTest(args []string) error {
+	if err := c.argCount(args, 1, 1, "FILE.wasm or NAME"); err != nil {
+		return err
+	}
+	t, err := c.pluginArg(args[0])
+	if err != nil {
+		return err
+	}
+	_, grants, err := c.parseGrants(t.name, false)
+	if err != nil {
+		return err
+	}
+	h, err := c.pluginHost()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	in, err := h.Inspect(c.ctx, t.name, t.spec.Wasm)
+	if err != nil {
+		return err
+	}
+	opts := conformance.Options{}
+	if slices.Contains(in.Capabilities, "fs") {
+		dir, err := os.MkdirTemp("", "flyte-plugin-test-")
+		if err != nil {
+			return fmt.Errorf("cannot make the store's temporary directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		opts.Dir = dir
+		fsCap, _ := capability.ByName("fs")
+		g, err := fsCap.Parse(t.name, map[string]any{"path": dir})
+		if err != nil {
+			return err
+		}
+		grants["fs"] = g
+	}
+	t.spec.Grants = grants
+	p, err := h.Load(c.ctx, t.spec)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.Background())
+	rs := conformance.Run(c.ctx, p, opts)
+	skipped := 0
+	for _, r := range rs {
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(c.stdout, "FAIL %s: %s\n", r.Name, r.Err)
+		case r.Skip != "":
+			skipped++
+			fmt.Fprintf(c.stdout, "skip %s: %s\n", r.Name, r.Skip)
+		default:
+			fmt.Fprintf(c.stdout, "ok   %s\n", r.Name)
+		}
+	}
+	what := fmt.Sprintf("plugin %s (%s): %d checks", t.name, plugin.KindPhrase(p.Info.Kind), len(rs))
+	if n := conformance.Failed(rs); n > 0 {
+		return fmt.Errorf("%s, %d failed", what, n)
+	}
+	if skipped > 0 {
+		fmt.Fprintf(c.stdout, "%s, all passed (%d skipped)\n", what, skipped)
+	} else {
+		fmt.Fprintf(c.stdout, "%s, all passed\n", what)
+	}
+	return nil
+}
+
+// quoteTOML writes s as a TOML basic string.
+func quoteTOML(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// pluginsUsing lists what in cfg uses plugin name: the store, default
+// injectors, environments' secrets.
+func pluginsUsing(cfg *config.Config, name string) []string {
+	var uses []string
+	if cfg.Store.Plugin == name {
+		uses = append(uses, "store.plugin")
+	}
+	if cfg.Inject.Env == name {
+		uses = append(uses, "inject.env")
+	}
+	if cfg.Inject.File == name {
+		uses = append(uses, "inject.file")
+	}
+	for _, e := range cfg.Environments {
+		for _, s := range e.Secrets {
+			if s.Injector == name {
+				uses = append(uses, "environment "+e.Name)
+				break
+			}
+		}
+		for _, r := range e.Render {
+			if r.Injector == name {
+				uses = append(uses, "environment "+e.Name)
+				break
+			}
+		}
+	}
+	return slices.Compact(uses)
+}
+
+// quoteList writes strings as a TOML array.
+func quoteList(items []any) string {
+	q := make([]string, len(items))
+	for i, it := range items {
+		q[i] = quoteTOML(it.(string))
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
