@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -227,6 +230,13 @@ func pluginTable(w io.Writer, root string, n, cold, calls int) error {
 	}
 	fmt.Fprintf(w, "per plugin: medians of %d cold compiles, %d warm inspects and loads, %d calls\n\n", cold, n, n*calls)
 	markdown(w, cells)
+
+	var t table
+	if err := httpRows(&t, root, n*calls); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	t.print(w)
 	return nil
 }
 
@@ -235,4 +245,83 @@ func kb(n int) string {
 		return strconv.FormatFloat(float64(n)/1e6, 'f', 2, 64) + " MB"
 	}
 	return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + " KB"
+}
+
+// httpRows times one http request through the capability (a store's GET
+// that fetches a loopback URL: the call, the guest's request, the host's
+// checks and client) against the same request from plain net/http, each
+// with a kept-alive connection, interleaved.
+func httpRows(t *table, root string, n int) error {
+	tmp, err := os.MkdirTemp("", "flyte-bench-http-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	wasmPath := filepath.Join(tmp, "timeleft.wasm")
+	fmt.Fprintln(os.Stderr, "bench: go build ./plugins/examples/testdata/timeleft (a guest that makes one http request per GET)")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", wasmPath, "./plugins/examples/testdata/timeleft")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the http guest: %w", err)
+	}
+	wasm, err := plugin.ReadFile(wasmPath)
+	if err != nil {
+		return err
+	}
+	body := make([]byte, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	defer srv.Close()
+
+	c, ok := capability.ByName("http")
+	if !ok {
+		return fmt.Errorf("this flyte has no http capability")
+	}
+	g, err := c.Parse("timeleft", map[string]any{"origins": []any{srv.URL}})
+	if err != nil {
+		return err
+	}
+	if err := g.Check(nil); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	h, err := plugin.NewHost(plugin.Options{CacheDir: filepath.Join(tmp, "cache")})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	p, err := h.Load(ctx, plugin.Spec{Name: "timeleft", Wasm: wasm, Kind: abi.KindStore, Grants: map[string]capability.Grant{"http": g},
+		Config: abi.Marshal(&abi.PluginConfig{Entries: []abi.KeyValue{{Key: "url", Value: srv.URL + "/v1/secret"}}})})
+	if err != nil {
+		return err
+	}
+	defer p.Close(ctx)
+	get := abi.Marshal(&abi.KeyRequest{Scope: abi.Scope{Org: "o"}, Key: "k"})
+	guest := func(int) (time.Duration, error) {
+		start := time.Now()
+		out, err := p.Call(ctx, abi.OpGet, get)
+		d := time.Since(start)
+		var r abi.Record
+		if err == nil && (abi.Unmarshal(out, &r) != nil || len(r.Sealed) != len(body)) {
+			err = fmt.Errorf("the guest did not answer the body")
+		}
+		return d, err
+	}
+	client := &http.Client{}
+	plain := func(int) (time.Duration, error) {
+		start := time.Now()
+		resp, err := client.Get(srv.URL + "/v1/secret")
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return time.Since(start), err
+	}
+	a, b, err := pair(n, guest, plain)
+	if err != nil {
+		return err
+	}
+	t.add(row{what: "http GET on loopback: plugin call through the capability", a: a, b: b, baseline: "plain net/http"})
+	return nil
 }

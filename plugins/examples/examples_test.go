@@ -23,7 +23,7 @@ func TestImports(t *testing.T) {
 	want := map[string][]string{
 		"./tmplinject/wasm":   {"flyte_v1.config_read", "flyte_v1.input_read", "flyte_v1.output_write"},
 		"./dirstore/wasm":     {"flyte_fs_v1.list", "flyte_fs_v1.read", "flyte_v1.input_read", "flyte_v1.output_write", "flyte_v1.result_read"},
-		"./testdata/timeleft": {"flyte_http_v1.request", "flyte_v1.input_read", "flyte_v1.output_write", "flyte_v1.result_read", "flyte_v1.time_left"},
+		"./testdata/timeleft": {"flyte_http_v1.request", "flyte_v1.config_read", "flyte_v1.input_read", "flyte_v1.output_write", "flyte_v1.result_read", "flyte_v1.time_left"},
 	}
 	dir := t.TempDir()
 	for pkg, imports := range want {

@@ -1,7 +1,9 @@
 //go:build wasip1
 
-// Command timeleft is a guest that calls guest.TimeLeft and guest.HostHTTP,
-// so that examples_test can check that only such a guest imports them.
+// Command timeleft is a store whose GET fetches the URL in its
+// configuration (key "url") through the http capability, if time is left.
+// examples_test checks that only such a guest imports time_left and
+// flyte_http_v1; internal/bench times one request through it.
 package main
 
 import (
@@ -11,12 +13,19 @@ import (
 
 type store struct{ guest.Store }
 
-func (store) Get(abi.Scope, string) (*abi.Record, error) {
+func (store) Get(s abi.Scope, key string) (*abi.Record, error) {
 	if guest.TimeLeft() < 100 {
 		return nil, abi.Errorf(abi.Unavailable, "no time left")
 	}
-	_, err := guest.HostHTTP().Do(&abi.HTTPRequest{Method: "GET", URL: "http://127.0.0.1:1/"})
-	return nil, err
+	var cfg abi.PluginConfig
+	if err := abi.Unmarshal(guest.Config(), &cfg); err != nil {
+		return nil, abi.Errorf(abi.Internal, "malformed configuration")
+	}
+	resp, err := guest.HostHTTP().Do(&abi.HTTPRequest{Method: "GET", URL: cfg.Get("url")})
+	if err != nil {
+		return nil, err
+	}
+	return &abi.Record{Scope: s, Key: key, Version: 1, Sealed: resp.Body}, nil
 }
 
 func init() {
