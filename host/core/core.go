@@ -242,11 +242,18 @@ func (c *Core) grant(s *plugin.Spec, name string, g capability.Grant) error {
 	return nil
 }
 
+// errClosed is what load returns after Close.
+var errClosed = errors.New("flyte is shutting down")
+
 // load returns the named plugin, loading it on first use. Different
 // plugins load in parallel (each compile uses its own workers); callers
 // of one plugin share a single load.
 func (c *Core) load(ctx context.Context, name string, kind abi.PluginKind) (*plugin.Plugin, error) {
 	c.loadMu.Lock()
+	if c.loads == nil { // closed: a Prefetch that started late loads nothing
+		c.loadMu.Unlock()
+		return nil, errClosed
+	}
 	l, ok := c.loads[name]
 	if !ok {
 		l = &loadCall{done: make(chan struct{})}
