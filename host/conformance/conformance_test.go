@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flytesecrets/flyte/host/builtin"
+	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/conformance"
 	"github.com/flytesecrets/flyte/host/plugin"
 )
@@ -24,7 +25,11 @@ func load(t *testing.T, name string, wasm []byte, dir string) *plugin.Plugin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	p, err := h.Load(context.Background(), plugin.Spec{Name: name, Wasm: wasm, Dir: dir})
+	spec := plugin.Spec{Name: name, Wasm: wasm}
+	if dir != "" {
+		spec.Grants = map[string]capability.Grant{"fs": capability.FSGrant(dir)}
+	}
+	p, err := h.Load(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
