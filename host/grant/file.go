@@ -32,7 +32,8 @@ func CheckFile(setting, grantee, path string, protected []Protected, secret bool
 // configuration, for a grant, when it may be given to grantee by setting.
 // With symlinks followed, it must be a regular file with a single link,
 // owned by the effective user (or, unless secret, by root), not writable by
-// anyone else, and neither one of the protected paths nor inside one. A
+// anyone else, not a kernel's (procfs, sysfs), and neither one of the
+// protected paths nor inside one. A
 // secret file (a credential, a private key) must in addition be readable by
 // its owner alone (mode 0600 or less) and at most MaxSecretFile bytes;
 // any other at most MaxFile. The file is opened without following a
@@ -86,6 +87,9 @@ func ReadFile(setting, grantee, path string, protected []Protected, secret bool)
 	}
 	if err := checkMode(setting, path, ofi, secret); err != nil {
 		return nil, err
+	}
+	if fs := pseudo(f); fs != "" {
+		return nil, fmt.Errorf("%s %s: a file of %s, not one someone stored", setting, path, fs)
 	}
 	if id, ok := idOf(ofi); ok {
 		for _, p := range ids {

@@ -93,6 +93,12 @@ func TestReadFile(t *testing.T) {
 			t.Errorf("ReadFile(%s):\n got %q\nwant %q", tt.path, got, tt.want)
 		}
 	}
+	// /proc/self/environ is a regular file of the user's, mode 0400, one
+	// link: it may hold FLYTE_IDENTITY.
+	_, err = ReadFile(setting, "plugin etcd", "/proc/self/environ", own, true)
+	if err == nil || !strings.HasSuffix(err.Error(), ": a file of procfs, not one someone stored") {
+		t.Errorf("/proc/self/environ: %v", err)
+	}
 	var h interface{ Hint() string }
 	if _, err := ReadFile(setting, "plugin etcd", e.path("wide"), own, true); !errors.As(err, &h) || h.Hint() != "chmod 600 "+e.path("wide") {
 		t.Errorf("a file others may read: no chmod hint: %v", err)
