@@ -140,6 +140,10 @@ func TestPinMismatchShowsBothHashes(t *testing.T) {
 	if err == nil || err.Error() != "plugin x: content does not match its pinned sha256 (pinned "+strings.ToLower(pin)+", file is "+in.SHA256+")" {
 		t.Fatalf("got %v", err)
 	}
+	_, err = loadWith(t, plugin.Options{}, plugin.Spec{Wasm: wasm, SHA256: "my-password"})
+	if err == nil || err.Error() != "plugin x: its pinned sha256 is not 64 hexadecimal digits" {
+		t.Fatalf("got %v", err)
+	}
 	if _, err := loadWith(t, plugin.Options{}, plugin.Spec{Wasm: wasm, SHA256: strings.ToUpper(in.SHA256)}); err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,11 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	// The pin is checked before the module is compiled: a changed file is
 	// not worth a compile, and may be built to hurt the compiler.
 	if s.SHA256 != "" && !strings.EqualFold(s.SHA256, p.SHA256) {
-		return fail("content does not match its pinned sha256 (pinned "+Sanitize(strings.ToLower(s.SHA256))+", file is "+p.SHA256+")", nil)
+		if b, err := hex.DecodeString(s.SHA256); err != nil || len(b) != sha256.Size {
+			// Not repeated: a value that is not a digest may be anything.
+			return fail("its pinned sha256 is not 64 hexadecimal digits", nil)
+		}
+		return fail("content does not match its pinned sha256 (pinned "+strings.ToLower(s.SHA256)+", file is "+p.SHA256+")", nil)
 	}
 	if p.Spec.MemoryPages == 0 {
 		p.Spec.MemoryPages = DefaultMemoryPages
