@@ -1,8 +1,10 @@
 // Package plugin loads and runs flyte's WebAssembly plugins (ABI v1, see
 // abi/SPEC.md) on wazero, and treats every one of them as hostile:
 //
-//   - a plugin gets only the capabilities its Spec grants; one that imports a
-//     capability module it was not granted is refused at load time;
+//   - a plugin gets only the capabilities its Spec grants (host/capability
+//     defines them); one that imports a capability module it was not
+//     granted, or that this host does not have, is refused at load time,
+//     before any of it runs;
 //   - guests read randomness from crypto/rand (wazero's default source is
 //     deterministic) and see fake clocks, no environment, no arguments, no
 //     files and no standard streams;
@@ -11,7 +13,8 @@
 //     or an Internal status, and recycled after many calls, since wasm
 //     memory never shrinks;
 //   - every message a plugin sends is bounded in size, and the text of its
-//     errors is stripped of control characters before anyone prints it.
+//     errors is stripped of control characters before anyone prints it, or
+//     withheld whole when it quotes a granted credential.
 //
 // Compiled code is cached in a directory (mode 0700) keyed by the module's
 // content, so only the first run of a new plugin pays the compile.
