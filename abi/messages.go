@@ -345,7 +345,7 @@ type Describe struct {
 	Version      string
 	Summary      string
 	Ops          []Op
-	Capabilities []string // capability modules it needs, e.g. "fs"
+	Capabilities []string // names of the capabilities it uses (Capabilities), e.g. "fs"
 }
 
 // MarshalTo implements Message.

@@ -48,7 +48,7 @@ type Store struct{ fs guest.FS }
 func New(fs guest.FS) *Store { return &Store{fs: fs} }
 
 func readOnly() error {
-	return abi.Errorf(abi.PermissionDenied, "dirstore is read-only: put the file in its directory instead")
+	return abi.Errorf(abi.PermissionDenied, "dirstore is read-only: it serves the files of its directory")
 }
 
 // Create implements guest.Store.
