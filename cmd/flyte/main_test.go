@@ -18,6 +18,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/identity"
+	"github.com/flytesecrets/flyte/internal/httpfixture"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -78,6 +79,21 @@ func scriptEnv(e *testscript.Env) error {
 // once per test binary, and returns its path.
 func buildTestPlugin(t testing.TB, name string) string {
 	t.Helper()
+	return buildPlugin(t, name, "../../testdata/plugins/"+name)
+}
+
+// buildExample compiles an example plugin of plugins/examples as make
+// examples does, with its flyte.describe section, once per test binary.
+func buildExample(t testing.TB, name string) string {
+	t.Helper()
+	return buildPlugin(t, name, "../../plugins/examples/"+name+"/wasm")
+}
+
+// buildPlugin compiles the plugin at pkg (relative to this directory),
+// once per test binary, and returns its path. A plugin of plugins/examples
+// gets its flyte.describe section.
+func buildPlugin(t testing.TB, name, pkg string) string {
+	t.Helper()
 	builtMu.Lock()
 	defer builtMu.Unlock()
 	if p, ok := built[name]; ok {
@@ -94,10 +110,15 @@ func buildTestPlugin(t testing.TB, name string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/"+name)
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building test plugin %s: %v\n%s", name, err, b)
+	}
+	if strings.HasPrefix(pkg, "../../plugins/") {
+		if b, err := exec.Command("go", "run", "../../internal/describesection", out).CombinedOutput(); err != nil {
+			t.Fatalf("adding the flyte.describe section to %s: %v\n%s", name, err, b)
+		}
 	}
 	built[name] = out
 	return out
@@ -112,6 +133,17 @@ func TestScripts(t *testing.T) {
 	warmCache(t)
 	badinject := buildTestPlugin(t, "badinject")
 	liarstore := buildTestPlugin(t, "liarstore")
+	plugins := map[string]string{} // issue 9's plugins, by environment variable
+	for _, name := range []string{"brokenstore", "httpprobe"} {
+		plugins[strings.ToUpper(name)] = buildTestPlugin(t, name)
+	}
+	for _, name := range []string{"dirstore", "tmplinject"} {
+		plugins[strings.ToUpper(name)] = buildExample(t, name)
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -119,25 +151,35 @@ func TestScripts(t *testing.T) {
 			e.Setenv("TAB", "\t")
 			e.Setenv("BADINJECT", badinject)
 			e.Setenv("LIARSTORE", liarstore)
+			for k, v := range plugins {
+				e.Setenv(k, v)
+			}
+			// plugin_author builds an example with the go command, when there is one.
+			e.Setenv("REPO", repo)
+			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT"} {
+				e.Setenv(k, goEnv(k))
+			}
 			return scriptEnv(e)
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"genfile":   cmdGenfile,
-			"writefile": cmdWritefile,
-			"flipbyte":  cmdFlipbyte,
-			"snapshot":  cmdSnapshot,
-			"perm":      cmdPerm,
-			"jsonget":   cmdJSONGet,
-			"forgekey":  cmdForgekey,
-			"recordset": cmdRecordset,
-			"chown":     cmdChown,
-			"chgrp":     cmdChgrp,
-			"mkfifo":    cmdMkfifo,
-			"setmode":   cmdSetmode,
-			"wasmgen":   cmdWasmgen,
-			"holdlock":  cmdHoldlock,
+			"genfile":    cmdGenfile,
+			"writefile":  cmdWritefile,
+			"flipbyte":   cmdFlipbyte,
+			"snapshot":   cmdSnapshot,
+			"perm":       cmdPerm,
+			"jsonget":    cmdJSONGet,
+			"forgekey":   cmdForgekey,
+			"recordset":  cmdRecordset,
+			"chown":      cmdChown,
+			"chgrp":      cmdChgrp,
+			"mkfifo":     cmdMkfifo,
+			"setmode":    cmdSetmode,
+			"wasmgen":    cmdWasmgen,
+			"holdlock":   cmdHoldlock,
+			"httpserve":  cmdHTTPServe,
+			"appendfile": cmdAppendfile,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -403,7 +445,20 @@ func TestScriptsAsUser(t *testing.T) {
 	}
 	bin, plug := filepath.Join(root, "flyte.test"), filepath.Join(root, "badinject.wasm")
 	liar := filepath.Join(root, "liarstore.wasm")
-	for src, dst := range map[string]string{exe: bin, badinject: plug, buildTestPlugin(t, "liarstore"): liar} {
+	copies := map[string]string{exe: bin, badinject: plug, buildTestPlugin(t, "liarstore"): liar}
+	var pluginEnv []string
+	for _, name := range []string{"brokenstore", "httpprobe", "dirstore", "tmplinject"} {
+		src := ""
+		if name == "dirstore" || name == "tmplinject" {
+			src = buildExample(t, name)
+		} else {
+			src = buildTestPlugin(t, name)
+		}
+		dst := filepath.Join(root, name+".wasm")
+		copies[src] = dst
+		pluginEnv = append(pluginEnv, "FLYTE_TEST_PLUGIN_"+strings.ToUpper(name)+"="+dst)
+	}
+	for src, dst := range copies {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
@@ -429,6 +484,7 @@ func TestScriptsAsUser(t *testing.T) {
 	cmd.Dir = wd
 	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + tmp, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C",
 		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug, "FLYTE_TEST_PLUGIN_LIARSTORE=" + liar}
+	cmd.Env = append(cmd.Env, pluginEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -442,4 +498,54 @@ func TestScriptsAsUser(t *testing.T) {
 	}
 	t.Logf("as uid %d: %d scripts passed, %d skipped", nobody,
 		bytes.Count(out, []byte("--- PASS: TestScripts/")), bytes.Count(out, []byte("--- SKIP: TestScripts/")))
+}
+
+// goEnv is a setting of the go command ("" without one, as in a nested
+// run as another user).
+func goEnv(name string) string {
+	if os.Getenv("FLYTE_TEST_AS_USER") != "" {
+		return ""
+	}
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cmdHTTPServe starts an HTTP server on loopback (internal/httpfixture) for
+// the rest of the script, and sets VAR to its URL (http://127.0.0.1:PORT,
+// or https:// for the tls modes) and, when it has them, VAR_CA to its CA
+// file and VAR_PASSWORD to the password an auth server accepts:
+//
+//	httpserve VAR MODE
+func cmdHTTPServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: httpserve VAR MODE (%s)", httpfixture.Modes)
+	}
+	s, err := httpfixture.Start(args[1])
+	ts.Check(err)
+	ts.Defer(s.Close)
+	ts.Setenv(args[0], s.URL)
+	if s.CAFile != "" {
+		ts.Setenv(args[0]+"_CA", s.CAFile)
+	}
+	if s.Password != "" {
+		ts.Setenv(args[0]+"_PASSWORD", s.Password)
+	}
+}
+
+// cmdAppendfile appends the contents of SRC to FILE, as a user adds to a
+// file that flyte wrote:
+//
+//	appendfile FILE SRC
+func cmdAppendfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: appendfile FILE SRC")
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_WRONLY|os.O_APPEND, 0)
+	ts.Check(err)
+	_, err = f.WriteString(ts.ReadFile(args[1]))
+	ts.Check(err)
+	ts.Check(f.Close())
 }

@@ -210,6 +210,10 @@ func (c *cli) pluginInspect(args []string) error {
 	if err != nil {
 		return err
 	}
+	if pin := strings.ToLower(t.spec.SHA256); pin != "" && pin != in.SHA256 {
+		// As Load refuses it: what is shown must be what is configured.
+		return &plugin.Error{Plugin: t.name, Msg: "content does not match its pinned sha256 (pinned " + plugin.Sanitize(pin) + ", file is " + in.SHA256 + ")"}
+	}
 	j := inspectJSON{Name: t.name, Source: t.source, Kind: "not declared (no " + abi.DescribeSection + " section)",
 		ABI: fmt.Sprintf("v%d (minor not declared)", in.Major), Ops: []string{}, Capabilities: []capabilityJSON{},
 		Imports: in.Imports, Exports: in.Exports, Size: in.Size, SHA256: in.SHA256}
