@@ -14,7 +14,20 @@ func pseudo(f *os.File) string {
 	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
 		return "an unknown file system"
 	}
-	switch st.Type {
+	return pseudoType(uint32(st.Type)) // its type differs across architectures; magics are 32 bits
+}
+
+// pseudoAt is pseudo for the existing path p; "" when p cannot be reached.
+func pseudoAt(p string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(p, &st); err != nil {
+		return ""
+	}
+	return pseudoType(uint32(st.Type)) // its type differs across architectures; magics are 32 bits
+}
+
+func pseudoType(t uint32) string {
+	switch t {
 	case unix.PROC_SUPER_MAGIC:
 		return "procfs"
 	case unix.SYSFS_MAGIC:

@@ -92,6 +92,9 @@ func Check(setting, grantee, dir string, protected []Protected) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: cannot tell where it leads: %w", setting, dir, err)
 	}
+	if fs := pseudoAt(existing(g.real)); fs != "" {
+		return fmt.Errorf("%s %s: a directory of %s; choose one that holds files", setting, dir, fs)
+	}
 	for _, p := range protected {
 		if p.Path == "" {
 			continue
@@ -163,6 +166,16 @@ func where(p string) (place, error) {
 		}
 	}
 	return pl, nil
+}
+
+// existing is the deepest existing directory of the real path p.
+func existing(p string) string {
+	for {
+		if _, err := os.Stat(p); err == nil || p == "/" {
+			return p
+		}
+		p = filepath.Dir(p)
+	}
 }
 
 func statID(p string) (fileID, bool) {

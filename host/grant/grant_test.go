@@ -106,6 +106,20 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// A directory of procfs or sysfs holds the kernel's files, not a store's:
+// /proc/self would give a plugin the environment of flyte.
+func TestCheckPseudo(t *testing.T) {
+	for _, dir := range []string{"/proc/self", "/proc/self/new/store", "/sys/kernel"} {
+		if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+			continue
+		}
+		err := Check("store.path", "the store plugin", dir, nil)
+		if err == nil || !strings.Contains(err.Error(), "store.path "+dir+": a directory of ") {
+			t.Errorf("Check(%s): %v", dir, err)
+		}
+	}
+}
+
 // A protected path reached through a symlink is compared where it leads,
 // and so is a relative grant.
 func TestCheckProtectedThroughSymlink(t *testing.T) {
