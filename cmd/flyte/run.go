@@ -89,13 +89,7 @@ func (c *cli) run(args []string) error {
 	if err != nil {
 		return given(err)
 	}
-	var files []string
-	for _, s := range env.Secrets {
-		if s.Mount != "" {
-			files = append(files, s.Key)
-		}
-	}
-	if err := task.CheckFiles(env.Name, files); err != nil {
+	if err := task.CheckFiles(env.Name, env.Files()); err != nil {
 		return err // macOS: before any secret is read or anything runs
 	}
 	path, err := task.LookPath(argv[0])
