@@ -28,6 +28,15 @@ var handmade = map[string]func(m *wasmtest.Module){
 	"unknown-import": func(m *wasmtest.Module) {
 		m.Imports = append(m.Imports, wasmtest.Import{Module: abi.HostModule, Name: "nope"})
 	},
+	// ABI v2's marker instead of v1's: a plugin for an unknown major.
+	"abi-v2": func(m *wasmtest.Module) { m.Marker("flyte_abi_v2") },
+	// Needs capabilities: http (ABI 1.2), and one from a newer ABI.
+	"needs-http": func(m *wasmtest.Module) {
+		m.Import(abi.HTTPModule, "request", []byte{wasmtest.I32, wasmtest.I32}, []byte{wasmtest.I32})
+	},
+	"needs-vault": func(m *wasmtest.Module) {
+		m.Import("flyte_vault_v1", "open", []byte{wasmtest.I32, wasmtest.I32}, []byte{wasmtest.I32})
+	},
 }
 
 // cmdWasmgen writes a hand-made WebAssembly module (see handmade):
