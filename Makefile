@@ -61,10 +61,10 @@ test: build lint
 
 lint: plugins cross fmt-check doc-check
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/...
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
 	bin/staticcheck ./...
-	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/hostile ./testdata/plugins/badinject ./testdata/plugins/liarstore
+	GOOS=wasip1 GOARCH=wasm bin/staticcheck ./abi/... ./plugins/... ./testdata/plugins/...
 	GOOS=darwin bin/staticcheck ./host/task ./host/fsgrant
 	bin/staticcheck -tags flytepgroup ./host/task
 
@@ -101,6 +101,8 @@ fuzz:
 	$(GO) test ./host/seal -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzParseEnvelope -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzBech32 -fuzztime 30s
+	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzParseGrant$$' -fuzztime 30s
+	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzRequest$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseKeyStates$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzList$$' -fuzztime 30s
