@@ -80,6 +80,23 @@ func markers(name string) (begin, end string) {
 	return "# BEGIN flyte plugin install " + name + "\n", "# END flyte plugin install " + name + "\n"
 }
 
+// cutBlock returns data without the block plugin install wrote for name
+// (and the blank line it put before it); ok is false unless the block is
+// intact: its BEGIN and END lines each once, whole lines, in order.
+func cutBlock(data []byte, name string) (out []byte, ok bool) {
+	begin, end := markers(name)
+	bi, ei := bytes.Index(data, []byte(begin)), bytes.Index(data, []byte(end))
+	if bi < 0 || ei < bi || bytes.Count(data, []byte(begin)) != 1 || bytes.Count(data, []byte(end)) != 1 ||
+		(bi > 0 && data[bi-1] != '\n') || data[ei-1] != '\n' {
+		return nil, false
+	}
+	start := bi
+	if start >= 2 && data[start-1] == '\n' && data[start-2] == '\n' {
+		start-- // the blank line install put before the block
+	}
+	return append(slices.Clone(data[:start]), data[ei+len(end):]...), true
+}
+
 // ownConfigFile is the configuration file that plugin install and remove
 // change: the one --config or $FLYTE_CONFIG names (which must exist),
 // else the user's own, which may not exist yet.
@@ -366,6 +383,13 @@ func (c *cli) pluginRemove(args []string) error {
 	if err != nil {
 		return err
 	}
+	// What would be refused anyway is refused before the lock, which
+	// creates the state directory.
+	if _, cfg, err := c.loadOwn(target); err != nil {
+		return err
+	} else if _, ok := cfg.Plugins[name]; !ok {
+		return withHint(fmt.Errorf("plugin %s is not configured in %s", name, target), "run 'flyte plugin list' for the plugins flyte knows")
+	}
 	var removed string
 	err = c.underLock(func() error {
 		orig, cfg, err := c.loadOwn(target)
@@ -379,18 +403,11 @@ func (c *cli) pluginRemove(args []string) error {
 		if uses := pluginsUsing(cfg, name); len(uses) > 0 {
 			return withHint(fmt.Errorf("plugin %s is in use in %s (%s)", name, target, strings.Join(uses, ", ")), "change those settings first")
 		}
-		begin, end := markers(name)
-		bi, ei := bytes.Index(orig, []byte(begin)), bytes.Index(orig, []byte(end))
-		if bytes.Count(orig, []byte(begin)) != 1 || bytes.Count(orig, []byte(end)) != 1 || ei < bi ||
-			(bi > 0 && orig[bi-1] != '\n') || (ei > 0 && orig[ei-1] != '\n') {
+		data, ok := cutBlock(orig, name)
+		if !ok {
 			return withHint(fmt.Errorf("%s has no intact block that flyte plugin install wrote for %s", target, name),
 				"remove [plugins."+name+"] (and its grant tables) from "+target+" by hand")
 		}
-		start := bi
-		if start >= 2 && orig[start-1] == '\n' && orig[start-2] == '\n' {
-			start-- // the blank line install put before the block
-		}
-		data := append(slices.Clone(orig[:start]), orig[ei+len(end):]...)
 		err = c.writeConfig(target, data, func(cfg *config.Config) error {
 			if _, ok := cfg.Plugins[name]; ok {
 				return fmt.Errorf("[plugins.%s] is also set outside its block", name)
