@@ -491,7 +491,7 @@ func TestScriptsAsUser(t *testing.T) {
 		t.Fatalf("the scripts failed as uid %d: %v\n%s", nobody, err, out)
 	}
 	// The file-secret scripts must really have run, through a user namespace.
-	for _, name := range []string{"run_file", "run_env", "run_hostile", "run_resolve", "create_scopes"} {
+	for _, name := range []string{"run_file", "run_env", "run_hostile", "run_resolve", "create_scopes", "render", "plugin_install", "hostile_http"} {
 		if !bytes.Contains(out, []byte("--- PASS: TestScripts/"+name+" ")) {
 			t.Errorf("script %s did not pass as uid %d", name, nobody)
 		}
