@@ -1,55 +1,72 @@
-// Package dirstore is an example store: read-only, over a granted
-// directory of plain files, one per secret, named by its key.
+// Package dirstore is an example store: a read-only view of a directory
+// that holds flyte's records in the built-in filestore's on-disk layout,
+// such as a filestore directory copied into a container image, a
+// read-only mount or a release artifact.
 //
-// It shows the store side of the kit (guest.Store, guest.HostFS, paging,
-// records it cannot read) in a few lines, and it is what `flyte plugin
-// test` runs as a read-only store. It cannot serve flyte's own commands:
-// flyte seals every value before a store sees it and opens every record it
-// gets back with the store's data key (the meta value "datakey"), and a
-// plain file is neither sealed nor accompanied by a data key. README.md
-// says what that means and what a usable read-only store would keep.
+// It serves what flyte needs to read secrets: GET, LIST and META_GET (so
+// flyte finds the store's data key, the meta value "datakey"). The records
+// stay sealed: the store passes them on as they are, and only an identity
+// the data key was wrapped to can open them. CREATE, UPDATE, DELETE and
+// META_PUT answer PERMISSION_DENIED: whoever is configured with this store
+// can read the secrets but never change them. To write, use the built-in
+// filestore on the same directory.
 //
-// Every file directly in the directory whose name is a valid key (letters,
-// digits, - and _, at most 128 bytes) is a secret of the organization-wide
-// scope of whatever organization asks: GET answers it for a scope without
-// project and domain, LIST lists it for any organization. Its content is
-// the record's sealed bytes, as is. Other names and subdirectories are
-// ignored; a file the host will not read (a hard link, over 8 MiB) is
-// listed as damaged. Writes and META_PUT fail with PERMISSION_DENIED,
-// META_GET with NOT_FOUND.
+// The reading is the filestore's own code (package plugins/filestore, a
+// library with no wasm-specific code), so the layout cannot drift: a file
+// that is not a record, a record at the wrong place and a file the host
+// will not read are listed as damaged, as the filestore lists them. Only
+// the read half is reachable, so the module imports fs.read and fs.list
+// and nothing that writes.
 package dirstore
 
 import (
-	"sort"
-
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/abi/guest"
+	"github.com/flytesecrets/flyte/plugins/filestore"
 )
 
 // Info describes the plugin.
 var Info = guest.Info{
 	Name:         "dirstore",
-	Version:      "1.0.0",
-	Summary:      "read-only example store: one plain file per secret in a granted directory",
+	Version:      "2.0.0",
+	Summary:      "read-only example store: serves a copy of a filestore directory (records stay sealed)",
 	Capabilities: []string{"fs"},
 }
 
-const (
-	defaultLimit = 500
-	maxLimit     = 5000
-	// pageBytes bounds one page's values, under abi.MaxMessage.
-	pageBytes = abi.MaxMessage / 2
-)
-
-// Store implements guest.Store over an FS.
-type Store struct{ fs guest.FS }
-
-// New returns a store over fs.
-func New(fs guest.FS) *Store { return &Store{fs: fs} }
-
-func readOnly() error {
-	return abi.Errorf(abi.PermissionDenied, "dirstore is read-only: it serves the files of its directory")
+// Store implements guest.Store over an FS, read-only.
+//
+// It keeps the filestore's three read methods as method values, not the
+// *filestore.Store itself: the linker keeps every method of a type
+// reachable from the plugin's store type that a guest.Store call could
+// reach, so a field of that type would bring the filestore's writes (and
+// the fs.write, fs.remove and fs.lock imports) into the module.
+type Store struct {
+	get  func(abi.Scope, string) (*abi.Record, error)
+	list func(*abi.ListRequest) (*abi.ListResponse, error)
+	meta func(string) ([]byte, error)
 }
+
+// New returns a read-only store over fs.
+func New(fs guest.FS) *Store {
+	r := filestore.New(fs)
+	return &Store{get: r.Get, list: r.List, meta: r.MetaGet}
+}
+
+// readOnly is the answer to every write: what the store is and what to
+// write with instead.
+func readOnly() error {
+	return abi.Errorf(abi.PermissionDenied, "dirstore is read-only: to change these secrets, use the filestore on the same directory ([store] plugin = \"filestore\")")
+}
+
+// Get implements guest.Store.
+func (st *Store) Get(s abi.Scope, key string) (*abi.Record, error) { return st.get(s, key) }
+
+// List implements guest.Store: ordered by project, domain and key, paged
+// and filtered as abi/SPEC.md says, with unreadable entries as damaged.
+func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) { return st.list(req) }
+
+// MetaGet implements guest.Store.
+func (st *Store) MetaGet(name string) ([]byte, error) { return st.meta(name) }
 
 // Create implements guest.Store.
 func (*Store) Create(*abi.Record) (*abi.Record, error) { return nil, readOnly() }
@@ -62,87 +79,3 @@ func (*Store) Delete(abi.Scope, string, uint64) error { return readOnly() }
 
 // MetaPut implements guest.Store.
 func (*Store) MetaPut(string, []byte, bool) ([]byte, error) { return nil, readOnly() }
-
-// MetaGet implements guest.Store: a directory of plain files has no
-// store-wide values.
-func (*Store) MetaGet(string) ([]byte, error) {
-	return nil, abi.Errorf(abi.NotFound, "dirstore keeps no meta values")
-}
-
-// Get implements guest.Store.
-func (st *Store) Get(s abi.Scope, key string) (*abi.Record, error) {
-	if s.Project != "" || s.Domain != "" || !validKey(key) {
-		return nil, abi.Errorf(abi.NotFound, "secret not found")
-	}
-	b, err := st.fs.ReadFile(key)
-	if err != nil {
-		if abi.StatusOf(err) == abi.NotFound {
-			return nil, abi.Errorf(abi.NotFound, "secret not found")
-		}
-		return nil, err
-	}
-	return record(s, key, b), nil
-}
-
-func record(s abi.Scope, key string, value []byte) *abi.Record {
-	return &abi.Record{Scope: s, Key: key, Kind: abi.SecretString, Version: 1, Sealed: value}
-}
-
-// List implements guest.Store. Records are ordered by key (project and
-// domain are always ""); the page token is the last key sent.
-func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
-	resp := new(abi.ListResponse)
-	scope := abi.Scope{Org: req.Org}
-	if (req.HasProject && req.Project != "") || (req.HasDomain && req.Domain != "") {
-		return resp, nil
-	}
-	ents, err := st.fs.ReadDir(".")
-	if err != nil {
-		if abi.StatusOf(err) == abi.NotFound {
-			return resp, nil
-		}
-		return nil, err
-	}
-	var keys []string
-	for _, e := range ents {
-		if !e.Dir && validKey(e.Name) && e.Name > req.PageToken && req.Matches(scope, e.Name) {
-			keys = append(keys, e.Name)
-		}
-	}
-	sort.Strings(keys)
-	limit := int(req.Limit)
-	if limit == 0 {
-		limit = defaultLimit
-	}
-	limit = min(limit, maxLimit)
-	size := 0
-	for i, k := range keys {
-		if i == limit || (i > 0 && size >= pageBytes) {
-			resp.NextPageToken = keys[i-1]
-			break
-		}
-		b, err := st.fs.ReadFile(k)
-		switch abi.StatusOf(err) {
-		case abi.OK:
-			size += len(b)
-			resp.Records = append(resp.Records, *record(scope, k, b))
-		case abi.NotFound: // removed since the listing
-		default:
-			resp.Damaged = append(resp.Damaged, abi.Damaged{Scope: scope, Key: k, Reason: err.Error()})
-		}
-	}
-	return resp, nil
-}
-
-func validKey(k string) bool {
-	if k == "" || len(k) > 128 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
