@@ -350,11 +350,10 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 		}
 		creds[cname] = abs
 	}
-	cfg, err := c.config()
+	protected, err := c.protected()
 	if err != nil {
 		return nil, nil, err
 	}
-	protected := grant.Own(cfg, c.getenv)
 	grants := map[string]capability.Grant{}
 	for _, capName := range slices.Sorted(maps.Keys(tables)) {
 		cp, _ := capability.ByName(capName)
@@ -368,6 +367,15 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 		grants[capName] = g
 	}
 	return tables, grants, nil
+}
+
+// protected is what no grant may reach: flyte's own files (grant.Own).
+func (c *cli) protected() ([]grant.Protected, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	return grant.Own(cfg, c.getenv), nil
 }
 
 // plainUsage keeps an error's line and hint as a misuse of the command
@@ -412,6 +420,13 @@ func (c *cli) pluginTest(args []string) error {
 		opts.Dir = dir
 		fsCap, _ := capability.ByName("fs")
 		g, err := fsCap.Parse(t.name, map[string]any{"path": dir})
+		var protected []grant.Protected
+		if err == nil {
+			protected, err = c.protected()
+		}
+		if err == nil {
+			err = g.Check(protected)
+		}
 		if err != nil {
 			return err
 		}
