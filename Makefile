@@ -98,6 +98,7 @@ fuzz:
 	$(GO) test ./abi -run XXX -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./plugins/examples/tmplinject -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./plugins/examples -run XXX -fuzz '^FuzzPlan$$' -fuzztime 30s
+	$(GO) test ./plugins/examples/dirstore -run XXX -fuzz '^FuzzRecordFile$$' -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzParseEnvelope -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzBech32 -fuzztime 30s
