@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -125,14 +124,7 @@ func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
 		}
 		t.source = pc.Path
 		t.spec = plugin.Spec{Name: arg, Source: pc.Path, Wasm: b, SHA256: pc.SHA256, MemoryPages: pc.MemoryPages, Timeout: pc.Timeout}
-		if len(pc.Config) > 0 {
-			var m abi.PluginConfig
-			for k, v := range pc.Config {
-				m.Entries = append(m.Entries, abi.KeyValue{Key: k, Value: v})
-			}
-			sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Key < m.Entries[j].Key })
-			t.spec.Config = abi.Marshal(&m)
-		}
+		t.spec.Config = pc.Message()
 		for name := range pc.Grants {
 			t.granted[name] = true
 		}

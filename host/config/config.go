@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/safefile"
 )
 
@@ -98,9 +101,23 @@ type PluginConfig struct {
 	// Config is handed to the plugin as is; nil when the file sets none.
 	Config map[string]string
 	// Grants are the [plugins.NAME.grant.CAPABILITY] tables, by capability name (one of abi.Capabilities),
-	// as TOML decoded them (relative paths are not resolved here: the capability's parser owns its
-	// table); nil when the file sets none. The store plugin's fs grant is store.path, never a table here.
+	// as TOML decoded them, with the paths they name resolved as every path in the file is (the
+	// capability's parser owns the rest of its table); nil when the file sets none. The store
+	// plugin's fs grant is store.path, never a table here.
 	Grants map[string]map[string]any
+}
+
+// Message is Config as the plugin receives it: an abi.PluginConfig with
+// its entries sorted by key, or nil when the file sets none.
+func (p *PluginConfig) Message() []byte {
+	if len(p.Config) == 0 {
+		return nil
+	}
+	var m abi.PluginConfig
+	for _, k := range slices.Sorted(maps.Keys(p.Config)) {
+		m.Entries = append(m.Entries, abi.KeyValue{Key: k, Value: p.Config[k]})
+	}
+	return abi.Marshal(&m)
 }
 
 // Source says how a configuration file was found, which decides what it may set.

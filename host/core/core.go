@@ -178,14 +178,7 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 		}
 		s.Wasm, s.Source, s.SHA256 = b, pc.Path, pc.SHA256
 		s.MemoryPages, s.Timeout = pc.MemoryPages, pc.Timeout
-		if len(pc.Config) > 0 {
-			var m abi.PluginConfig
-			for k, v := range pc.Config {
-				m.Entries = append(m.Entries, abi.KeyValue{Key: k, Value: v})
-			}
-			sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Key < m.Entries[j].Key })
-			s.Config = abi.Marshal(&m)
-		}
+		s.Config = pc.Message()
 		if err := c.grants(&s, pc.Grants); err != nil {
 			return s, err
 		}
