@@ -56,6 +56,7 @@ type Denial struct{ Msg string }
 type Client struct {
 	g     *Grant
 	creds map[string][]byte
+	rev   revealer // recognises creds in a message
 	hc    *http.Client
 	// plain carries http:// requests when the grant does not allow plain
 	// http beyond loopback: it dials loopback addresses only, without a
@@ -154,19 +155,10 @@ func (c *Client) Credential(name string) ([]byte, abi.Status) {
 	return bytes.Clone(v), abi.OK
 }
 
-// Reveals reports whether b holds one of the granted credentials (as its
-// file holds it, or without surrounding white space), so that a message
-// quoting one can be withheld.
-func (c *Client) Reveals(b []byte) bool {
-	for _, v := range c.creds {
-		for _, f := range [][]byte{v, bytes.TrimSpace(v)} {
-			if len(f) > 0 && bytes.Contains(b, f) {
-				return true
-			}
-		}
-	}
-	return false
-}
+// Reveals reports whether b shows one of the granted credentials, in any
+// letter case, raw or encoded (see revealer), so that a message that does
+// can be withheld.
+func (c *Client) Reveals(b []byte) bool { return c.rev.reveals(b) }
 
 // Withheld replaces a message that would show a credential.
 const Withheld = "(message withheld: it held a credential)"

@@ -134,6 +134,7 @@ func New(g *Grant) (*Client, error) {
 			c.creds[f.name] = data
 		}
 	}
+	c.rev = newRevealer(c.creds)
 	c.init(tc)
 	return c, nil
 }

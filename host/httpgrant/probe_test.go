@@ -1,3 +1,5 @@
+//go:build !flytenohttp
+
 package httpgrant_test
 
 import (
@@ -227,12 +229,20 @@ func TestProbeCredential(t *testing.T) {
 	}
 	// A guest that quotes the credential in its error, or makes the host
 	// name it in a denial, gets the message withheld.
+	// So does one that shows it upper-cased, in a Basic authorization
+	// header, URL-escaped or JSON-escaped.
 	plain := write("plain", "hunter2-leak\n")
-	for _, leak := range []string{"error", "url"} {
-		p = loadProbe(t, dir, cred(plain), map[string]string{"url": auth.URL, "leak": leak})
-		err := create(p)
-		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "(message withheld: it held a credential)") {
-			t.Errorf("leak %s: %v", leak, err)
+	odd := write("odd", "hunter2 \"l/e&a+k\"\n")
+	for _, leak := range []string{"error", "url", "upper", "basic", "urlesc", "json"} {
+		for _, c := range []string{plain, odd} {
+			if leak == "url" && c == odd {
+				continue // not a host name
+			}
+			p = loadProbe(t, dir, cred(c), map[string]string{"url": auth.URL, "leak": leak})
+			err := create(p)
+			if err == nil || strings.TrimPrefix(err.Error(), "plugin httpprobe: ") != "(message withheld: it held a credential)" {
+				t.Errorf("leak %s of %s: %v", leak, filepath.Base(c), err)
+			}
 		}
 	}
 }

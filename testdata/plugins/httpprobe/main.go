@@ -15,7 +15,10 @@
 //	            /v3/auth/authenticate (default "password"; not granted: no
 //	            password is sent)
 //	leak        "error": CREATE fails with a message quoting the credential
-//	            (the host must withhold it); "url": CREATE asks a host named
+//	            (the host must withhold it); "upper", "basic", "urlesc",
+//	            "json": the same with the credential upper-cased, in an
+//	            Authorization: Basic header of base64("flyte:"+credential),
+//	            URL-escaped, JSON-escaped; "url": CREATE asks a host named
 //	            after the credential (the host's denial must not show it)
 //
 // When the backend answers 2xx, GET and CREATE go on in the directory;
@@ -28,6 +31,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strconv"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -93,6 +97,14 @@ func (p *probe) Create(r *abi.Record) (*abi.Record, error) {
 		switch p.leak {
 		case "error":
 			return nil, abi.Errorf(abi.Internal, "the backend said: bad password ", string(cred))
+		case "upper":
+			return nil, abi.Errorf(abi.Internal, "the backend said: bad password ", string(bytes.ToUpper(cred)))
+		case "basic":
+			return nil, abi.Errorf(abi.Internal, "the backend said: 401 for Authorization: Basic ", base64.StdEncoding.EncodeToString(append([]byte("flyte:"), cred...)))
+		case "urlesc":
+			return nil, abi.Errorf(abi.Internal, "the backend said: bad request /auth?password=", urlEscape(cred))
+		case "json":
+			return nil, abi.Errorf(abi.Internal, "the backend said: bad body ", string(authBody(cred)))
 		case "url":
 			_, err := guest.HostHTTP().Do(&abi.HTTPRequest{Method: "GET", URL: "https://" + string(cred) + ".example/"})
 			return nil, err
@@ -113,6 +125,20 @@ func authBody(cred []byte) []byte {
 		b = jsonString(b, cred)
 	}
 	return append(b, '}')
+}
+
+// urlEscape is s with every byte but a letter or digit %XX-escaped.
+func urlEscape(s []byte) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for _, c := range s {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
 }
 
 // jsonString appends s as a JSON string (RFC 8259, section 7).
