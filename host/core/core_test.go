@@ -53,7 +53,7 @@ path = "data"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.SHA256 != strings.Repeat("ab", 32) || len(s.Grants) != 1 || s.Grants["fs"] == nil || s.Dir != "" {
+	if s.SHA256 != strings.Repeat("ab", 32) || len(s.Grants) != 1 || s.Grants["fs"] == nil {
 		t.Errorf("spec = %+v", s)
 	}
 	s, err = c.spec("filestore", abi.KindStore)

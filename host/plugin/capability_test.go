@@ -301,11 +301,3 @@ func FuzzInspect(f *testing.F) {
 		}
 	})
 }
-
-// Spec.Dir, until its last callers move to Grants, grants fs.
-func TestDirShim(t *testing.T) {
-	m := wasmtest.Guest().Import(abi.FSModule, "read", pathFn, status)
-	if _, err := loadWith(t, plugin.Options{}, plugin.Spec{Wasm: m.Encode(), Dir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -13,9 +13,6 @@ import (
 	"github.com/tetratelabs/wazero"
 )
 
-// maxDescribeSection bounds the flyte.describe section's payload.
-const maxDescribeSection = 64 << 10
-
 // Inspection is what can be read of a module without running it.
 type Inspection struct {
 	SHA256 string
@@ -50,16 +47,27 @@ func (h *Host) Inspect(ctx context.Context, name string, wasm []byte) (in *Inspe
 			_ = rt.Close(ctx)
 		}
 	}()
+	desc, walked, err := describeSection(wasm)
+	if err != nil {
+		return nil, &Error{Plugin: name, Msg: err.Error()}
+	}
 	rt, compiled, err := h.compile(ctx, name, wasm, in.SHA256, 0)
 	if err != nil {
 		return nil, &Error{Plugin: name, Msg: compileError(name, err), Err: err}
+	}
+	if !walked {
+		return nil, &Error{Plugin: name, Msg: sectionsMalformed}
 	}
 	if err := checkExports(compiled); err != nil {
 		return nil, &Error{Plugin: name, Msg: err.Error()}
 	}
 	in.Major = abi.Version
-	if in.Describe, err = describeSection(compiled); err != nil {
-		return nil, &Error{Plugin: name, Msg: err.Error()}
+	in.Describe = desc
+	if desc != nil && desc.Kind == abi.KindInjector {
+		if imp := capabilityImport(compiled); imp != "" {
+			err := &InjectorError{Plugin: name, Import: imp}
+			return nil, &Error{Plugin: name, Msg: err.Error(), Err: err}
+		}
 	}
 	caps := map[string]bool{}
 	for _, f := range compiled.ImportedFunctions() {
@@ -91,30 +99,27 @@ func (h *Host) Inspect(ctx context.Context, name string, wasm []byte) (in *Inspe
 	return in, nil
 }
 
-// describeSection decodes the module's flyte.describe section; nil when it
-// has none. Its text is sanitised as a live description's is.
-func describeSection(compiled wazero.CompiledModule) (*abi.Describe, error) {
-	var found [][]byte
-	for _, s := range compiled.CustomSections() {
-		if s.Name() == abi.DescribeSection {
-			found = append(found, s.Data())
-		}
+// describeSection finds and decodes the module's flyte.describe section
+// (findDescribe); nil when it has none. Its text is sanitised as a live
+// description's is. It runs before the module is compiled; ok is false
+// when the section headers are malformed, which the compiler refuses (see
+// sectionsMalformed for the module it would not).
+func describeSection(wasm []byte) (d *abi.Describe, ok bool, err error) {
+	payload, ok, err := findDescribe(wasm)
+	if err != nil || payload == nil {
+		return nil, ok, err
 	}
-	switch {
-	case len(found) == 0:
-		return nil, nil
-	case len(found) > 1:
-		return nil, fmt.Errorf("has %d %s sections; a plugin may have one", len(found), abi.DescribeSection)
-	case len(found[0]) > maxDescribeSection:
-		return nil, fmt.Errorf("has a %s section of %d bytes; the limit is %d", abi.DescribeSection, len(found[0]), maxDescribeSection)
-	}
-	var d abi.Describe
-	if err := abi.Unmarshal(found[0], &d); err != nil {
-		return nil, fmt.Errorf("has a malformed %s section (%s)", abi.DescribeSection, cause(err.Error()))
+	d = new(abi.Describe)
+	if err := abi.Unmarshal(payload, d); err != nil {
+		return nil, true, fmt.Errorf("has a malformed %s section (%s)", abi.DescribeSection, cause(err.Error()))
 	}
 	d.Name, d.Version, d.Summary = Sanitize(d.Name), Sanitize(d.Version), Sanitize(d.Summary)
-	return &d, nil
+	return d, true, nil
 }
+
+// sectionsMalformed refuses a module that compiled although its section
+// headers could not be walked (which the runtime does not allow).
+const sectionsMalformed = "not a valid WebAssembly module: its section headers are malformed"
 
 // describeDiff says how a plugin's section differs from its live
 // description in what the host relies on (kind, minor, ops,

@@ -70,10 +70,6 @@ type Spec struct {
 	Kind abi.PluginKind
 	// Grants are the capabilities granted to it, by name ("fs", "http").
 	Grants map[string]capability.Grant
-	// Dir grants the fs capability over this directory as the store's
-	// (capability.FSGrant), unless Grants has one. It goes once its last
-	// callers set Grants["fs"] instead.
-	Dir string
 	// Config is handed to the guest through config_read.
 	Config []byte
 	// MemoryPages caps the guest's memory in 64 KiB pages.
@@ -144,6 +140,10 @@ type Plugin struct {
 	grants map[string]capability.Instance
 	// section is the module's flyte.describe section, if it has one.
 	section *abi.Describe
+	// capless: the plugin is expected to be an injector, so no grant is
+	// opened for it and its capability imports are bound to refusals
+	// (Load refuses it if it is one and imports or is granted any).
+	capless bool
 
 	mu   sync.Mutex
 	idle []*instance
@@ -198,13 +198,9 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if p.Spec.Timeout == 0 {
 		p.Spec.Timeout = DefaultTimeout
 	}
-	if p.Spec.Dir != "" && p.Spec.Grants["fs"] == nil {
-		grants := maps.Clone(p.Spec.Grants)
-		if grants == nil {
-			grants = map[string]capability.Grant{}
-		}
-		grants["fs"] = capability.FSGrant(p.Spec.Dir)
-		p.Spec.Grants = grants
+	var walked bool
+	if p.section, walked, err = describeSection(s.Wasm); err != nil {
+		return fail(err.Error(), nil)
 	}
 	rt, compiled, err := h.compile(ctx, s.Name, s.Wasm, p.SHA256, p.Spec.MemoryPages)
 	p.rt = rt
@@ -212,6 +208,9 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 		return fail(compileError(s.Name, err), err)
 	}
 	p.compiled = compiled
+	if !walked {
+		return fail(sectionsMalformed, nil)
+	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fail("cannot set up WASI", err)
 	}
@@ -221,14 +220,23 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if err := checkExports(compiled); err != nil {
 		return fail(err.Error(), nil)
 	}
+	// Injectors get no capabilities. One whose section says it is one is
+	// refused any before it runs; a plugin expected to be one runs with no
+	// grant opened (its capability imports bound to refusals) until its
+	// description says what it is.
+	if p.section != nil && p.section.Kind == abi.KindInjector {
+		if err := p.injectorCapabilities(); err != nil {
+			return fail(err.Error(), err)
+		}
+	}
+	p.capless = s.Kind == abi.KindInjector
 	if err := p.checkImports(); err != nil {
 		return fail(err.Error(), err)
 	}
-	if p.section, err = describeSection(compiled); err != nil {
-		return fail(err.Error(), nil)
-	}
-	if err := p.openGrants(); err != nil {
-		return fail(err.Error(), err)
+	if !p.capless {
+		if err := p.openGrants(); err != nil {
+			return fail(err.Error(), err)
+		}
 	}
 	p.modCfg = wazero.NewModuleConfig().
 		WithName("").
@@ -260,16 +268,79 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if s.Kind != 0 && p.Info.Kind != s.Kind {
 		return fail("is "+KindPhrase(p.Info.Kind)+", not "+KindPhrase(s.Kind), nil)
 	}
+	if p.Info.Kind == abi.KindInjector {
+		if err := p.injectorCapabilities(); err != nil {
+			return fail(err.Error(), err)
+		}
+	}
 	return p, nil
+}
+
+// InjectorError refuses an injector that imports a capability module or is
+// granted a capability: injectors get none (abi/SPEC.md), they only plan,
+// and the host does the work.
+type InjectorError struct {
+	Plugin string
+	// Import is its first import of a capability module
+	// ("flyte_http_v1.request"), or "" when it is only granted one.
+	Import string
+	// Granted is the capability it is granted, when it imports none.
+	Granted string
+}
+
+func (e *InjectorError) Error() string {
+	if e.Import != "" {
+		return "is an injector; injectors get no capabilities (it imports " + e.Import + ")"
+	}
+	return "is an injector; injectors get no capabilities (it is granted " + e.Granted + ")"
+}
+
+// Hint says what to change.
+func (e *InjectorError) Hint() string {
+	if e.Import != "" {
+		return "an injector that needs a capability cannot be used; build it without " + e.Import
+	}
+	return "remove [plugins." + e.Plugin + ".grant." + e.Granted + "] from your flyte.toml (or the --grant that gives it)"
+}
+
+// injectorCapabilities refuses capabilities to an injector: any import of
+// a capability module (this host's or one it does not have), then any
+// grant.
+func (p *Plugin) injectorCapabilities() error {
+	if imp := capabilityImport(p.compiled); imp != "" {
+		return &InjectorError{Plugin: p.Spec.Name, Import: imp}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Spec.Grants)) {
+		if p.Spec.Grants[name] != nil {
+			return &InjectorError{Plugin: p.Spec.Name, Granted: Sanitize(name)}
+		}
+	}
+	return nil
+}
+
+// capabilityImport is the module's first import of a capability module
+// ("module.name", sanitised), or "".
+func capabilityImport(compiled wazero.CompiledModule) string {
+	for _, f := range compiled.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if _, ok := capability.ByModule(mod); ok || slices.ContainsFunc(abi.Capabilities, func(c abi.CapabilityInfo) bool { return c.Module == mod }) {
+			return Sanitize(mod) + "." + Sanitize(name)
+		}
+	}
+	return ""
 }
 
 // compile compiles a module (or loads it from the cache) in a runtime of
 // its own, which the caller closes; the progress line announces a cold
 // compile.
 func (h *Host) compile(ctx context.Context, name string, wasm []byte, sum string, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
+	// Custom sections are not kept (findDescribe reads flyte.describe from
+	// the bytes): neither asked for nor kept for DWARF debug information,
+	// which would keep every one of them, and flyte's messages take the
+	// first line of a trap only.
 	cfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
-		WithCustomSections(true)
+		WithDebugInfoEnabled(false)
 	if pages != 0 {
 		cfg = cfg.WithMemoryLimitPages(pages)
 	}
@@ -448,7 +519,7 @@ func (p *Plugin) checkImports() error {
 				}
 				return errors.New("imports " + full + ", from a module this host does not provide")
 			}
-			if p.Spec.Grants[c.Name] == nil && !p.Spec.DescribeOnly {
+			if p.Spec.Grants[c.Name] == nil && !p.Spec.DescribeOnly && !p.capless {
 				return &CapabilityError{Plugin: p.Spec.Name, Capability: c, Import: full}
 			}
 		}
