@@ -15,6 +15,10 @@ import (
 // injectorName is what messages of the host's validator call the injector.
 const injectorName = "under-test"
 
+// injectorOrg is the organization of the injector suite's task and
+// secrets (an injector keeps nothing, so it needs no name of its own).
+const injectorOrg = "conformance"
+
 // requestSet is one PLAN request the suite sends.
 type requestSet struct {
 	name    string
@@ -23,7 +27,7 @@ type requestSet struct {
 
 func secret(key, group string, kind abi.SecretKind, env string, size int) inject.Secret {
 	s := inject.Secret{Key: key, Group: group, Kind: kind, AsEnvVar: env, Injector: injectorName,
-		Scope: abi.Scope{Org: orgMain, Project: "proj", Domain: "development"}, Value: bytes.Repeat([]byte{'v'}, size)}
+		Scope: abi.Scope{Org: injectorOrg, Project: "proj", Domain: "development"}, Value: bytes.Repeat([]byte{'v'}, size)}
 	if env == "" {
 		s.Mount = abi.SecretsDir
 	}
@@ -55,7 +59,7 @@ var requestSets = []requestSet{
 	}},
 }
 
-var task = abi.Task{Environment: "conformance", Org: orgMain, Project: "proj", Domain: "development"}
+var task = abi.Task{Environment: "conformance", Org: injectorOrg, Project: "proj", Domain: "development"}
 
 type injectorSuite struct {
 	p       Caller
@@ -82,9 +86,19 @@ func InjectorOf(ctx context.Context, p Caller, info abi.Describe, _ Options) []R
 		check{"plans are deterministic", s.deterministic},
 		check{"malformed request", s.malformed},
 		check{"unknown op", s.unknownOp},
-		check{"render", s.render},
 	)
-	return runChecks(ctx, checks)
+	if !slices.Contains(info.Ops, abi.OpRender) {
+		checks = append(checks, check{"render", func(context.Context) error { return skip("does not list op 101 (RENDER)") }})
+		return runChecks(ctx, checks)
+	}
+	for _, rc := range renderCases {
+		checks = append(checks, check{"render " + rc.name, func(ctx context.Context) error { return s.render(ctx, rc) }})
+	}
+	rs := runChecks(ctx, checks)
+	for i := range rs {
+		rs[i].render = strings.HasPrefix(rs[i].Name, "render ")
+	}
+	return rs
 }
 
 func (s *injectorSuite) describe(context.Context) error {
@@ -119,89 +133,107 @@ func planRequest(secrets []inject.Secret) (*abi.PlanRequest, []int) {
 	return req, routed
 }
 
-// planOnce sends one PLAN and returns its raw answer and true, false
-// after a clean refusal, or what is wrong.
-func (s *injectorSuite) planOnce(ctx context.Context, secrets []inject.Secret) ([]byte, bool, error) {
+// sent describes secrets as a request sends them: "api_token as
+// $API_TOKEN, tls_cert as /etc/flyte/secrets/tls_cert".
+func sent(secrets []inject.Secret) string {
+	if len(secrets) == 0 {
+		return "no secrets"
+	}
+	var parts []string
+	for _, sc := range secrets {
+		key := sc.Key
+		if sc.Group != "" {
+			key = sc.Group + "/" + sc.Key
+		}
+		if sc.AsEnvVar != "" {
+			parts = append(parts, key+" as $"+sc.AsEnvVar)
+		} else {
+			parts = append(parts, key+" as "+sc.Mount+"/"+sc.Key)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// wantClean is what the suite expects of a request an injector does not
+// handle.
+const wantClean = "want a plan, or a clean status (invalid argument, unimplemented) for a request it does not handle"
+
+// planOnce sends one PLAN and returns its raw answer and "", the reason
+// of a clean refusal, or what is wrong.
+func (s *injectorSuite) planOnce(ctx context.Context, secrets []inject.Secret) ([]byte, string, error) {
 	req, routed := planRequest(secrets)
+	what := "PLAN of " + sent(secrets)
 	out, err := s.p.Call(ctx, abi.OpPlan, abi.Marshal(req))
 	if err != nil {
 		st, ok := status(err)
 		switch {
 		case !ok:
-			return nil, false, fmt.Errorf("PLAN: %s", short(err))
+			return nil, "", fmt.Errorf("%s: %s; %s", what, short(err), wantClean)
 		case st == abi.Internal:
-			return nil, false, fmt.Errorf("PLAN answered internal error; a request it does not handle needs a clean status (invalid argument, unimplemented)")
+			return nil, "", fmt.Errorf("%s answered %s; %s", what, answered(err), wantClean)
 		}
-		return nil, false, nil
+		return nil, "refused cleanly: " + answered(err), nil
 	}
 	var plan abi.Plan
 	if err := abi.Unmarshal(out, &plan); err != nil {
-		return nil, false, fmt.Errorf("PLAN answered a malformed plan")
+		return nil, "", fmt.Errorf("%s answered bytes that do not decode as a Plan; %s", what, wantClean)
 	}
 	if _, err := inject.Validate(injectorName, secrets, routed, &plan); err != nil {
-		return nil, false, fmt.Errorf("the host refuses its plan: %s", strings.TrimPrefix(err.Error(), "injector "+injectorName+": bad plan: "))
+		return nil, "", fmt.Errorf("%s answered a plan the host refuses: %s; want a plan that keeps abi/SPEC.md section 7", what, strings.TrimPrefix(err.Error(), "injector "+injectorName+": bad plan: "))
 	}
-	return out, true, nil
+	return out, "", nil
 }
 
 func (s *injectorSuite) plan(ctx context.Context, set requestSet) error {
-	_, ok, err := s.planOnce(ctx, set.secrets)
+	_, refused, err := s.planOnce(ctx, set.secrets)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return skip("refused cleanly: it does not handle this request")
+	if refused != "" {
+		return skip(refused)
 	}
 	s.planned[set.name] = true
 	return nil
 }
 
 func (s *injectorSuite) planEmpty(ctx context.Context) error {
-	_, ok, err := s.planOnce(ctx, nil)
+	_, refused, err := s.planOnce(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("PLAN of no secrets was refused; want an empty plan")
+	if refused != "" {
+		return fmt.Errorf("PLAN of no secrets was %s; want an empty plan", strings.Replace(refused, "refused cleanly: ", "refused: ", 1))
 	}
 	return nil
 }
 
 func (s *injectorSuite) plansSome(context.Context) error {
 	if len(s.planned) == 0 {
-		return fmt.Errorf("no request set got a plan: an injector must deliver variables, files or both")
+		return fmt.Errorf("PLAN of each of the %d request sets was refused; want a plan for at least one (an injector delivers variables, files or both)", len(requestSets))
 	}
 	return nil
 }
 
 func (s *injectorSuite) deterministic(ctx context.Context) error {
 	for _, set := range requestSets {
-		a, okA, errA := s.planOnce(ctx, set.secrets)
-		b, okB, errB := s.planOnce(ctx, set.secrets)
+		a, refA, errA := s.planOnce(ctx, set.secrets)
+		b, refB, errB := s.planOnce(ctx, set.secrets)
 		if errA != nil || errB != nil {
 			continue // reported by the set's own check
 		}
-		if okA != okB || !bytes.Equal(a, b) {
-			return fmt.Errorf("PLAN of %s answered differently twice", set.name)
+		if refA != refB || !bytes.Equal(a, b) {
+			return fmt.Errorf("PLAN of %s, sent twice, answered differently; want the same answer", sent(set.secrets))
 		}
 	}
 	return nil
 }
 
 func (s *injectorSuite) malformed(ctx context.Context) error {
-	for _, in := range [][]byte{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, {0x12, 0x7f, 0x01}} {
-		err := callRaw(ctx, s.p, abi.OpPlan, in, nil)
-		st, ok := status(err)
-		switch {
-		case !ok:
-			return fmt.Errorf("PLAN of a malformed request: %s", short(err))
-		case st == abi.OK:
-			return fmt.Errorf("PLAN of a malformed request answered ok; want invalid argument")
-		case st == abi.Internal:
-			return fmt.Errorf("PLAN of a malformed request answered internal error; want invalid argument")
-		}
+	ops := []abi.Op{abi.OpPlan}
+	if slices.Contains(s.info.Ops, abi.OpRender) {
+		ops = append(ops, abi.OpRender)
 	}
-	return nil
+	return malformedCheck(ctx, s.p, ops...)
 }
 
 func (s *injectorSuite) unknownOp(ctx context.Context) error {
@@ -210,7 +242,7 @@ func (s *injectorSuite) unknownOp(ctx context.Context) error {
 		ops = append(ops, abi.OpRender)
 	}
 	for _, op := range ops {
-		if err := want(OpName(op), callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
+		if err := want(OpName(op)+" (an op no injector has) with no request", callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
 			return err
 		}
 	}
