@@ -45,9 +45,9 @@ func (e *hintError) Hint() string  { return e.hint }
 
 // Parse reads the [plugins.NAME.grant.http] table t of plugin, as the TOML
 // decoder gave it. Paths must be absolute or start with "~/" (the home
-// directory, $HOME). Each error is one line naming the setting; it may name
-// a path or a valid origin, never a value that failed validation (which
-// could be a secret pasted in the wrong place). Unknown settings are
+// directory, $HOME). Each error is one line naming the setting (and which
+// entry of a list, "origin #2"); it may name a path, never a value that
+// failed validation (which could be a secret pasted in the wrong place). Unknown settings are
 // refused, with a "did you mean" hint.
 func Parse(plugin string, t map[string]any) (*Grant, error) {
 	g := &Grant{Plugin: plugin, MaxResponse: DefaultMaxResponse, RequestTimeout: DefaultRequestTimeout}
@@ -89,7 +89,7 @@ func Parse(plugin string, t map[string]any) (*Grant, error) {
 			return nil, p.typeErr("max_response", "an integer", v)
 		}
 		if n < 1 || n > MaxMaxResponse {
-			return nil, fmt.Errorf("setting %q is %d, must be from 1 to %d (bytes)", p.key("max_response"), n, MaxMaxResponse)
+			return nil, fmt.Errorf("setting %q must be from 1 to %d (bytes)", p.key("max_response"), MaxMaxResponse)
 		}
 		g.MaxResponse = n
 	}
@@ -190,7 +190,7 @@ func (p parser) origins(t map[string]any, insecure bool) ([]string, error) {
 		}
 		if strings.HasPrefix(o, "http://") && !insecure && !loopbackName(o) {
 			return nil, &hintError{
-				msg:  fmt.Sprintf("origin %s of %q is plain http to a host that is not loopback", o, p.key("origins")),
+				msg:  fmt.Sprintf("origin #%d of %q is plain http to a host that is not loopback", i+1, p.key("origins")),
 				hint: "use https, or set insecure_http = true in [" + p.table + "] if the network is trusted"}
 		}
 		if !slices.Contains(out, o) {
