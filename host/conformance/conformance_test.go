@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/builtin"
 	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/conformance"
@@ -181,4 +182,108 @@ func TestRunTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// renderer is an injector for the RENDER checks: PLAN and the rest as the
+// built-in envinject, RENDER answered by render (nil: refused).
+type renderer struct {
+	p      *plugin.Plugin
+	render func(*abi.RenderRequest) (*abi.RenderPlan, error)
+}
+
+func (r renderer) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error) {
+	if op != abi.OpRender {
+		return r.p.Call(ctx, op, in)
+	}
+	var req abi.RenderRequest
+	if err := abi.Unmarshal(in, &req); err != nil {
+		return nil, abi.Errorf(abi.InvalidArgument, "bad request")
+	}
+	plan, err := r.render(&req)
+	if err != nil {
+		return nil, err
+	}
+	return abi.Marshal(plan), nil
+}
+
+func renderInjector(t *testing.T, render func(*abi.RenderRequest) (*abi.RenderPlan, error)) (conformance.Caller, abi.Describe) {
+	wasm, err := builtin.Module("envinject")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := load(t, "envinject", wasm, "")
+	info := p.Info
+	info.Minor = abi.MinorRender
+	info.Ops = append(info.Ops, abi.OpRender)
+	return renderer{p, render}, info
+}
+
+// filesOnly renders each file output as its first secret, and refuses a
+// request with a variable in it.
+func filesOnly(req *abi.RenderRequest) (*abi.RenderPlan, error) {
+	plan := &abi.RenderPlan{}
+	for _, o := range req.Outputs {
+		if o.Env != "" {
+			return nil, abi.Errorf(abi.InvalidArgument, "renders files only, not ", o.Env)
+		}
+		plan.Outputs = append(plan.Outputs, abi.Output{ID: o.ID, Parts: []abi.Part{{Text: []byte("v=")}, {Ref: o.Refs[0]}}})
+	}
+	return plan, nil
+}
+
+// RENDER is checked once per kind of output: an injector that renders only
+// files passes the file check and skips the others with its own reason; one
+// that refuses everything skips all three, and the summary says RENDER was
+// not exercised; a refusal with INTERNAL and a plan the host refuses fail,
+// saying what was sent.
+func TestRender(t *testing.T) {
+	ctx := context.Background()
+	lines := func(rs []conformance.Result) string { return report(rs) }
+
+	p, info := renderInjector(t, filesOnly)
+	rs := conformance.InjectorOf(ctx, p, info, conformance.Options{})
+	out := lines(rs)
+	for _, w := range []string{
+		"ok   render a file\n",
+		`skip render a variable: refused cleanly: invalid argument ("renders files only, not DATABASE_URL")` + "\n",
+		`skip render several outputs: refused cleanly: invalid argument ("renders files only, not DATABASE_URL")` + "\n",
+		"13 checks, all passed (5 skipped)\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("files only: no %q in\n%s", w, out)
+		}
+	}
+
+	p, info = renderInjector(t, func(*abi.RenderRequest) (*abi.RenderPlan, error) {
+		return nil, abi.Errorf(abi.Unimplemented, "no templates configured")
+	})
+	out = lines(conformance.InjectorOf(ctx, p, info, conformance.Options{}))
+	for _, w := range []string{
+		`skip render a file: refused cleanly: unimplemented ("no templates configured")` + "\n",
+		"13 checks, all passed (6 skipped), RENDER not exercised (the injector refused every output)\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("refuses all: no %q in\n%s", w, out)
+		}
+	}
+
+	p, info = renderInjector(t, func(*abi.RenderRequest) (*abi.RenderPlan, error) {
+		return nil, abi.Errorf(abi.Internal, "oops")
+	})
+	out = lines(conformance.InjectorOf(ctx, p, info, conformance.Options{}))
+	w := `FAIL render a variable: RENDER of variable DATABASE_URL from db_user, db_password answered internal error ("oops"); want a render plan, or a clean status (invalid argument, unimplemented) for an output it cannot render` + "\n"
+	if !strings.Contains(out, w) || !strings.Contains(out, "13 checks, 3 failed\n") {
+		t.Errorf("internal: no %q in\n%s", w, out)
+	}
+
+	p, info = renderInjector(t, func(req *abi.RenderRequest) (*abi.RenderPlan, error) {
+		plan, _ := filesOnly(&abi.RenderRequest{Outputs: []abi.OutputRequest{{ID: 99, File: "x", Refs: []uint32{1}}}})
+		return plan, nil
+	})
+	out = lines(conformance.InjectorOf(ctx, p, info, conformance.Options{}))
+	w = "FAIL render a file: RENDER of file app.conf from db_user, db_password answered a plan the host refuses: "
+	if !strings.Contains(out, w) {
+		t.Errorf("bad plan: no %q in\n%s", w, out)
+	}
+	t.Log(out)
 }
