@@ -227,14 +227,14 @@ func want(what string, err error, w abi.Status) error {
 }
 
 // answered is the status err carries, with the plugin's message when it
-// has one: `not found ("secret not found")`.
+// has one: "not found (secret not found)".
 func answered(err error) string {
 	var se *abi.StatusError
 	if !errors.As(err, &se) {
 		return abi.OK.String()
 	}
 	if m := plugin.Sanitize(se.Message); m != "" && m != se.Code.String() {
-		return fmt.Sprintf("%s (%q)", se.Code, m)
+		return fmt.Sprintf("%s (%s)", se.Code, m)
 	}
 	return se.Code.String()
 }

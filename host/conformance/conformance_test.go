@@ -245,8 +245,8 @@ func TestRender(t *testing.T) {
 	out := lines(rs)
 	for _, w := range []string{
 		"ok   render a file\n",
-		`skip render a variable: refused cleanly: invalid argument ("renders files only, not DATABASE_URL")` + "\n",
-		`skip render several outputs: refused cleanly: invalid argument ("renders files only, not DATABASE_URL")` + "\n",
+		`skip render a variable: refused cleanly: invalid argument (renders files only, not DATABASE_URL)` + "\n",
+		`skip render several outputs: refused cleanly: invalid argument (renders files only, not DATABASE_URL)` + "\n",
 		"13 checks, all passed (5 skipped)\n",
 	} {
 		if !strings.Contains(out, w) {
@@ -259,7 +259,7 @@ func TestRender(t *testing.T) {
 	})
 	out = lines(conformance.InjectorOf(ctx, p, info, conformance.Options{}))
 	for _, w := range []string{
-		`skip render a file: refused cleanly: unimplemented ("no templates configured")` + "\n",
+		`skip render a file: refused cleanly: unimplemented (no templates configured)` + "\n",
 		"13 checks, all passed (6 skipped), RENDER not exercised (the injector refused every output)\n",
 	} {
 		if !strings.Contains(out, w) {
@@ -271,7 +271,7 @@ func TestRender(t *testing.T) {
 		return nil, abi.Errorf(abi.Internal, "oops")
 	})
 	out = lines(conformance.InjectorOf(ctx, p, info, conformance.Options{}))
-	w := `FAIL render a variable: RENDER of variable DATABASE_URL from db_user, db_password answered internal error ("oops"); want a render plan, or a clean status (invalid argument, unimplemented) for an output it cannot render` + "\n"
+	w := `FAIL render a variable: RENDER of variable DATABASE_URL from db_user, db_password answered internal error (oops); want a render plan, or a clean status (invalid argument, unimplemented) for an output it cannot render` + "\n"
 	if !strings.Contains(out, w) || !strings.Contains(out, "13 checks, 3 failed\n") {
 		t.Errorf("internal: no %q in\n%s", w, out)
 	}
