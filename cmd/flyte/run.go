@@ -114,6 +114,11 @@ func (c *cli) run(args []string) error {
 		for _, v := range t.Values() {
 			spec.Mask = append(spec.Mask, mask.Forms(v)...)
 		}
+		// Rendered forms joining literal text with secrets: whole, so
+		// that a line of the template alone stays visible.
+		for _, v := range t.WholeValues() {
+			spec.Mask = append(spec.Mask, mask.WholeForms(v)...)
+		}
 		// imagepull.go: the credential inside an image_pull secret
 		spec.Mask = append(spec.Mask, imagePullMask(t.Secrets)...)
 		spec.Mask = append(spec.Mask, identityMask(k)...) // identity.go

@@ -31,7 +31,7 @@ func buildBadinject(t *testing.T) string {
 // TestPrepareTaskRenders runs the whole path with real plugins: the
 // built-in store and envinject, and badinject rendering: PLAN, then
 // RENDER, the values filled in by the host, every rendered form in
-// Values, and a hostile answer refusing the whole task.
+// Values or WholeValues, and a hostile answer refusing the whole task.
 func TestPrepareTaskRenders(t *testing.T) {
 	wasm := buildBadinject(t)
 	dir := t.TempDir()
@@ -98,14 +98,20 @@ secrets = ["db_user", "db_password"]
 	if len(a.Files) != 1 || a.Files[0].Name != "app.conf" || a.Files[0].Mode != 0o440 || string(a.Files[0].Value) != "db_password="+password {
 		t.Errorf("files = %+v", a.Files)
 	}
-	values := map[string]bool{}
+	values, whole := map[string]bool{}, map[string]bool{}
 	for _, v := range task.Values() {
 		values[string(v)] = true
 	}
-	for _, want := range []string{"app_user", password, wantURL, "db_password=" + password} {
-		if !values[want] {
-			t.Errorf("Values lacks %q", want)
-		}
+	for _, v := range task.WholeValues() {
+		whole[string(v)] = true
+	}
+	// The secrets are masked with their lines; the outputs, which join
+	// them with literal text, whole.
+	if len(values) != 2 || !values["app_user"] || !values[password] {
+		t.Errorf("Values = %q", task.Values())
+	}
+	if len(whole) != 2 || !whole[wantURL] || !whole["db_password="+password] {
+		t.Errorf("WholeValues = %q", task.WholeValues())
 	}
 	task.Close()
 	if strings.Trim(string(a.Files[0].Value), "\x00") != "" {

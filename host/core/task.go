@@ -42,10 +42,11 @@ func (t *Task) Close() {
 	t.Applied.Wipe()
 }
 
-// Values returns what the task's output must not show: every secret value
-// the task received, and every rendered form of one (inject.Applied.Mask:
-// a docker auth's user:password and its base64, an escaped password, each
-// rendered output). Each is masked with its encodings (mask.Forms).
+// Values returns what the task's output must not show, nor any line of:
+// every secret value the task received, and every rendered form made of
+// secrets alone (inject.Applied.Mask: an escaped password, a key
+// base64-decoded). Each is masked with its encodings and those of its
+// lines (mask.Forms).
 func (t *Task) Values() [][]byte {
 	out := make([][]byte, 0, len(t.Secrets))
 	for _, s := range t.Secrets {
@@ -55,6 +56,19 @@ func (t *Task) Values() [][]byte {
 		out = append(out, t.Applied.Mask...)
 	}
 	return out
+}
+
+// WholeValues returns the rendered forms that join literal text with
+// secrets (inject.Applied.MaskWhole: a docker auth's user:password and its
+// base64, each rendered output), which the task's output must not show
+// whole. Each is masked with its encodings but not line by line
+// (mask.WholeForms): a line of one may be the template's text alone, and
+// the secrets in it are among Values.
+func (t *Task) WholeValues() [][]byte {
+	if t.Applied == nil {
+		return nil
+	}
+	return t.Applied.MaskWhole
 }
 
 // Environment returns the named environment, with project and domain

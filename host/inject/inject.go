@@ -66,10 +66,16 @@ type File struct {
 type Applied struct {
 	Env   []EnvVar
 	Files []File
-	// Mask are the rendered forms of secrets (see Render), each to be
-	// masked in the task's output with every encoding of it (mask.Forms),
-	// like the secrets' own values.
+	// Mask are the rendered forms of secrets made of secrets alone (see
+	// Render), each to be masked in the task's output with every encoding
+	// of it and of its lines (mask.Forms), like the secrets' own values.
 	Mask [][]byte
+	// MaskWhole are the rendered forms that join literal text with
+	// secrets, each to be masked with every encoding of it as a whole but
+	// not line by line (mask.WholeForms): a line of one may be the
+	// template's text alone, and each line holding secret bytes is masked
+	// by the forms of those secrets.
+	MaskWhole [][]byte
 
 	owned [][]byte // buffers rendered here, which Wipe clears
 }
@@ -126,6 +132,7 @@ func (a *Applied) Join(environment string, b *Applied) error {
 	a.Env = append(a.Env, b.Env...)
 	a.Files = append(a.Files, b.Files...)
 	a.Mask = append(a.Mask, b.Mask...)
+	a.MaskWhole = append(a.MaskWhole, b.MaskWhole...)
 	a.owned = append(a.owned, b.owned...)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
+	"github.com/flytesecrets/flyte/host/mask"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/secretfile"
 )
@@ -74,10 +75,17 @@ func (o *Output) Name() string {
 // error refuses the whole plan. load returns the named injector; the caller
 // makes sure it speaks RENDER.
 //
-// The result has every rendered form of a secret in Mask: for each part
-// whose subtree holds a reference, its value before and after each
-// transform, and each whole output that holds one; the secrets' own values
-// are not repeated there (the caller masks those already).
+// The result has every rendered form of a secret, for each part whose
+// subtree holds a reference (its value before and after each transform)
+// and each whole output that holds one, in one of two lists (see Applied):
+// in Mask a form rendered from secrets alone, such as a secret's value
+// base64-decoded or JSON-escaped, to be masked with its lines; in
+// MaskWhole a form that joins literal text with secrets, such as a whole
+// config file, to be masked whole only, since a line of it may be the
+// template's text alone. A form joining literal text with secrets of fewer
+// than mask.MinLen bytes in all is not masked at all: it would be mostly,
+// or only (an empty secret), text the injector chose. The secrets' own
+// values are not repeated (the caller masks those already).
 func Render(ctx context.Context, task abi.Task, secrets []Secret, outs []Output, load func(name string) (Injector, error)) (*Applied, error) {
 	if err := checkOutputs(task, secrets, outs); err != nil {
 		return nil, err
@@ -91,9 +99,9 @@ func Render(ctx context.Context, task abi.Task, secrets []Secret, outs []Output,
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	r := &renderer{secrets: secrets, outs: outs, applied: &Applied{}, seen: map[[32]byte]bool{}}
+	r := &renderer{secrets: secrets, outs: outs, applied: &Applied{}, seen: map[[32]byte]formKind{}}
 	for _, s := range secrets {
-		r.seen[sha256.Sum256(s.Value)] = true // masked as secrets already
+		r.seen[sha256.Sum256(s.Value)] = formFull // masked as secrets already
 	}
 	for _, name := range names {
 		inj, err := load(name)
@@ -194,7 +202,45 @@ type renderer struct {
 	applied   *Applied
 	fileBytes int
 	maskBytes int
-	seen      map[[32]byte]bool // digests of the forms in Mask and of the secrets' values
+	seen      map[[32]byte]formKind // digests of the forms in the result and of the secrets' values
+}
+
+// formKind is how a rendered form is masked.
+type formKind uint8
+
+const (
+	// formWhole: as a whole (Applied.MaskWhole), for a form that joins
+	// literal text with secrets.
+	formWhole formKind = iota + 1
+	// formFull: with its lines (Applied.Mask), for a form rendered from
+	// secrets alone. It covers formWhole.
+	formFull
+)
+
+// holds is what a rendered value was made of.
+type holds struct {
+	refs    []uint32 // the refs of its subtree, in order
+	literal bool     // some literal text went into it
+	secret  int      // bytes of secret values that went into it
+}
+
+func (h *holds) add(o holds) {
+	h.refs = append(h.refs, o.refs...)
+	h.literal = h.literal || o.literal
+	h.secret += o.secret
+}
+
+// kind is how a value made of h is masked, or 0 if it is not.
+func (h holds) kind() formKind {
+	switch {
+	case len(h.refs) == 0:
+		return 0
+	case !h.literal:
+		return formFull
+	case h.secret >= mask.MinLen:
+		return formWhole
+	}
+	return 0
 }
 
 // add checks one injector's answer to req as a whole, then renders it.
@@ -310,15 +356,13 @@ func (r *renderer) render(bad func(string, ...any) error, out *Output, o *abi.Ou
 		limit, what = MaxFileBytes-r.fileBytes, fmt.Sprintf("what is left of the %d bytes a task's files may hold", MaxFileBytes)
 	}
 	v := &valuer{r: r, bad: bad, out: out, limit: limit, what: what}
-	value, refs, err := v.join(o.Parts)
+	value, h, err := v.join(o.Parts)
 	if err != nil {
 		return err
 	}
-	if len(refs) > 0 {
-		if err := r.mask(bad, out, value); err != nil {
-			clear(value)
-			return err
-		}
+	if err := r.mask(bad, out, value, h.kind()); err != nil {
+		clear(value)
+		return err
 	}
 	r.applied.owned = append(r.applied.owned, value)
 	if out.Env != "" {
@@ -337,19 +381,24 @@ func (r *renderer) render(bad func(string, ...any) error, out *Output, o *abi.Ou
 	return nil
 }
 
-// mask adds form, a rendered form of secrets, to the result's Mask once.
-func (r *renderer) mask(bad func(string, ...any) error, out *Output, form []byte) error {
+// mask adds form, a rendered form of secrets, to the result's Mask or
+// MaskWhole (as kind says; 0 adds nothing), unless it is masked so already.
+func (r *renderer) mask(bad func(string, ...any) error, out *Output, form []byte, kind formKind) error {
 	sum := sha256.Sum256(form)
-	if r.seen[sum] {
+	if kind == 0 || r.seen[sum] >= kind {
 		return nil
 	}
 	if r.maskBytes += len(form); r.maskBytes > maxMaskBytes {
 		return bad("output %s renders more forms of secrets than flyte can mask (%d bytes)", out.Name(), maxMaskBytes)
 	}
-	r.seen[sum] = true
+	r.seen[sum] = kind
 	c := bytes.Clone(form)
 	r.applied.owned = append(r.applied.owned, c)
-	r.applied.Mask = append(r.applied.Mask, c)
+	if kind == formFull {
+		r.applied.Mask = append(r.applied.Mask, c)
+	} else {
+		r.applied.MaskWhole = append(r.applied.MaskWhole, c)
+	}
 	return nil
 }
 
@@ -366,67 +415,65 @@ func (v *valuer) tooLarge() error {
 	return v.bad("output %s renders more than %d bytes, %s", v.out.Name(), v.limit, v.what)
 }
 
-// join returns the parts' values joined, in a new buffer, and the refs
-// their subtrees hold.
-func (v *valuer) join(ps []abi.Part) ([]byte, []uint32, error) {
+// join returns the parts' values joined, in a new buffer, and what went
+// into them.
+func (v *valuer) join(ps []abi.Part) ([]byte, holds, error) {
 	var out []byte
-	var refs []uint32
+	var h holds
 	for i := range ps {
-		b, rs, err := v.part(&ps[i])
+		b, ph, err := v.part(&ps[i])
 		if err != nil {
 			clear(out)
-			return nil, nil, err
+			return nil, holds{}, err
 		}
 		if len(out)+len(b) > v.limit {
 			clear(out)
 			clear(b)
-			return nil, nil, v.tooLarge()
+			return nil, holds{}, v.tooLarge()
 		}
 		out = append(out, b...)
 		clear(b)
-		refs = append(refs, rs...)
+		h.add(ph)
 	}
 	if out == nil {
 		out = []byte{}
 	}
-	return out, refs, nil
+	return out, h, nil
 }
 
-// part returns p's value after its transforms, in a new buffer, and the
-// refs its subtree holds. The value of a subtree that holds a ref goes to
-// the mask before and after each transform.
-func (v *valuer) part(p *abi.Part) ([]byte, []uint32, error) {
+// part returns p's value after its transforms, in a new buffer, and what
+// went into it. The value of a subtree that holds a ref goes to the mask
+// before and after each transform (see holds.kind).
+func (v *valuer) part(p *abi.Part) ([]byte, holds, error) {
 	var val []byte
-	var refs []uint32
+	var h holds
 	switch {
 	case p.Ref != 0:
 		s := v.r.secrets[p.Ref-1].Value
 		if len(s) > v.limit {
-			return nil, nil, v.tooLarge()
+			return nil, holds{}, v.tooLarge()
 		}
-		val, refs = bytes.Clone(s), []uint32{p.Ref}
+		val, h = bytes.Clone(s), holds{refs: []uint32{p.Ref}, secret: len(s)}
 	case len(p.Parts) > 0:
 		var err error
-		if val, refs, err = v.join(p.Parts); err != nil {
-			return nil, nil, err
+		if val, h, err = v.join(p.Parts); err != nil {
+			return nil, holds{}, err
 		}
 	default:
-		val = bytes.Clone(p.Text)
+		val, h = bytes.Clone(p.Text), holds{literal: len(p.Text) > 0}
 	}
 	for i := 0; ; i++ {
-		if len(refs) > 0 {
-			if err := v.r.mask(v.bad, v.out, val); err != nil {
-				clear(val)
-				return nil, nil, err
-			}
+		if err := v.r.mask(v.bad, v.out, val, h.kind()); err != nil {
+			clear(val)
+			return nil, holds{}, err
 		}
 		if i == len(p.Transforms) {
-			return val, refs, nil
+			return val, h, nil
 		}
-		next, err := v.transform(p.Transforms[i], val, p.Ref != 0, refs)
+		next, err := v.transform(p.Transforms[i], val, p.Ref != 0, h.refs)
 		clear(val)
 		if err != nil {
-			return nil, nil, err
+			return nil, holds{}, err
 		}
 		val = next
 	}

@@ -119,26 +119,24 @@ func TestRenderDockerAuthAndDatabaseURL(t *testing.T) {
 	if fmt.Sprint(inj.ops) != fmt.Sprint([]abi.Op{abi.OpRender}) {
 		t.Errorf("ops = %v", inj.ops)
 	}
-	// Masked: the joined user:password, its base64, the escaped password, both outputs.
-	for _, want := range []string{user + ":" + password + "-reg", auth, "s3cr%3At%2Fp%40ss%20w%25rd", wantURL, wantJSON} {
-		if !containsForm(a.Mask, want) {
-			t.Errorf("Mask lacks %q", want)
+	// Masked: the escaped password (with its lines); the joined
+	// user:password, its base64 and both outputs (whole).
+	if len(a.Mask) != 1 || !containsForm(a.Mask, "s3cr%3At%2Fp%40ss%20w%25rd") {
+		t.Errorf("Mask = %q", a.Mask)
+	}
+	for _, want := range []string{user + ":" + password + "-reg", auth, wantURL, wantJSON} {
+		if !containsForm(a.MaskWhole, want) {
+			t.Errorf("MaskWhole lacks %q", want)
 		}
 	}
-	for _, m := range a.Mask {
+	for _, m := range append(a.Mask, a.MaskWhole...) {
 		for _, v := range s {
 			if bytes.Equal(m, v.Value) {
 				t.Errorf("Mask repeats the value of %s", v.Key)
 			}
 		}
 	}
-	var patterns [][]byte
-	for _, v := range s {
-		patterns = append(patterns, mask.Forms(v.Value)...)
-	}
-	for _, m := range a.Mask {
-		patterns = append(patterns, mask.Forms(m)...)
-	}
+	patterns := maskPatterns(s, a)
 	var out bytes.Buffer
 	w := mask.NewWriter(&out, patterns, 0)
 	fmt.Fprintf(w, "auth=%s url=%s pw=%s\n", auth, wantURL, "s3cr%3At%2Fp%40ss%20w%25rd")
@@ -153,6 +151,31 @@ func TestRenderDockerAuthAndDatabaseURL(t *testing.T) {
 	if string(s[1].Value) != password {
 		t.Error("Wipe cleared a secret's own value")
 	}
+}
+
+// maskPatterns are the patterns flyte run masks for the secrets s and the
+// rendered forms of a.
+func maskPatterns(s []Secret, a *Applied) [][]byte {
+	var patterns [][]byte
+	for _, v := range s {
+		patterns = append(patterns, mask.Forms(v.Value)...)
+	}
+	for _, m := range a.Mask {
+		patterns = append(patterns, mask.Forms(m)...)
+	}
+	for _, m := range a.MaskWhole {
+		patterns = append(patterns, mask.WholeForms(m)...)
+	}
+	return patterns
+}
+
+// masked is in as the task's output masked for s and a.
+func masked(s []Secret, a *Applied, in string) string {
+	var out bytes.Buffer
+	w := mask.NewWriter(&out, maskPatterns(s, a), 0)
+	w.Write([]byte(in))
+	w.Close()
+	return out.String()
 }
 
 func containsForm(forms [][]byte, s string) bool {
@@ -224,13 +247,78 @@ func TestRenderMasksEveryForm(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString([]byte(joined))
 	url := strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(b64)
 	want := []string{joined, b64, url, "k=" + url} // JSON of base64 is base64 itself: once
-	if len(a.Mask) != len(want) {
-		t.Errorf("Mask = %q, want %q", a.Mask, want)
+	if len(a.MaskWhole) != len(want) || len(a.Mask) != 0 {
+		t.Errorf("MaskWhole = %q, want %q; Mask = %q", a.MaskWhole, want, a.Mask)
 	}
 	for _, w := range want {
-		if !containsForm(a.Mask, w) {
-			t.Errorf("Mask lacks %q", w)
+		if !containsForm(a.MaskWhole, w) {
+			t.Errorf("MaskWhole lacks %q", w)
 		}
+	}
+}
+
+// A form made of secrets alone (a ref after each transform, or refs joined
+// with no literal text) is masked with its lines: a secret base64-decoded
+// into a PEM key is masked when printed line by line. A form that joins
+// literal text with secrets is masked whole: a literal line of the
+// template printed alone stays visible, while each form of a secret on a
+// line with literal text (a JSON-escaped password) is masked.
+func TestRenderMasksLinesOfSecretsOnly(t *testing.T) {
+	pem := "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nbKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+	s := append(renderSecrets(), Secret{Key: "key", Kind: abi.SecretString, Value: []byte(base64.StdEncoding.EncodeToString([]byte(pem)))})
+	outs := []Output{
+		{File: "key.pem", Injector: "tmpl", Refs: []int{6}},
+		{File: "app.conf", Injector: "tmpl", Refs: []int{0, 5}},
+		{Env: "BOTH", Injector: "tmpl", Refs: []int{0, 6}},
+	}
+	a, _, err := render(t, s, outs, func(*abi.RenderRequest) *abi.RenderPlan {
+		return plan(
+			abi.Output{ID: 1, Parts: []abi.Part{ref(7, abi.Base64Decode)}},
+			abi.Output{ID: 2, Parts: []abi.Part{
+				text("[database]\nuser = \""), ref(1, abi.JSONString), text("\"\nnote = \""), ref(6, abi.JSONString), text("\"\n[tail section]\n"),
+			}},
+			abi.Output{ID: 3, Parts: []abi.Part{ref(1), group([]abi.Transform{abi.Base64Decode}, ref(7))}},
+		)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := `line \"one\"\n\ttab\\ \u2028 \u0001 é`
+	for _, want := range []string{pem, note, "app_user" + pem} {
+		if !containsForm(a.Mask, want) {
+			t.Errorf("Mask lacks %q", want)
+		}
+	}
+	conf := string(a.Files[1].Value)
+	if len(a.MaskWhole) != 1 || string(a.MaskWhole[0]) != conf {
+		t.Errorf("MaskWhole = %q", a.MaskWhole)
+	}
+	for in, want := range map[string]string{
+		"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n":    "*****\n",
+		"[database]\n[tail section]\n":          "[database]\n[tail section]\n",
+		`note = "` + note + `"` + "\n":          `note = "*****"` + "\n",
+		"> " + conf:                             "> *****",
+		"app_user-----BEGIN PRIVATE KEY-----\n": "*****\n",
+	} {
+		if got := masked(s, a, in); got != want {
+			t.Errorf("%q masked is %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A form joining literal text with secrets of fewer than mask.MinLen bytes
+// in all (here an empty one) is not masked: it would be the injector's
+// text alone.
+func TestRenderShortSecretsLiteralNotMasked(t *testing.T) {
+	s := append(renderSecrets(), Secret{Key: "empty", Kind: abi.SecretString, Value: []byte{}})
+	a, _, err := render(t, s, []Output{{Env: "OUT", Injector: "tmpl", Refs: []int{6}}}, func(*abi.RenderRequest) *abi.RenderPlan {
+		return plan(abi.Output{ID: 1, Parts: []abi.Part{text("PASSED: all tests"), group([]abi.Transform{abi.Base64Encode}, text("PASSED"), ref(7))}})
+	})
+	if err != nil || len(a.Mask) != 0 || len(a.MaskWhole) != 0 {
+		t.Fatalf("%q %q %v", a.Mask, a.MaskWhole, err)
+	}
+	if got := masked(s, a, "PASSED: all testsUEFTU0VE\n"); got != "PASSED: all testsUEFTU0VE\n" {
+		t.Errorf("masked: %q", got)
 	}
 }
 
@@ -240,7 +328,7 @@ func TestRenderLiteralNotMasked(t *testing.T) {
 	a, _, err := render(t, s, []Output{{Env: "GREETING", Injector: "tmpl", Refs: []int{1}}}, func(*abi.RenderRequest) *abi.RenderPlan {
 		return plan(abi.Output{ID: 1, Parts: []abi.Part{group([]abi.Transform{abi.Base64Encode}, text("hello world"))}})
 	})
-	if err != nil || len(a.Mask) != 0 || string(a.Env[0].Value) != "aGVsbG8gd29ybGQ=" {
+	if err != nil || len(a.Mask) != 0 || len(a.MaskWhole) != 0 || string(a.Env[0].Value) != "aGVsbG8gd29ybGQ=" {
 		t.Fatalf("%+v %v", a, err)
 	}
 }
@@ -449,8 +537,8 @@ func TestRenderRoutesByInjector(t *testing.T) {
 
 func TestJoin(t *testing.T) {
 	a := &Applied{Env: []EnvVar{{Name: "A"}}, Files: []File{{Name: "f", Value: make([]byte, 10)}}}
-	b := &Applied{Env: []EnvVar{{Name: "B"}}, Files: []File{{Name: "g"}}, Mask: [][]byte{[]byte("form")}}
-	if err := a.Join("e", b); err != nil || len(a.Env) != 2 || len(a.Files) != 2 || len(a.Mask) != 1 {
+	b := &Applied{Env: []EnvVar{{Name: "B"}}, Files: []File{{Name: "g"}}, Mask: [][]byte{[]byte("form")}, MaskWhole: [][]byte{[]byte("a form")}}
+	if err := a.Join("e", b); err != nil || len(a.Env) != 2 || len(a.Files) != 2 || len(a.Mask) != 1 || len(a.MaskWhole) != 1 {
 		t.Fatalf("%+v %v", a, err)
 	}
 	for _, tt := range []struct {

@@ -160,6 +160,52 @@ func TestMultiLine(t *testing.T) {
 	}
 }
 
+// WholeForms masks a value that joins literal text with secrets as a whole,
+// in every encoding Forms gives the value itself, but neither its lines nor
+// (when large) its chunks: those may be literal text alone.
+func TestWholeForms(t *testing.T) {
+	conf := "[database]\nuser = app_user\npassword = \"s3cr:t/p@ss\"\n"
+	whole, full := WholeForms([]byte(conf)), Forms([]byte(conf))
+	if len(whole) == 0 || len(whole) >= len(full) {
+		t.Fatalf("%d whole forms, %d forms", len(whole), len(full))
+	}
+	all := map[string]bool{}
+	for _, f := range full {
+		all[string(f)] = true
+	}
+	for _, f := range whole {
+		if !all[string(f)] {
+			t.Errorf("a whole form is not among Forms")
+		}
+	}
+	j, _ := json.Marshal(conf)
+	for _, c := range []struct{ in, want string }{
+		{"[database]\n", "[database]\n"},
+		{"user = app_user\n", "user = app_user\n"},
+		{conf, "*****"},
+		{"x" + conf + "x", "x*****x"},
+		{string(j), `"*****"`},
+		{base64.StdEncoding.EncodeToString([]byte(conf)), "*****"},
+	} {
+		if got := maskChunks(t, WholeForms([]byte(conf)), []byte(c.in)); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+	// A large one is masked raw and whole: a chunk of it printed alone
+	// is not.
+	big := strings.Repeat("[section]\nkey = value\n", LargeValue/20+10) + "secret-bytes"
+	forms := WholeForms([]byte(big))
+	if len(forms) != 1 || string(forms[0]) != big {
+		t.Fatalf("%d forms of a large value", len(forms))
+	}
+	if got := maskChunks(t, forms, []byte(big[:ChunkLen]+"|"+big)); got != big[:ChunkLen]+"|*****" {
+		t.Errorf("large value: %q", got)
+	}
+	if WholeForms([]byte("abc")) != nil {
+		t.Error("a value shorter than MinLen has whole forms")
+	}
+}
+
 // The masker of 16 values of 1 MiB, and of values just at LargeValue (which
 // get every form), is bounded in memory: allocation bytes are counted, not
 // time.

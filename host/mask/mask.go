@@ -11,6 +11,12 @@
 // printed raw, inside a JSON document, or one line at a time. Values shorter
 // than MinLen bytes are not masked: they would blank out ordinary words.
 //
+// WholeForms lists the same forms of a value that joins secrets with
+// literal text (a rendered config file, a URL holding a password), but not
+// those of its lines or chunks: a line of such a value may be literal text
+// alone, which must stay visible, and each line that holds secret bytes is
+// masked by the forms of the secrets in it.
+//
 // Writer replaces every occurrence of every pattern, also when an
 // occurrence is split across any number of writes. Where patterns overlap,
 // the leftmost occurrence wins, and among those starting at one position
@@ -148,6 +154,22 @@ func Forms(v []byte) [][]byte {
 		}
 	})
 	return out
+}
+
+// WholeForms returns the forms of v as a whole: those Forms lists for v
+// itself, not for its lines; and a v longer than LargeValue only raw and
+// whole (not by chunks). It is for a value that joins secrets with literal
+// text, whose lines and chunks may be literal text alone: masking them
+// would blank out text that reveals nothing. A v shorter than MinLen has
+// no forms; WholeForms never aliases v.
+func WholeForms(v []byte) [][]byte {
+	switch {
+	case len(v) < MinLen:
+		return nil
+	case len(v) > LargeValue:
+		return [][]byte{bytes.Clone(v)}
+	}
+	return encodings(nil, v)
 }
 
 // forLines calls fn with each distinct line of v of at least LineMin bytes,
