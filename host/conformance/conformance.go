@@ -199,7 +199,9 @@ func callRaw(ctx context.Context, p Caller, op abi.Op, in []byte, resp abi.Messa
 
 type malformed struct{ op abi.Op }
 
-func (e *malformed) Error() string { return "answered " + OpName(e.op) + " with a malformed message" }
+func (e *malformed) Error() string {
+	return "answered bytes that do not decode as " + OpName(e.op) + "'s response message"
+}
 
 // status returns the status an error carries, and whether it is a status
 // at all (not a crash, a timeout or a malformed answer).
