@@ -319,3 +319,29 @@ func TestCleanUpNote(t *testing.T) {
 		t.Errorf("got %q", last)
 	}
 }
+
+// lenient is the built-in filestore, but a GET it cannot decode answers
+// ok with no record.
+type lenient struct{ p *plugin.Plugin }
+
+func (l lenient) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error) {
+	if op == abi.OpGet && abi.Unmarshal(in, &abi.KeyRequest{}) != nil {
+		return nil, nil
+	}
+	return l.p.Call(ctx, op, in)
+}
+
+// A malformed request is bytes that do not decode; the failure says which
+// bytes, what came back and that any status but ok would do.
+func TestMalformedMessage(t *testing.T) {
+	wasm, err := builtin.Module("filestore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := load(t, "filestore", wasm, grant(t))
+	rs := conformance.StoreOf(context.Background(), lenient{p}, p.Info, conformance.Options{})
+	want := "FAIL malformed request: GET of 11 bytes ff (a varint longer than 10 bytes) answered ok; want any status but ok (invalid argument fits), not a crash"
+	if !strings.Contains(report(rs), want+"\n") || conformance.Failed(rs) != 1 {
+		t.Errorf("want %q in\n%s", want, report(rs))
+	}
+}
