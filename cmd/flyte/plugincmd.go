@@ -21,6 +21,7 @@ import (
 	"github.com/flytesecrets/flyte/host/conformance"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/safefile"
 	"github.com/flytesecrets/flyte/host/scope"
 )
 
@@ -146,17 +147,26 @@ func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
 }
 
 // readPluginFile reads a module named on the command line. A path that
-// names nothing may be a value typed in the wrong place: it is not
-// repeated.
+// names nothing may be a value typed in the wrong place, and one that
+// cannot be read failed a check: neither is repeated.
 func readPluginFile(path string) ([]byte, error) {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, errors.New("plugin file given as FILE.wasm: no such file")
 	}
 	b, err := plugin.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read plugin file: %w", err)
+		return nil, fmt.Errorf("cannot read plugin file: %s", strings.ReplaceAll(safefile.Bare(err).Error(), path, "it"))
 	}
 	return b, nil
+}
+
+// shownArg is a command-line argument as a message may repeat it: as
+// given when it is plain printable text, else what names it.
+func shownArg(arg, what string) string {
+	if arg == "" || plugin.Sanitize(arg) != arg || strings.ContainsAny(arg, " \t'\"\\") {
+		return what
+	}
+	return arg
 }
 
 // pluginHost is a plugin host with flyte's cache and progress lines.
@@ -235,7 +245,7 @@ func (c *cli) pluginInspect(args []string) error {
 	w := c.stdout
 	line := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
 	line("name", j.Name)
-	line("source", j.Source)
+	line("source", plugin.Sanitize(j.Source))
 	line("kind", j.Kind)
 	line("abi", j.ABI)
 	if j.Version != "" {
@@ -352,6 +362,12 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 		g, err := cp.Parse(name, tables[capName])
 		if err != nil {
 			return nil, nil, plainUsage(err)
+		}
+		if capName == "fs" {
+			// Loading would take a missing directory for an empty store.
+			if fi, err := os.Stat(tables["fs"]["path"].(string)); err != nil || !fi.IsDir() {
+				return nil, nil, withHint(usagef("--grant fs names no existing directory"), "create the directory first, or name one that exists")
+			}
 		}
 		if err := g.Check(protected); err != nil {
 			return nil, nil, err

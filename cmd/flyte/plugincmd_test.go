@@ -49,26 +49,41 @@ func TestPluginCommandExitCodes(t *testing.T) {
 	}
 }
 
-// cutBlock removes only an intact block; what it keeps is the rest of the
-// file, byte for byte.
+// cutBlock removes only an intact block that holds nothing but the
+// plugin's own tables; what it keeps is the rest of the file, byte for
+// byte.
 func TestCutBlock(t *testing.T) {
 	block := string(installBlock("p", "/x/p.wasm", strings.Repeat("a", 64), nil))
+	granted := string(installBlock("p", "/x/p.wasm", strings.Repeat("a", 64), map[string]map[string]any{
+		"fs": {"path": "/d"}, "http": {"origins": []any{"https://a:443"}, "credentials": map[string]any{"t": "/c"}}}))
 	user := "# mine\norganization = \"acme\"\n"
+	beforeEnd := func(b, extra string) string { return strings.Replace(b, "# END", extra+"# END", 1) }
 	for _, c := range []struct {
 		in, want string
-		ok       bool
+		err      error
 	}{
-		{user + "\n" + block, user, true},
-		{user + "\n" + block + "# after\n", user + "# after\n", true},
-		{block, "", true},
-		{user + "\n" + block + block, "", false},
-		{user + strings.Replace(block, "# END", "# end", 1), "", false},
-		{user + "x" + block, "", false},
-		{strings.Replace(block, "# BEGIN flyte plugin install p\n", "", 1), "", false},
+		{user + "\n" + block, user, nil},
+		{user + "\n" + block + "# after\n", user + "# after\n", nil},
+		{block, "", nil},
+		{user + "\n" + granted, user, nil},
+		{user + "\n" + beforeEnd(granted, "# a comment of mine\n\n[plugins.p.grant.fs]\n"), "", errForeign}, // a table twice: does not decode
+		{user + "\n" + beforeEnd(block, "timeout = \"5s\"\n\n[plugins.p.grant.fs]\npath = \"/e\"\n# mine\n"), user, nil},
+		{user + "\n" + block + block, "", errNoBlock},
+		{user + strings.Replace(block, "# END", "# end", 1), "", errNoBlock},
+		{user + "x" + block, "", errNoBlock},
+		{strings.Replace(block, "# BEGIN flyte plugin install p\n", "", 1), "", errNoBlock},
+		// The user's own settings inside the block are theirs.
+		{user + "\n" + beforeEnd(block, "[[environments]]\nname = \"prod\"\n"), "", errForeign},
+		{user + "\n" + beforeEnd(block, "[store]\npath = \"~/prod-store\"\n"), "", errForeign},
+		{user + "\n" + beforeEnd(block, "[plugins.q]\npath = \"/x/q.wasm\"\n"), "", errForeign},
+		{user + "\n" + beforeEnd(block, "[plugins]\n"), "", errForeign},
+		{user + "\n" + strings.Replace(block, "[plugins.p]", "organization = \"x\"\n[plugins.p]", 1), "", errForeign},
+		{user + "\n" + beforeEnd(block, "[plugins.pp]\n"), "", errForeign},
+		{user + "\n" + beforeEnd(block, "x = \"\"\"\n"), "", errForeign},
 	} {
-		got, ok := cutBlock([]byte(c.in), "p")
-		if ok != c.ok || (ok && string(got) != c.want) {
-			t.Errorf("cutBlock(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		got, err := cutBlock([]byte(c.in), "p")
+		if err != c.err || (err == nil && string(got) != c.want) {
+			t.Errorf("cutBlock(%q) = %q, %v; want %q, %v", c.in, got, err, c.want, c.err)
 		}
 	}
 }
@@ -77,10 +92,11 @@ func FuzzCutBlock(f *testing.F) {
 	block := installBlock("p", "/x/p.wasm", strings.Repeat("a", 64), map[string]map[string]any{"fs": {"path": "/d"}})
 	f.Add([]byte("# mine\n\n" + string(block)))
 	f.Add(block)
+	f.Add([]byte(strings.Replace(string(block), "# END", "[[environments]]\nname = \"prod\"\n# END", 1)))
 	f.Add([]byte("# END flyte plugin install p\n# BEGIN flyte plugin install p\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		out, ok := cutBlock(data, "p")
-		if !ok {
+		out, err := cutBlock(data, "p")
+		if err != nil {
 			return
 		}
 		begin, end := markers("p")

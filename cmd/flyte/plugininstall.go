@@ -12,11 +12,14 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/builtin"
+	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/safefile"
 	"github.com/flytesecrets/flyte/host/scope"
@@ -80,21 +83,58 @@ func markers(name string) (begin, end string) {
 	return "# BEGIN flyte plugin install " + name + "\n", "# END flyte plugin install " + name + "\n"
 }
 
+// Why cutBlock leaves a file alone.
+var (
+	// errNoBlock: no intact block (its BEGIN and END lines each once,
+	// whole lines, in order).
+	errNoBlock = errors.New("no intact block")
+	// errForeign: the block holds settings other than the plugin's own.
+	errForeign = errors.New("other settings in the block")
+)
+
 // cutBlock returns data without the block plugin install wrote for name
-// (and the blank line it put before it); ok is false unless the block is
-// intact: its BEGIN and END lines each once, whole lines, in order.
-func cutBlock(data []byte, name string) (out []byte, ok bool) {
+// (and the blank line it put before it). It cuts only an intact block
+// (errNoBlock) that holds nothing but what install writes there: the
+// [plugins.NAME] table and tables under it, comments and blank lines
+// (errForeign); whatever else the user added inside it is theirs.
+func cutBlock(data []byte, name string) ([]byte, error) {
 	begin, end := markers(name)
 	bi, ei := bytes.Index(data, []byte(begin)), bytes.Index(data, []byte(end))
 	if bi < 0 || ei < bi || bytes.Count(data, []byte(begin)) != 1 || bytes.Count(data, []byte(end)) != 1 ||
 		(bi > 0 && data[bi-1] != '\n') || data[ei-1] != '\n' {
-		return nil, false
+		return nil, errNoBlock
+	}
+	if !onlyPlugin(data[bi+len(begin):ei], name) {
+		return nil, errForeign
 	}
 	start := bi
 	if start >= 2 && data[start-1] == '\n' && data[start-2] == '\n' {
 		start-- // the blank line install put before the block
 	}
-	return append(slices.Clone(data[:start]), data[ei+len(end):]...), true
+	return append(slices.Clone(data[:start]), data[ei+len(end):]...), nil
+}
+
+// onlyPlugin reports whether the TOML text block, decoded on its own,
+// sets only [plugins.NAME] and what lies under it. Text that does not
+// decode alone (a key before the first table header belongs to the table
+// above the block in the whole file) is not the plugin's only.
+func onlyPlugin(block []byte, name string) bool {
+	var v map[string]any
+	md, err := toml.Decode(string(block), &v)
+	if err != nil {
+		return false
+	}
+	for _, k := range md.Keys() {
+		if len(k) < 2 || k[0] != "plugins" || k[1] != name {
+			return false
+		}
+	}
+	for k, t := range v {
+		if m, ok := t.(map[string]any); k != "plugins" || !ok || len(m) != 1 || m[name] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // ownConfigFile is the configuration file that plugin install and remove
@@ -179,6 +219,13 @@ func (c *cli) pluginInstall(args []string) error {
 	if dir == "" {
 		return errors.New("no directory for installed plugins: HOME and XDG_DATA_HOME are not set")
 	}
+	// What would be refused anyway is refused before the plugin is
+	// compiled and before the lock, which creates the state directory.
+	if _, cfg, err := c.loadOwn(target); err != nil {
+		return err
+	} else if err := checkPluginDir(cfg, dir); err != nil {
+		return err
+	}
 	h, err := c.pluginHost()
 	if err != nil {
 		return err
@@ -211,7 +258,7 @@ func (c *cli) pluginInstall(args []string) error {
 	for capName := range tables {
 		if !slices.Contains(in.Capabilities, capName) {
 			return withHint(usagef("plugin %s does not use capability %q (it imports nothing of it)", name, capName),
-				"run 'flyte plugin inspect "+args[0]+"' for what it needs")
+				"run 'flyte plugin inspect "+shownArg(args[0], "FILE.wasm")+"' for what it needs")
 		}
 	}
 	dst := filepath.Join(dir, name+".wasm")
@@ -219,6 +266,9 @@ func (c *cli) pluginInstall(args []string) error {
 	err = c.underLock(func() error {
 		orig, cfg, err := c.loadOwn(target)
 		if err != nil {
+			return err
+		}
+		if err := checkPluginDir(cfg, dir); err != nil {
 			return err
 		}
 		if _, ok := cfg.Plugins[name]; ok {
@@ -274,6 +324,35 @@ func (c *cli) pluginInstall(args []string) error {
 	return nil
 }
 
+// checkPluginDir refuses to install into dir, flyte's installed plugins,
+// when a directory cfg grants reaches it: the store's (store.path) or a
+// plugin's [plugins.NAME.grant.fs], checked as loading checks them
+// (host/grant), since from then on every command would refuse that grant.
+func checkPluginDir(cfg *config.Config, dir string) error {
+	protected := []grant.Protected{{What: "flyte's installed plugins", Path: dir}}
+	hint := "set XDG_DATA_HOME to move flyte's installed plugins (XDG_DATA_HOME/flyte/plugins), or change that setting"
+	if cfg.Store.Path != "" {
+		if err := capability.FSGrant(cfg.Store.Path).Check(protected); err != nil {
+			return withHint(err, hint)
+		}
+	}
+	fsCap, _ := capability.ByName("fs")
+	for _, n := range slices.Sorted(maps.Keys(cfg.Plugins)) {
+		t, ok := cfg.Plugins[n].Grants["fs"]
+		if !ok {
+			continue
+		}
+		g, err := fsCap.Parse(n, t)
+		if err != nil {
+			return plainError(err) // the configuration's own error, as loading would give it
+		}
+		if err := g.Check(protected); err != nil {
+			return withHint(err, hint)
+		}
+	}
+	return nil
+}
+
 // installBlock is the marked block plugin install appends.
 func installBlock(name, path, sum string, tables map[string]map[string]any) []byte {
 	begin, end := markers(name)
@@ -303,11 +382,28 @@ func installBlock(name, path, sum string, tables map[string]map[string]any) []by
 }
 
 // writeConfig replaces the configuration file path with data: through a
-// temporary file beside it, with the old file's mode and owner, which must
-// load and pass verify before it is renamed over the old one.
+// temporary file, with the old file's mode and owner, which must load and
+// pass verify before it is renamed over the old one. A path that is a
+// symbolic link stays one: the file it leads to, which must be a regular
+// file that configuration loading accepts (owned by the user or root, in
+// directories no one else can change), is the one replaced, through a
+// temporary file beside it.
 func (c *cli) writeConfig(path string, data []byte, verify func(*config.Config) error) error {
 	mode, uid, gid := fs.FileMode(0o600), -1, -1
-	if fi, err := os.Stat(path); err == nil {
+	real := path
+	if _, err := os.Lstat(path); err == nil {
+		f, err := config.Read(config.Found{Path: path})
+		if err != nil {
+			return plainError(err)
+		}
+		real = f.Real
+		fi, err := os.Lstat(real)
+		if err != nil {
+			return fmt.Errorf("config file %s: %w", path, safefile.Bare(err))
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("config file %s: %s, not a regular file", path, safefile.Kind(fi.Mode()))
+		}
 		mode = fi.Mode().Perm()
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid()) {
 			uid, gid = int(st.Uid), int(st.Gid)
@@ -315,7 +411,7 @@ func (c *cli) writeConfig(path string, data []byte, verify func(*config.Config) 
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("cannot create %s: %w", filepath.Dir(path), safefile.Bare(err))
 	}
-	return writeAtomicChecked(path, data, mode, uid, gid, func(tmp string) error {
+	return writeAtomicChecked(real, data, mode, uid, gid, func(tmp string) error {
 		cfg, err := config.Load(tmp, c.getenv)
 		if err != nil {
 			msg := strings.ReplaceAll(err.Error(), tmp, path)
@@ -403,10 +499,13 @@ func (c *cli) pluginRemove(args []string) error {
 		if uses := pluginsUsing(cfg, name); len(uses) > 0 {
 			return withHint(fmt.Errorf("plugin %s is in use in %s (%s)", name, target, strings.Join(uses, ", ")), "change those settings first")
 		}
-		data, ok := cutBlock(orig, name)
-		if !ok {
-			return withHint(fmt.Errorf("%s has no intact block that flyte plugin install wrote for %s", target, name),
-				"remove [plugins."+name+"] (and its grant tables) from "+target+" by hand")
+		data, err := cutBlock(orig, name)
+		byHand := "remove [plugins." + name + "] (and its grant tables) from " + target + " by hand"
+		switch {
+		case errors.Is(err, errForeign):
+			return withHint(fmt.Errorf("the block that flyte plugin install wrote for %s in %s now holds other settings too, which are yours", name, target), byHand)
+		case err != nil:
+			return withHint(fmt.Errorf("%s has no intact block that flyte plugin install wrote for %s", target, name), byHand)
 		}
 		err = c.writeConfig(target, data, func(cfg *config.Config) error {
 			if _, ok := cfg.Plugins[name]; ok {
