@@ -108,6 +108,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	return c.report(err)
 }
 
+// printError prints err as "flyte: ..." with its "flyte: hint: ..." lines.
+func (c *cli) printError(err error) {
+	fmt.Fprintf(c.stderr, "flyte: %s\n", err)
+	var he *hintError
+	var hinter interface{ Hint() string }
+	if errors.As(err, &he) {
+		for _, h := range he.hints {
+			fmt.Fprintf(c.stderr, "flyte: hint: %s\n", h)
+		}
+	} else if errors.As(err, &hinter) {
+		fmt.Fprintf(c.stderr, "flyte: hint: %s\n", hinter.Hint())
+	}
+}
+
 func (c *cli) report(err error) int {
 	if err == nil {
 		return exitOK
@@ -119,16 +133,7 @@ func (c *cli) report(err error) int {
 	if errors.As(err, &code) {
 		return int(code) // the task's own status: it said what it had to
 	}
-	fmt.Fprintf(c.stderr, "flyte: %s\n", err)
-	var he *hintError
-	var hinter interface{ Hint() string }
-	if errors.As(err, &he) {
-		for _, h := range he.hints {
-			fmt.Fprintf(c.stderr, "flyte: hint: %s\n", h)
-		}
-	} else if errors.As(err, &hinter) {
-		fmt.Fprintf(c.stderr, "flyte: hint: %s\n", hinter.Hint())
-	}
+	c.printError(err)
 	var ue *usageError
 	var ie *scope.InvalidError
 	if errors.As(err, &ue) || errors.As(err, &ie) {

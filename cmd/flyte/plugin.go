@@ -48,7 +48,7 @@ fails to load is listed with the reason, and the command exits with status 1.`,
 			return err
 		}
 		for _, err := range failed {
-			fmt.Fprintf(c.stderr, "flyte: %s\n", err)
+			c.printError(err)
 		}
 		if len(failed) > 0 {
 			return errReported
