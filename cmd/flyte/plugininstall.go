@@ -37,19 +37,21 @@ var cmdPluginInstall = &command{
 	Long: `
 Plugin install inspects a plugin module (compiling it into the cache),
 copies it into flyte's plugin directory ($XDG_DATA_HOME/flyte/plugins,
-default ~/.local/share/flyte/plugins, mode 0700, which no grant may reach)
-and adds a [plugins.NAME] entry that pins its SHA-256, with the grants given,
-to your own configuration: the file --config or $FLYTE_CONFIG names, else
+default ~/.local/share/flyte/plugins, mode 0700, which no grant may reach:
+install refuses while store.path or an fs grant would) and adds a
+[plugins.NAME] entry that pins its SHA-256, with the grants given, to your
+own configuration: the file --config or $FLYTE_CONFIG names, else
 ~/.config/flyte/flyte.toml (never a flyte.toml found from the working
-directory). The entry is appended between "# BEGIN flyte plugin install NAME"
-and "# END flyte plugin install NAME" lines, so the rest of the file, your
-comments included, stays as it is; the file is checked before it replaces
-the old one.
+directory; a symbolic link stays one, the file it leads to is changed). The
+entry is appended between "# BEGIN flyte plugin install NAME" and "# END
+flyte plugin install NAME" lines, so the rest of the file, your comments
+included, stays as it is; the file is checked before it replaces the old
+one.
 
 NAME is --name, else the name the plugin declares, else the file's name
 without .wasm. Built-in names and names already configured are refused.
 Grants are checked before anything is written:
-  --grant fs=DIR                a directory (a store's)
+  --grant fs=DIR                an existing directory
   --grant http=https://HOST:PORT an origin the plugin may reach (repeatable)
   --credential NAME=PATH        a file (mode 0600) the plugin reads as
                                 credential NAME through http
@@ -74,7 +76,8 @@ between its "# BEGIN flyte plugin install NAME" and "# END ..." lines in your
 own configuration, and the module in flyte's plugin directory. It refuses
 while the configuration uses the plugin (store.plugin, inject.env,
 inject.file, an environment), and leaves alone a [plugins.NAME] entry that
-you wrote or edited by hand: remove that yourself.`,
+you wrote by hand, and a block that holds settings other than [plugins.NAME]
+and its sub-tables (those are yours): remove those yourself.`,
 	Run: func(c *cli, args []string) error { return c.pluginRemove(args) },
 }
 
