@@ -585,6 +585,7 @@ func FuzzRender(f *testing.F) {
 	seeds := []*abi.RenderPlan{
 		plan(abi.Output{ID: 1, Parts: []abi.Part{text("postgres://"), ref(1, abi.URLEscape), text(":"), ref(2, abi.URLEscape)}}, abi.Output{ID: 2, Parts: []abi.Part{group([]abi.Transform{abi.Base64Encode}, ref(3), text(":"), ref(4))}}),
 		plan(abi.Output{ID: 1, Parts: []abi.Part{ref(5, abi.Base64Decode)}}, abi.Output{ID: 2, Parts: []abi.Part{ref(6, abi.JSONString)}}),
+		plan(abi.Output{ID: 1, Parts: []abi.Part{text("[db]\npw = "), ref(2, abi.JSONString), text("\n")}}, abi.Output{ID: 2, Parts: []abi.Part{ref(3), group([]abi.Transform{abi.Base64Encode}, ref(4))}}),
 		plan(abi.Output{ID: 1}, abi.Output{ID: 1}),
 		plan(abi.Output{ID: 3, Parts: []abi.Part{ref(99)}}),
 		plan(abi.Output{ID: 1, Parts: []abi.Part{{Text: []byte("x"), Ref: 2, Transforms: []abi.Transform{9}}}}),
@@ -621,6 +622,22 @@ func FuzzRender(f *testing.F) {
 		}
 		if len(a.Env[0].Value) > MaxEnvValue || bytes.IndexByte(a.Env[0].Value, 0) >= 0 {
 			t.Fatal("a variable over the limits")
+		}
+		// Each form is masked once per list, and a secret's own value in
+		// neither (the caller masks it).
+		for _, list := range [][][]byte{a.Mask, a.MaskWhole} {
+			seen := map[string]bool{}
+			for _, m := range list {
+				if seen[string(m)] {
+					t.Fatal("a form is listed twice")
+				}
+				seen[string(m)] = true
+				for _, v := range s {
+					if bytes.Equal(m, v.Value) {
+						t.Fatalf("the value of %s is listed as a form", v.Key)
+					}
+				}
+			}
 		}
 	})
 }
