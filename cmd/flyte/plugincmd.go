@@ -342,6 +342,10 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 		if err != nil {
 			return nil, nil, err
 		}
+		if _, err := os.Lstat(abs); errors.Is(err, fs.ErrNotExist) {
+			// A value typed in the wrong place, perhaps: not repeated.
+			return nil, nil, withHint(usagef("--credential names no file that exists"), "give NAME=PATH, the path of the file that holds the credential")
+		}
 		creds, _ := t["credentials"].(map[string]any)
 		if creds == nil {
 			creds = map[string]any{}
