@@ -303,7 +303,7 @@ func (k *Call) do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *
 	}
 	if int64(len(data)) > n {
 		if n == limit {
-			what := "max_response"
+			what := "raise max_response in [plugins." + g.Plugin + ".grant.http]"
 			if limit < g.MaxResponse {
 				what = "the request's max_response"
 			}

@@ -194,7 +194,7 @@ func TestResponseCap(t *testing.T) {
 		t.Errorf("a response of max_response bytes: %v %v", d, st)
 	}
 	resp, d, st := c.Do(context.Background(), get(over.URL))
-	want(t, "one byte over", resp, d, st, abi.TooLarge, originOf(t, over)+" answered more than 1000 bytes (max_response)")
+	want(t, "one byte over", resp, d, st, abi.TooLarge, originOf(t, over)+" answered more than 1000 bytes (raise max_response in [plugins.p.grant.http])")
 	resp, d, st = c.Do(context.Background(), &abi.HTTPRequest{Method: "GET", URL: exact.URL, MaxResponse: 10})
 	want(t, "over the request's own cap", resp, d, st, abi.TooLarge, originOf(t, exact)+" answered more than 10 bytes (the request's max_response)")
 	if resp, _, st := c.Do(context.Background(), &abi.HTTPRequest{Method: "GET", URL: exact.URL, MaxResponse: 1 << 30}); st != abi.OK || len(resp.Body) != 1000 {

@@ -19,8 +19,10 @@ import (
 
 // Limits of a grant.
 const (
-	// DefaultMaxResponse is max_response when the grant does not set it.
-	DefaultMaxResponse = 1 << 20
+	// DefaultMaxResponse is max_response when the grant does not set it:
+	// room for a record holding a secret of the largest size (1 MiB),
+	// sealed and base64-encoded in a JSON body, as etcd's gateway sends it.
+	DefaultMaxResponse = 4 << 20
 	// MaxMaxResponse is the largest max_response: a response must fit in
 	// the guest's result with room for its headers.
 	MaxMaxResponse = 8<<20 - 64<<10

@@ -185,7 +185,7 @@ func TestProbeRefusals(t *testing.T) {
 	}{
 		{"origin not granted", origins(ok), other.URL, origin(t, other) + " is not granted to it (grant it in [plugins.httpprobe.grant.http] origins)"},
 		{"redirect to an origin not granted", origins(redirect) + "redirects = true\n", redirect.URL, "redirect from " + origin(t, redirect) + " to " + origin(t, other) + ", which is not granted"},
-		{"over the cap", origins(big) + "max_response = 1000\n", big.URL, origin(t, big) + " answered more than 1000 bytes (max_response)"},
+		{"over the cap", origins(big) + "max_response = 1000\n", big.URL, origin(t, big) + " answered more than 1000 bytes (raise max_response in [plugins.httpprobe.grant.http])"},
 		{"untrusted certificate", origins(untrusted), untrusted.URL, origin(t, untrusted) + ": its certificate is not trusted (hint: ca_file)"},
 	} {
 		p := loadProbe(t, dir, tt.grant, map[string]string{"url": tt.url})
