@@ -451,27 +451,14 @@ func (c *cli) pluginTest(args []string) error {
 	}
 	defer p.Close(context.Background())
 	rs := conformance.Run(c.ctx, p, opts)
-	skipped := 0
 	for _, r := range rs {
-		switch {
-		case r.Err != nil:
-			fmt.Fprintf(c.stdout, "FAIL %s: %s\n", r.Name, r.Err)
-		case r.Skip != "":
-			skipped++
-			fmt.Fprintf(c.stdout, "skip %s: %s\n", r.Name, r.Skip)
-		default:
-			fmt.Fprintf(c.stdout, "ok   %s\n", r.Name)
-		}
+		fmt.Fprintln(c.stdout, r)
 	}
-	what := fmt.Sprintf("plugin %s (%s): %d checks", t.name, plugin.KindPhrase(p.Info.Kind), len(rs))
-	if n := conformance.Failed(rs); n > 0 {
-		return fmt.Errorf("%s, %d failed", what, n)
+	what := fmt.Sprintf("plugin %s (%s): %s", t.name, plugin.KindPhrase(p.Info.Kind), conformance.Summary(rs))
+	if conformance.Failed(rs) > 0 {
+		return errors.New(what)
 	}
-	if skipped > 0 {
-		fmt.Fprintf(c.stdout, "%s, all passed (%d skipped)\n", what, skipped)
-	} else {
-		fmt.Fprintf(c.stdout, "%s, all passed\n", what)
-	}
+	fmt.Fprintln(c.stdout, what)
 	return nil
 }
 
