@@ -74,7 +74,9 @@ request, and clean errors for requests it does not handle.
 
 A store that uses the fs capability gets a fresh temporary directory, which
 the suite fills, damages and removes: the plugin's configured store is never
-touched. A network store gets only the origins given with --grant http.
+touched. A network store gets the origins and credentials that its
+[plugins.NAME.grant.http] table grants it, or only those given with --grant
+http and --credential, which take the table's place.
 
 It prints one line per check (ok, FAIL with the reason, or skip), then a
 summary; the exit status is 1 when a check failed.`,
@@ -89,6 +91,11 @@ type pluginTarget struct {
 	file    bool   // named as a file
 	spec    plugin.Spec
 	granted map[string]bool // capabilities the configuration grants it
+
+	// tables are its [plugins.NAME.grant.<capability>] tables, from the
+	// configuration at cfgPath.
+	tables  map[string]map[string]any
+	cfgPath string
 }
 
 // isFileArg reports whether an argument names a file rather than a plugin.
@@ -126,6 +133,7 @@ func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
 		t.source = pc.Path
 		t.spec = plugin.Spec{Name: arg, Source: pc.Path, Wasm: b, SHA256: pc.SHA256, MemoryPages: pc.MemoryPages, Timeout: pc.Timeout}
 		t.spec.Config = pc.Message()
+		t.tables, t.cfgPath = pc.Grants, cfg.Path
 		for name := range pc.Grants {
 			t.granted[name] = true
 		}
@@ -409,7 +417,11 @@ func (c *cli) pluginTest(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, grants, err := c.parseGrants(t.name, false)
+	_, given, err := c.parseGrants(t.name, false)
+	if err != nil {
+		return err
+	}
+	grants, err := c.configuredGrants(t, given)
 	if err != nil {
 		return err
 	}
@@ -446,6 +458,11 @@ func (c *cli) pluginTest(args []string) error {
 	}
 	t.spec.Grants = grants
 	p, err := h.Load(c.ctx, t.spec)
+	var ce *plugin.CapabilityError
+	if errors.As(err, &ce) && ce.Capability.Name == "http" {
+		// Not the flyte.toml lines: the test takes its grant as a flag.
+		return withHint(err, "grant it for the test with --grant http=ORIGIN (repeatable), and --credential NAME=PATH for a credential it reads")
+	}
 	if err != nil {
 		return err
 	}
@@ -460,6 +477,34 @@ func (c *cli) pluginTest(args []string) error {
 	}
 	fmt.Fprintln(c.stdout, what)
 	return nil
+}
+
+// configuredGrants are the grants plugin test gives the plugin of t: what
+// its [plugins.NAME.grant.<capability>] tables grant it, each checked as
+// loading it would, with a capability given on the command line (given)
+// in place of its table. Never its fs grant: the suite fills, damages and
+// removes its directory, so a store gets a fresh one (pluginTest).
+func (c *cli) configuredGrants(t *pluginTarget, given map[string]capability.Grant) (map[string]capability.Grant, error) {
+	grants := maps.Clone(given)
+	for _, name := range slices.Sorted(maps.Keys(t.tables)) {
+		cp, ok := capability.ByName(name)
+		if name == "fs" || grants[name] != nil || !ok {
+			continue
+		}
+		g, err := cp.Parse(t.name, t.tables[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.cfgPath, err)
+		}
+		protected, err := c.protected()
+		if err != nil {
+			return nil, err
+		}
+		if err := g.Check(protected); err != nil {
+			return nil, err
+		}
+		grants[name] = g
+	}
+	return grants, nil
 }
 
 // quoteTOML writes s as a TOML basic string.
