@@ -293,9 +293,10 @@ func orNone(s string) string {
 
 // parseGrants reads --grant and --credential for plugin name into the
 // [plugins.NAME.grant.<capability>] tables they stand for, and checks each
-// through its capability (parse, then what flyte protects). Nothing is
+// through its capability (parse, then what flyte protects, with own the
+// configuration whose files count as flyte's: nil for none). Nothing is
 // written.
-func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]any, map[string]capability.Grant, error) {
+func (c *cli) parseGrants(name string, fsAllowed bool, own *config.Config) (map[string]map[string]any, map[string]capability.Grant, error) {
 	tables := map[string]map[string]any{}
 	usage := func(format string, args ...any) error {
 		return withHint(usagef(format, args...), "usage: "+c.cmd.usage())
@@ -364,10 +365,7 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 		}
 		creds[cname] = abs
 	}
-	protected, err := c.protected()
-	if err != nil {
-		return nil, nil, err
-	}
+	protected := c.protected(own)
 	grants := map[string]capability.Grant{}
 	for _, capName := range slices.Sorted(maps.Keys(tables)) {
 		cp, _ := capability.ByName(capName)
@@ -389,13 +387,10 @@ func (c *cli) parseGrants(name string, fsAllowed bool) (map[string]map[string]an
 	return tables, grants, nil
 }
 
-// protected is what no grant may reach: flyte's own files (grant.Own).
-func (c *cli) protected() ([]grant.Protected, error) {
-	cfg, err := c.config()
-	if err != nil {
-		return nil, err
-	}
-	return grant.Own(cfg, c.getenv), nil
+// protected is what no grant may reach: flyte's own files (grant.Own),
+// those cfg names (when not nil) and flyte's own directories.
+func (c *cli) protected(cfg *config.Config) []grant.Protected {
+	return grant.Own(cfg, c.getenv)
 }
 
 // plainUsage keeps an error's line and hint as a misuse of the command
@@ -417,11 +412,21 @@ func (c *cli) pluginTest(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, given, err := c.parseGrants(t.name, false)
+	// A plugin named as a file needs no configuration, so a project's
+	// flyte.toml (perhaps not trusted) is not read: flyte's own
+	// directories are still protected. A configured one was resolved
+	// through the configuration, whose files are protected too.
+	var own *config.Config
+	if !t.file {
+		if own, err = c.config(); err != nil {
+			return err
+		}
+	}
+	_, given, err := c.parseGrants(t.name, false, own)
 	if err != nil {
 		return err
 	}
-	grants, err := c.configuredGrants(t, given)
+	grants, err := c.configuredGrants(t, given, own)
 	if err != nil {
 		return err
 	}
@@ -444,12 +449,8 @@ func (c *cli) pluginTest(args []string) error {
 		opts.Dir = dir
 		fsCap, _ := capability.ByName("fs")
 		g, err := fsCap.Parse(t.name, map[string]any{"path": dir})
-		var protected []grant.Protected
 		if err == nil {
-			protected, err = c.protected()
-		}
-		if err == nil {
-			err = g.Check(protected)
+			err = g.Check(c.protected(own))
 		}
 		if err != nil {
 			return err
@@ -484,7 +485,7 @@ func (c *cli) pluginTest(args []string) error {
 // loading it would, with a capability given on the command line (given)
 // in place of its table. Never its fs grant: the suite fills, damages and
 // removes its directory, so a store gets a fresh one (pluginTest).
-func (c *cli) configuredGrants(t *pluginTarget, given map[string]capability.Grant) (map[string]capability.Grant, error) {
+func (c *cli) configuredGrants(t *pluginTarget, given map[string]capability.Grant, own *config.Config) (map[string]capability.Grant, error) {
 	grants := maps.Clone(given)
 	for _, name := range slices.Sorted(maps.Keys(t.tables)) {
 		cp, ok := capability.ByName(name)
@@ -495,11 +496,7 @@ func (c *cli) configuredGrants(t *pluginTarget, given map[string]capability.Gran
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.cfgPath, err)
 		}
-		protected, err := c.protected()
-		if err != nil {
-			return nil, err
-		}
-		if err := g.Check(protected); err != nil {
+		if err := g.Check(c.protected(own)); err != nil {
 			return nil, err
 		}
 		grants[name] = g

@@ -224,9 +224,13 @@ func (c *cli) pluginInstall(args []string) error {
 	}
 	// What would be refused anyway is refused before the plugin is
 	// compiled and before the lock, which creates the state directory.
-	if _, cfg, err := c.loadOwn(target); err != nil {
+	// Only the file install writes is read: a flyte.toml found from the
+	// working directory (trusted or not) is not the user's to change.
+	_, own, err := c.loadOwn(target)
+	if err != nil {
 		return err
-	} else if err := checkPluginDir(cfg, dir); err != nil {
+	}
+	if err := checkPluginDir(own, dir); err != nil {
 		return err
 	}
 	h, err := c.pluginHost()
@@ -254,7 +258,7 @@ func (c *cli) pluginInstall(args []string) error {
 	if in.Describe != nil && in.Describe.Kind == abi.KindInjector && (len(c.plug.grants) > 0 || len(c.plug.credentials) > 0) {
 		return usagef("plugin %s is an injector: injectors get no capabilities, so --grant does not apply", name)
 	}
-	tables, _, err := c.parseGrants(name, true)
+	tables, _, err := c.parseGrants(name, true, own)
 	if err != nil {
 		return err
 	}
