@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/scope"
@@ -226,7 +227,11 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 		}
 	}
 	if len(nouns) > 0 {
-		if len(args) == 1 || strings.HasPrefix(args[1], "-") { // "flyte config --help" has no noun either
+		if len(args) == 2 && (args[1] == "--help" || args[1] == "-h") {
+			verbUsage(c.stdout, verb)
+			return nil
+		}
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
 			return withHint(usagef("%s what?", verb), didYouMean(nouns))
 		}
 		return withHint(usagef("unknown command (%s)", argument(1)), didYouMean(nouns))
@@ -244,6 +249,17 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 		return withHint(usagef("unknown command (%s)", argument(offset)), didYouMean(nouns))
 	}
 	return withHint(usagef("unknown command (%s)", argument(offset)), "run 'flyte --help' for the list of commands")
+}
+
+// verbUsage is "flyte VERB --help": the commands of the verb.
+func verbUsage(w io.Writer, verb string) {
+	fmt.Fprintf(w, "Usage: flyte %s <command> [arguments] [flags]\n\nCommands:\n", verb)
+	for _, cmd := range commands {
+		if strings.Fields(cmd.Name)[0] == verb {
+			fmt.Fprintf(w, "  %-15s %s\n", cmd.Name, cmd.Short)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'flyte %s <command> --help' for the details of a command.\n", verb)
 }
 
 // didYouMean suggests commands: "did you mean flyte config trust?", or
