@@ -446,8 +446,16 @@ func (h *Host) markCompiled(sum string, set bool) bool {
 	return err != nil
 }
 
+// sizeString is a module's size for the progress line: "2.1 MB", "19 KB"
+// (under a megabyte), "512 bytes" (under a kilobyte).
 func sizeString(n int) string {
-	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%d KB", n/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // majorExport matches the marker export of any ABI major.
