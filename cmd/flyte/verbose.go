@@ -36,9 +36,16 @@ func (c *cli) verboseEngine(cfg *config.Config, opts core.Options) {
 	} else {
 		say("configuration: %s", cfg.Path)
 	}
-	if cfg.Store.Path != "" {
+	// store.path is the directory of the built-in filestore; what another
+	// store makes of it (if it uses fs at all) is not known without
+	// loading it, so its setting is shown as such.
+	_, configured := cfg.Plugins[cfg.Store.Plugin]
+	switch {
+	case cfg.Store.Path != "" && cfg.Store.Plugin == config.DefaultStorePlugin && !configured:
 		say("store: plugin %s, directory %s", cfg.Store.Plugin, cfg.Store.Path)
-	} else {
+	case cfg.Store.Path != "":
+		say("store: plugin %s (store.path %s)", cfg.Store.Plugin, cfg.Store.Path)
+	default:
 		say("store: plugin %s", cfg.Store.Plugin)
 	}
 	src := opts.Identity
