@@ -16,7 +16,9 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/capability"
+	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/plugins/filestore"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -96,20 +98,22 @@ func (c *pluginCase) spec() plugin.Spec {
 }
 
 // prepare puts the record a store's GET reads in place: through CREATE
-// for a store that writes, as a plain file for dirstore.
+// for a store that writes; for the read-only dirstore, which reads the
+// filestore's layout, written by the filestore's code on its directory.
 func (c *pluginCase) prepare(ctx context.Context, h *plugin.Host) error {
 	if c.kind != abi.KindStore {
 		return nil
 	}
+	r := abi.Record{Scope: abi.Scope{Org: "o"}, Key: "k", Kind: abi.SecretString, Created: 1, Updated: 1, Sealed: make([]byte, 100)}
 	if c.name == "dirstore" {
-		return os.WriteFile(filepath.Join(c.dir, "k"), make([]byte, 100), 0o600)
+		_, err := filestore.New(fsgrant.New(c.dir).Begin(ctx)).Create(&r)
+		return err
 	}
 	p, err := h.Load(ctx, c.spec())
 	if err != nil {
 		return err
 	}
 	defer p.Close(ctx)
-	r := abi.Record{Scope: abi.Scope{Org: "o"}, Key: "k", Kind: abi.SecretString, Created: 1, Updated: 1, Sealed: make([]byte, 100)}
 	_, err = p.Call(ctx, abi.OpCreate, abi.Marshal(&abi.WriteRequest{Record: r}))
 	return err
 }
