@@ -51,14 +51,16 @@ one.
 NAME is --name, else the name the plugin declares, else the file's name
 without .wasm. Built-in names and names already configured are refused.
 Grants are checked before anything is written:
-  --grant fs=DIR                an existing directory
+  --grant fs=DIR                an existing directory, for a plugin that is
+                                not the store (the store's directory is
+                                [store] path, never a grant)
   --grant http=https://HOST:PORT an origin the plugin may reach (repeatable)
   --credential NAME=PATH        a file (mode 0600) the plugin reads as
                                 credential NAME through http
 
 Once installed, a changed file is refused with both hashes. Use the plugin
-by name (store.plugin, inject.env, an environment's injector), and take it
-out again with flyte plugin remove NAME.`,
+by name (store.plugin with store.path as its directory, inject.env, an
+environment's injector), and take it out again with flyte plugin remove NAME.`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		fs.StringVar(&c.plug.name, "name", "", "install it as `NAME` (default: the name it declares, or the file's)")
 		flagGrants(c, fs, true)
