@@ -58,6 +58,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 test: build lint
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -tags flytepgroup ./host/task
+	$(GO) test -count=1 -tags flytenohttp ./host/capability ./host/plugin ./host/httpgrant ./host/core
 
 lint: plugins cross fmt-check doc-check
 	$(GO) vet ./...
