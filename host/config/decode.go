@@ -400,7 +400,7 @@ func (d *decoder) domains(tree map[string]any, c *Config) error {
 	const key = `"domains"`
 	list, isList := v.([]any)
 	if !isList {
-		return d.valueErrorf(at("domains"), "setting %s must be an array of strings, not %s", key, typeName(v))
+		return d.valueErrorf(at("domains"), "setting %s must be an array of strings, not %s", key, TypeName(v))
 	}
 	if len(list) == 0 {
 		return d.valueErrorf(at("domains"), "setting %s must list at least one domain", key)
@@ -409,7 +409,7 @@ func (d *decoder) domains(tree map[string]any, c *Config) error {
 	for i, item := range list {
 		s, isStr := item.(string)
 		if !isStr {
-			return d.valueErrorf(at("domains", i), "item %d of setting %s must be a string, not %s", i+1, key, typeName(item))
+			return d.valueErrorf(at("domains", i), "item %d of setting %s must be a string, not %s", i+1, key, TypeName(item))
 		}
 		if err := scope.ValidateName("domain name", s); err != nil {
 			return d.wrap(at("domains", i), err)
@@ -480,7 +480,7 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 	if v, ok := t["memory_pages"]; ok {
 		n, isInt := v.(int64)
 		if !isInt {
-			return p, d.valueErrorf(keyLoc(key), "setting %q must be an integer, not %s", key.String(), typeName(v))
+			return p, d.valueErrorf(keyLoc(key), "setting %q must be an integer, not %s", key.String(), TypeName(v))
 		}
 		if n < 1 || n > MaxMemoryPages {
 			return p, d.valueErrorf(keyLoc(key), "setting %q is %d, must be from 1 to %d (64 KiB pages)", key.String(), n, MaxMemoryPages)
@@ -512,7 +512,7 @@ func (d *decoder) plugin(plugins map[string]any, name string) (PluginConfig, err
 			if !isStr {
 				// The value is not echoed: plugin settings may hold credentials.
 				ck := append(key[:3:3], k)
-				return p, d.valueErrorf(keyLoc(ck), "setting %q must be a string, not %s", ck.String(), typeName(cfg[k]))
+				return p, d.valueErrorf(keyLoc(ck), "setting %q must be a string, not %s", ck.String(), TypeName(cfg[k]))
 			}
 			p.Config[k] = s
 		}
@@ -586,7 +586,7 @@ func (d *decoder) str(t map[string]any, key toml.Key) (s string, ok bool, err er
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", false, d.valueErrorf(keyLoc(key), "setting %q must be a string, not %s", key.String(), typeName(v))
+		return "", false, d.valueErrorf(keyLoc(key), "setting %q must be a string, not %s", key.String(), TypeName(v))
 	}
 	return s, true, nil
 }
@@ -619,13 +619,14 @@ func (d *decoder) table(t map[string]any, key toml.Key) (map[string]any, bool, e
 	}
 	m, isTable := v.(map[string]any)
 	if !isTable {
-		return nil, false, d.valueErrorf(keyLoc(key), "setting %q must be a table, not %s", key.String(), typeName(v))
+		return nil, false, d.valueErrorf(keyLoc(key), "setting %q must be a table, not %s", key.String(), TypeName(v))
 	}
 	return m, true, nil
 }
 
-// typeName names a decoded TOML value's type for messages, with its article.
-func typeName(v any) string {
+// TypeName names a decoded TOML value's type for messages, with its article
+// ("a string", "an array", "a table"), for every parser of a TOML table.
+func TypeName(v any) string {
 	switch v.(type) {
 	case string:
 		return "a string"

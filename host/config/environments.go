@@ -167,7 +167,7 @@ func (d *decoder) environments(tree map[string]any, c *Config) error {
 		isList = list != nil
 	}
 	if !isList {
-		return d.valueErrorf(at("environments"), "setting \"environments\" must be an array of tables ([[environments]]), not %s", typeName(v))
+		return d.valueErrorf(at("environments"), "setting \"environments\" must be an array of tables ([[environments]]), not %s", TypeName(v))
 	}
 	c.Environments = nil // a file's environments replace those of the configuration it is decoded over
 	for i, t := range list {
@@ -235,7 +235,7 @@ func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, 
 	case string:
 		items, locs = []any{l}, []loc{list} // secrets = "key", as the SDK accepts a bare string
 	default:
-		return e, d.valueErrorf(list, "%s: secrets must be a list of keys or {key = ...} tables, not %s", where, typeName(raw))
+		return e, d.valueErrorf(list, "%s: secrets must be a list of keys or {key = ...} tables, not %s", where, TypeName(raw))
 	}
 	for j := range items {
 		if locs == nil || j > 0 {
@@ -281,7 +281,7 @@ func (d *decoder) strIn(t map[string]any, base loc, where, k string) (string, bo
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		return "", false, d.valueErrorf(at(base, k), "%s: %s must be a string, not %s", where, k, typeName(v))
+		return "", false, d.valueErrorf(at(base, k), "%s: %s must be a string, not %s", where, k, TypeName(v))
 	}
 	return s, true, nil
 }
@@ -297,7 +297,7 @@ func (d *decoder) secretRequest(where string, p loc, item any, c *Config) (Secre
 	case map[string]any:
 		t = v
 	default:
-		return s, d.keyErrorf(p, "%s: each secret must be a key or a {key = ...} table, not %s", where, typeName(item))
+		return s, d.keyErrorf(p, "%s: each secret must be a key or a {key = ...} table, not %s", where, TypeName(item))
 	}
 	for _, k := range slices.Sorted(maps.Keys(t)) {
 		if !slices.Contains(secretKeys, k) {
@@ -341,7 +341,7 @@ func (d *decoder) secretRequest(where string, p loc, item any, c *Config) (Secre
 	if v, ok := t["deliver"]; ok {
 		deliver, isBool := v.(bool)
 		if !isBool {
-			return s, d.valueErrorf(at(p, "deliver"), "%s: deliver must be a boolean, not %s", where, typeName(v))
+			return s, d.valueErrorf(at(p, "deliver"), "%s: deliver must be a boolean, not %s", where, TypeName(v))
 		}
 		if !deliver {
 			for _, k := range []string{"as_env_var", "mount", "injector"} {
@@ -440,12 +440,12 @@ func (d *decoder) renders(base loc, where string, t map[string]any, e *Environme
 		for _, item := range l {
 			m, isTable := item.(map[string]any)
 			if !isTable {
-				return d.valueErrorf(at(list, len(items)), "%s: each render output must be a table, not %s", where, typeName(item))
+				return d.valueErrorf(at(list, len(items)), "%s: each render output must be a table, not %s", where, TypeName(item))
 			}
 			items = append(items, m)
 		}
 	default:
-		return d.valueErrorf(list, "%s: render must be an array of tables ([[environments.render]]), not %s", where, typeName(raw))
+		return d.valueErrorf(list, "%s: render must be an array of tables ([[environments.render]]), not %s", where, TypeName(raw))
 	}
 	// Where each secret already goes: a variable, or a file under abi.SecretsDir named by its key.
 	taken := map[string]string{}
@@ -552,13 +552,13 @@ func (d *decoder) renderSecrets(p loc, where string, v any, e *Environment) ([]s
 	}
 	list, isList := v.([]any)
 	if !isList {
-		return nil, d.valueErrorf(p, "%s: secrets must be a list of the environment's secret keys, not %s", where, typeName(v))
+		return nil, d.valueErrorf(p, "%s: secrets must be a list of the environment's secret keys, not %s", where, TypeName(v))
 	}
 	var keys []string
 	for i, item := range list {
 		k, isStr := item.(string)
 		if !isStr {
-			return nil, d.valueErrorf(at(p, i), "%s: item %d of secrets must be a secret's key (a string), not %s", where, i+1, typeName(item))
+			return nil, d.valueErrorf(at(p, i), "%s: item %d of secrets must be a secret's key (a string), not %s", where, i+1, TypeName(item))
 		}
 		if err := scope.ValidateKey(k); err != nil {
 			return nil, d.valueErrorf(at(p, i), "%s: %w", where, err)
@@ -602,7 +602,7 @@ func (d *decoder) mode(p loc, where string, v any) (fs.FileMode, error) {
 		}
 		m = uint64(x)
 	default:
-		return 0, d.valueErrorf(p, "%s: mode must be a string such as \"0400\", not %s", where, typeName(v))
+		return 0, d.valueErrorf(p, "%s: mode must be a string such as \"0400\", not %s", where, TypeName(v))
 	}
 	if m == 0 || m > 0o777 || !secretfile.ValidMode(uint32(m)) {
 		return 0, bad()

@@ -148,7 +148,7 @@ func isWord(s string) bool {
 }
 
 func (p parser) typeErr(k, want string, v any) error {
-	return fmt.Errorf("setting %q must be %s, not %s", p.key(k), want, typeName(v))
+	return fmt.Errorf("setting %q must be %s, not %s", p.key(k), want, config.TypeName(v))
 }
 
 func (p parser) boolean(t map[string]any, k string) (bool, error) {
@@ -184,7 +184,7 @@ func (p parser) origins(t map[string]any, insecure bool) ([]string, error) {
 	for i, item := range list {
 		s, isStr := item.(string)
 		if !isStr {
-			return nil, fmt.Errorf("origin #%d of %q must be a string, not %s", i+1, p.key("origins"), typeName(item))
+			return nil, fmt.Errorf("origin #%d of %q must be a string, not %s", i+1, p.key("origins"), config.TypeName(item))
 		}
 		o, err := Origin(s)
 		if err != nil {
@@ -290,7 +290,7 @@ func (p parser) credentials(t map[string]any) (map[string]string, error) {
 		setting := p.key("credentials." + name)
 		s, isStr := m[name].(string)
 		if !isStr {
-			return nil, fmt.Errorf("setting %q must be a file's path, not %s (a credential is never written in flyte.toml)", setting, typeName(m[name]))
+			return nil, fmt.Errorf("setting %q must be a file's path, not %s (a credential is never written in flyte.toml)", setting, config.TypeName(m[name]))
 		}
 		path, err := p.pathValue(setting, s)
 		if err != nil {
@@ -313,25 +313,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// typeName names a decoded TOML value's type, with its article.
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a table"
-	}
-	return "a date or time"
 }
 
 // Origin returns the canonical origin of s, which must be scheme://host[:port]
