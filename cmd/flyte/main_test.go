@@ -19,6 +19,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/internal/httpfixture"
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -110,10 +111,8 @@ func buildPlugin(t testing.TB, name, pkg string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building test plugin %s: %v\n%s", name, err, b)
+	if err := wasmtest.BuildGo(pkg, out); err != nil {
+		t.Fatalf("building test plugin %s: %v", name, err)
 	}
 	if strings.HasPrefix(pkg, "../../plugins/") {
 		if b, err := exec.Command("go", "run", "../../internal/describesection", out).CombinedOutput(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/conformance"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
 // cache is the compiled-plugin cache cmd/flyte's tests share.
@@ -84,10 +84,8 @@ func TestBuiltins(t *testing.T) {
 func buildPlugin(t *testing.T, name string) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/"+name)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", name, err, b)
+	if err := wasmtest.BuildGo("../../testdata/plugins/"+name, out); err != nil {
+		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
 // buildBadinject builds testdata/plugins/badinject, the hostile injector.
@@ -20,10 +20,8 @@ func buildBadinject(t *testing.T) string {
 		t.Skip("builds a plugin")
 	}
 	out := filepath.Join(t.TempDir(), "badinject.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/badinject")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building badinject: %v\n%s", err, b)
+	if err := wasmtest.BuildGo("../../testdata/plugins/badinject", out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/flytesecrets/flyte/host/httpgrant"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/internal/httpfixture"
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
 // The http capability end to end: testdata/plugins/httpprobe, a real wasm
@@ -40,10 +40,7 @@ func buildProbe(t *testing.T) []byte {
 		}
 		defer os.RemoveAll(dir)
 		out := filepath.Join(dir, "httpprobe.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/httpprobe")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			probeErr = errors.New(string(b))
+		if probeErr = wasmtest.BuildGo("../../testdata/plugins/httpprobe", out); probeErr != nil {
 			return
 		}
 		probeWasm, probeErr = os.ReadFile(out)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
 const (
@@ -44,10 +44,7 @@ func buildHostile(t *testing.T) []byte {
 			return
 		}
 		out := filepath.Join(dir, "hostile.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "../../testdata/plugins/hostile")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			hostileErr = errors.New(string(b))
+		if hostileErr = wasmtest.BuildGo("../../testdata/plugins/hostile", out); hostileErr != nil {
 			return
 		}
 		hostileWasm, hostileErr = os.ReadFile(out)

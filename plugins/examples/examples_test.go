@@ -5,11 +5,12 @@ package examples_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
 // Each example imports from its host only what it uses: the linker keeps
@@ -28,10 +29,8 @@ func TestImports(t *testing.T) {
 	dir := t.TempDir()
 	for pkg, imports := range want {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+".wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, b)
+		if err := wasmtest.BuildGo(pkg, out, "-ldflags=-s"); err != nil {
+			t.Fatal(err)
 		}
 		b, err := os.ReadFile(out)
 		if err != nil {
