@@ -50,21 +50,9 @@ func ReadFile(setting, grantee, path string, protected []Protected, secret bool)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: cannot tell where it leads: %w", setting, path, safefile.Bare(err))
 	}
-	var ids []fileID
-	for _, p := range protected {
-		if p.Path == "" {
-			continue
-		}
-		w, err := where(p.Path)
-		if err != nil {
-			w = place{lexical: absClean(p.Path), real: absClean(p.Path)}
-		}
-		if overlap(g, w) {
-			return nil, fmt.Errorf("%s %s would give %s %s (%s); choose a file outside it", setting, path, grantee, p.What, p.Path)
-		}
-		if w.id != nil {
-			ids = append(ids, *w.id)
-		}
+	p, ids := reaches(g, protected)
+	if p != nil {
+		return nil, fmt.Errorf("%s %s would give %s %s (%s); choose a file outside it", setting, path, grantee, p.What, p.Path)
 	}
 	fi, err := os.Lstat(g.real)
 	if err != nil {

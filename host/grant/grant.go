@@ -95,7 +95,18 @@ func Check(setting, grantee, dir string, protected []Protected) error {
 	if fs := pseudoAt(existing(g.real)); fs != "" {
 		return fmt.Errorf("%s %s: a directory of %s; choose one that holds files", setting, dir, fs)
 	}
-	for _, p := range protected {
+	if p, _ := reaches(g, protected); p != nil {
+		return fmt.Errorf("%s %s would give %s %s (%s); choose a directory outside it", setting, dir, grantee, p.What, p.Path)
+	}
+	return nil
+}
+
+// reaches returns the first protected path that g contains, equals or lies
+// inside, or nil, and the file identities of the protected paths it checked
+// (for a granted file's hard-link check).
+func reaches(g place, protected []Protected) (*Protected, []fileID) {
+	var ids []fileID
+	for i, p := range protected {
 		if p.Path == "" {
 			continue
 		}
@@ -105,10 +116,13 @@ func Check(setting, grantee, dir string, protected []Protected) error {
 			w = place{lexical: absClean(p.Path), real: absClean(p.Path)}
 		}
 		if overlap(g, w) {
-			return fmt.Errorf("%s %s would give %s %s (%s); choose a directory outside it", setting, dir, grantee, p.What, p.Path)
+			return &protected[i], ids
+		}
+		if w.id != nil {
+			ids = append(ids, *w.id)
 		}
 	}
-	return nil
+	return nil, ids
 }
 
 // place is a path as written and as the kernel reaches it.
