@@ -19,8 +19,10 @@ const Version = 1
 // Minor is the ABI minor version: additions (new ops, new optional imports,
 // new message fields, new enum values) that older peers can ignore or are
 // never sent. 1.1 added record kind 3, SecretImagePull; 1.2 added the http
-// capability, the time_left import and the render op (SPEC.md, section 8).
-const Minor = 2
+// capability, the time_left import and the render op; 1.3 fenced writes,
+// compare-and-set and deletion of meta values, and compaction (SPEC.md,
+// section 8).
+const Minor = 3
 
 // MinorImagePull is the first minor version whose stores may be sent
 // records of kind SecretImagePull.
@@ -33,6 +35,12 @@ const MinorHTTP = 2
 // MinorRender is the first minor version whose injectors may be sent
 // OpRender.
 const MinorRender = 2
+
+// MinorFence is the first minor version whose stores honour
+// WriteRequest.Guard and MetaRequest.HasExpected, and serve OpMetaDelete
+// (and OpCompact, or answer it Unimplemented). The host sends none of these
+// to an older store.
+const MinorFence = 3
 
 // Names of the exports a guest provides and of the host modules it imports.
 const (
@@ -128,6 +136,11 @@ const (
 	OpDelete  Op = 5 // KeyRequest -> (empty)
 	OpMetaGet Op = 6 // MetaRequest -> MetaResponse
 	OpMetaPut Op = 7 // MetaRequest -> MetaResponse
+	// OpMetaDelete removes a meta value (since 1.3).
+	OpMetaDelete Op = 8 // MetaRequest -> (empty)
+	// OpCompact drops the history of earlier values a store keeps, if any
+	// (since 1.3; Unimplemented: it keeps none).
+	OpCompact Op = 9 // (empty) -> (empty)
 )
 
 // Injector operations.

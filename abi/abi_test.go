@@ -23,6 +23,8 @@ func TestRoundTrip(t *testing.T) {
 		{&ListRequest{Org: "o", HasProject: true, Domain: "d", HasDomain: true, Key: "k", PageToken: "t", Limit: 9}, &ListRequest{}},
 		{&ListResponse{Records: []Record{{Key: "a"}, {Key: long}}, Damaged: []Damaged{{Key: "b", Reason: "r"}}, NextPageToken: "n"}, &ListResponse{}},
 		{&MetaRequest{Name: "n", Value: []byte{0, 1}, CreateOnly: true}, &MetaRequest{}},
+		{&MetaRequest{Name: "n", Value: []byte{2}, Expected: []byte{0, 1}, HasExpected: true}, &MetaRequest{}},
+		{&WriteRequest{Record: Record{Key: "k"}, Guard: &Guard{Name: "datakey", Value: []byte{9}}}, &WriteRequest{}},
 		{&Describe{Minor: 1, Kind: KindInjector, Name: "n", Version: "v", Summary: "s", Ops: []Op{OpCreate, OpPlan}, Capabilities: []string{"fs"}}, &Describe{}},
 		{&DirList{Entries: []DirEntry{{Name: "a", Dir: true}, {Name: "b"}}}, &DirList{}},
 		{&PluginConfig{Entries: []KeyValue{{"a", "1"}, {"b", ""}}}, &PluginConfig{}},
@@ -107,7 +109,7 @@ func allMessages() []Message {
 		&MetaRequest{}, &MetaResponse{}, &ErrorMessage{}, &Describe{}, &DirEntry{}, &DirList{}, &KeyValue{}, &PluginConfig{},
 		&Task{}, &SecretRequest{}, &PlanRequest{}, &EnvEntry{}, &FileEntry{}, &Plan{},
 		&OutputRequest{}, &RenderRequest{}, &Part{}, &Output{}, &RenderPlan{},
-		&HTTPHeader{}, &HTTPRequest{}, &HTTPResponse{}}
+		&HTTPHeader{}, &HTTPRequest{}, &HTTPResponse{}, &Guard{}}
 }
 
 // FuzzUnmarshal decodes every message, so a new message must join
@@ -169,6 +171,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add(Marshal(&PlanRequest{Task: Task{Environment: "e", Org: "o"}, Secrets: []SecretRequest{{Ref: 1, Key: "k", Group: "g", Kind: SecretFile,
 		Mount: SecretsDir, Scope: Scope{Org: "o", Project: "p"}, Size: 9}}}))
 	f.Add(Marshal(&Record{Scope: Scope{"o", "p", "d"}, Key: "k", Kind: SecretImagePull, Version: 3, Created: -1, Updated: 1 << 40, Sealed: []byte{0}}))
+	f.Add(Marshal(&WriteRequest{Record: Record{Key: "k", Sealed: []byte{1}}, ExpectedVersion: 2, Guard: &Guard{Name: "datakey", Value: []byte("env")}}))
+	f.Add(Marshal(&MetaRequest{Name: "datakey", Value: []byte("new"), Expected: []byte("old"), HasExpected: true}))
 	f.Add(Marshal(&PluginConfig{Entries: []KeyValue{{"template", "{{secret \"k\"}}"}}}))
 	f.Add(Marshal(&HTTPResponse{Status: 200, Headers: []HTTPHeader{{Name: "A", Value: []byte("b")}}, Body: []byte("{}"), URL: "https://h:1/", TimeLeftMS: 5}))
 	f.Fuzz(func(t *testing.T, b []byte) {

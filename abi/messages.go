@@ -96,16 +96,21 @@ func (m *Record) UnmarshalFrom(d *Decoder) {
 // WriteRequest is the input of OpCreate and OpUpdate. For OpUpdate,
 // ExpectedVersion 0 means "whatever is there"; any other value is a
 // compare-and-set that fails with Conflict when the stored version differs.
-// The store keeps Created from the existing record on update.
+// The store keeps Created from the existing record on update. A Guard
+// (since 1.3) makes the write conditional on a meta value.
 type WriteRequest struct {
 	Record          Record
 	ExpectedVersion uint64
+	Guard           *Guard
 }
 
 // MarshalTo implements Message.
 func (m *WriteRequest) MarshalTo(e *Encoder) {
 	e.Message(1, &m.Record)
 	e.Uint(2, m.ExpectedVersion)
+	if m.Guard != nil {
+		e.Message(3, m.Guard)
+	}
 }
 
 // UnmarshalFrom implements Message.
@@ -116,6 +121,37 @@ func (m *WriteRequest) UnmarshalFrom(d *Decoder) {
 			d.Message(&m.Record)
 		case 2:
 			m.ExpectedVersion = d.Uint()
+		case 3:
+			m.Guard = &Guard{}
+			d.Message(m.Guard)
+		}
+	}
+}
+
+// Guard fences a write (since 1.3): the store applies it only while the
+// meta value Name holds exactly Value, checked atomically with the write,
+// and answers Conflict otherwise (also when the meta value is absent). The
+// host guards every sealed write with the data key's envelope, so that
+// nothing is sealed under a key another process has just retired.
+type Guard struct {
+	Name  string
+	Value []byte
+}
+
+// MarshalTo implements Message.
+func (m *Guard) MarshalTo(e *Encoder) {
+	e.String(1, m.Name)
+	e.Blob(2, m.Value)
+}
+
+// UnmarshalFrom implements Message.
+func (m *Guard) UnmarshalFrom(d *Decoder) {
+	for d.Next() {
+		switch d.Field() {
+		case 1:
+			m.Name = d.String()
+		case 2:
+			m.Value = d.Blob()
 		}
 	}
 }
@@ -273,13 +309,18 @@ func (m *ListResponse) UnmarshalFrom(d *Decoder) {
 	}
 }
 
-// MetaRequest reads (OpMetaGet) or writes (OpMetaPut) a named store-wide
-// value, such as the wrapped data key. With CreateOnly, a put of an
-// existing name stores nothing and answers with the existing value.
+// MetaRequest reads (OpMetaGet), writes (OpMetaPut) or removes
+// (OpMetaDelete, since 1.3) a named store-wide value, such as the wrapped
+// data key. With CreateOnly, a put of an existing name stores nothing and
+// answers with the existing value. With HasExpected (since 1.3), a put or
+// a delete applies only while the stored value is exactly Expected:
+// NotFound when there is none, Conflict when it differs.
 type MetaRequest struct {
-	Name       string
-	Value      []byte
-	CreateOnly bool
+	Name        string
+	Value       []byte
+	CreateOnly  bool
+	Expected    []byte
+	HasExpected bool
 }
 
 // MarshalTo implements Message.
@@ -287,6 +328,8 @@ func (m *MetaRequest) MarshalTo(e *Encoder) {
 	e.String(1, m.Name)
 	e.Blob(2, m.Value)
 	e.Bool(3, m.CreateOnly)
+	e.Blob(4, m.Expected)
+	e.Bool(5, m.HasExpected)
 }
 
 // UnmarshalFrom implements Message.
@@ -299,6 +342,10 @@ func (m *MetaRequest) UnmarshalFrom(d *Decoder) {
 			m.Value = d.Blob()
 		case 3:
 			m.CreateOnly = d.Bool()
+		case 4:
+			m.Expected = d.Blob()
+		case 5:
+			m.HasExpected = d.Bool()
 		}
 	}
 }

@@ -57,6 +57,35 @@ type Store interface {
 	MetaPut(name string, value []byte, createOnly bool) ([]byte, error)
 }
 
+// Fenced is what a Store also implements to speak ABI 1.3
+// (abi.MinorFence): writes fenced by a meta value, and compare-and-set and
+// deletion of meta values. A Store without it declares minor 2, so the host
+// sends it none of these; with it, the store must honour every guard, since
+// the host relies on them to keep values from being sealed under a retired
+// data key.
+type Fenced interface {
+	// CreateIf and UpdateIf are Create and Update applied only while the
+	// meta value g.Name holds exactly g.Value, checked atomically with the
+	// write: abi.Conflict otherwise, also when it is absent.
+	CreateIf(r *abi.Record, g abi.Guard) (*abi.Record, error)
+	UpdateIf(r *abi.Record, expected uint64, g abi.Guard) (*abi.Record, error)
+	// MetaSwap replaces a meta value only while it holds exactly expected
+	// (abi.NotFound when absent, abi.Conflict when different) and returns
+	// what is now stored.
+	MetaSwap(name string, value, expected []byte) ([]byte, error)
+	// MetaDelete removes a meta value (abi.NotFound when absent); with
+	// hasExpected, only while it holds exactly expected (abi.Conflict).
+	MetaDelete(name string, expected []byte, hasExpected bool) error
+}
+
+// Compacter is what a Fenced store that keeps a history of earlier values
+// (as etcd keeps revisions) implements, so that `flyte store recipients
+// remove` can drop values sealed under a retired key. Without it the kit
+// answers abi.OpCompact with abi.Unimplemented: there is no history.
+type Compacter interface {
+	Compact() error
+}
+
 // FS is the directory capability as a plugin sees it (HostFS in a wasm
 // guest). Paths are slash-separated and relative to the granted directory.
 // Every write is atomic (temporary file, fsync, rename) and durable when it
@@ -88,7 +117,10 @@ type Info struct {
 	Capabilities []string
 }
 
-var storeOps = []abi.Op{abi.OpCreate, abi.OpUpdate, abi.OpGet, abi.OpList, abi.OpDelete, abi.OpMetaGet, abi.OpMetaPut}
+var (
+	storeOps       = []abi.Op{abi.OpCreate, abi.OpUpdate, abi.OpGet, abi.OpList, abi.OpDelete, abi.OpMetaGet, abi.OpMetaPut}
+	fencedStoreOps = append(storeOps[:len(storeOps):len(storeOps)], abi.OpMetaDelete, abi.OpCompact)
+)
 
 // Handler serves one plugin: Describe says what it is, Handle serves one
 // operation.
@@ -113,7 +145,20 @@ func (i Info) describe(kind abi.PluginKind, ops []abi.Op) *abi.Describe {
 	}
 }
 
-func (h storeHandler) Describe() *abi.Describe { return h.info.describe(abi.KindStore, storeOps) }
+// Describe declares minor 3 and its ops for a Fenced store; minor 2 for
+// any other, which the host then never sends a guard.
+func (h storeHandler) Describe() *abi.Describe {
+	if _, ok := h.store.(Fenced); ok {
+		d := h.info.describe(abi.KindStore, fencedStoreOps)
+		if _, ok := h.store.(Compacter); !ok {
+			d.Ops = d.Ops[:len(d.Ops)-1]
+		}
+		return d
+	}
+	d := h.info.describe(abi.KindStore, storeOps)
+	d.Minor = abi.MinorFence - 1
+	return d
+}
 
 func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 	bad := func(err error) error { return abi.Errorf(abi.InvalidArgument, "bad request: ", err.Error()) }
@@ -125,9 +170,17 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		}
 		var r *abi.Record
 		var err error
-		if op == abi.OpCreate {
+		f, fenced := h.store.(Fenced)
+		switch {
+		case req.Guard != nil && !fenced:
+			return nil, abi.Errorf(abi.Unimplemented, "this store does not support guarded writes (ABI 1.3)")
+		case req.Guard != nil && op == abi.OpCreate:
+			r, err = f.CreateIf(&req.Record, *req.Guard)
+		case req.Guard != nil:
+			r, err = f.UpdateIf(&req.Record, req.ExpectedVersion, *req.Guard)
+		case op == abi.OpCreate:
 			r, err = h.store.Create(&req.Record)
-		} else {
+		default:
 			r, err = h.store.Update(&req.Record, req.ExpectedVersion)
 		}
 		if err != nil {
@@ -157,22 +210,39 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 			return nil, err
 		}
 		return abi.Marshal(resp), nil
-	case abi.OpMetaGet, abi.OpMetaPut:
+	case abi.OpMetaGet, abi.OpMetaPut, abi.OpMetaDelete:
 		var req abi.MetaRequest
 		if err := abi.Unmarshal(in, &req); err != nil {
 			return nil, bad(err)
 		}
+		f, fenced := h.store.(Fenced)
+		if !fenced && (req.HasExpected || op == abi.OpMetaDelete) {
+			return nil, abi.Errorf(abi.Unimplemented, "this store does not support compare-and-set or deletion of meta values (ABI 1.3)")
+		}
 		var v []byte
 		var err error
-		if op == abi.OpMetaGet {
+		switch {
+		case op == abi.OpMetaGet:
 			v, err = h.store.MetaGet(req.Name)
-		} else {
+		case op == abi.OpMetaDelete:
+			return nil, f.MetaDelete(req.Name, req.Expected, req.HasExpected)
+		case req.HasExpected && req.CreateOnly:
+			return nil, abi.Errorf(abi.InvalidArgument, "bad request: create_only and expected together")
+		case req.HasExpected:
+			v, err = f.MetaSwap(req.Name, req.Value, req.Expected)
+		default:
 			v, err = h.store.MetaPut(req.Name, req.Value, req.CreateOnly)
 		}
 		if err != nil {
 			return nil, err
 		}
 		return abi.Marshal(&abi.MetaResponse{Value: v}), nil
+	case abi.OpCompact:
+		if c, ok := h.store.(Compacter); ok {
+			if _, fenced := h.store.(Fenced); fenced {
+				return nil, c.Compact()
+			}
+		}
 	}
 	return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
 }

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -47,7 +48,54 @@ func TestRenderOp(t *testing.T) {
 // Describe carries what Info declares.
 func TestDescribeCapabilities(t *testing.T) {
 	d := StoreHandler(Info{Name: "s", Capabilities: []string{"http"}}, nil).Describe()
-	if d.Minor != abi.Minor || d.Kind != abi.KindStore || len(d.Capabilities) != 1 || d.Capabilities[0] != "http" {
+	// A Store that is not Fenced declares the minor before fences, so
+	// the host never sends it a guard it would ignore.
+	if d.Minor != abi.MinorFence-1 || d.Kind != abi.KindStore || len(d.Capabilities) != 1 || d.Capabilities[0] != "http" {
 		t.Errorf("describe = %+v", d)
+	}
+}
+
+// fencedStore is a Store that is also Fenced, but serves nothing.
+type fencedStore struct{ Store }
+
+func (fencedStore) CreateIf(*abi.Record, abi.Guard) (*abi.Record, error) {
+	return nil, abi.Errorf(abi.Conflict, "create fenced")
+}
+func (fencedStore) UpdateIf(*abi.Record, uint64, abi.Guard) (*abi.Record, error) {
+	return nil, abi.Errorf(abi.Conflict, "update fenced")
+}
+func (fencedStore) MetaSwap(string, []byte, []byte) ([]byte, error) {
+	return nil, abi.Errorf(abi.Conflict, "swap")
+}
+func (fencedStore) MetaDelete(string, []byte, bool) error { return abi.Errorf(abi.NotFound, "delete") }
+
+// A Fenced store declares 1.3 and gets its guarded writes and meta
+// operations; a plain one refuses them rather than ignore a guard.
+func TestFenced(t *testing.T) {
+	f := StoreHandler(Info{Name: "f"}, fencedStore{})
+	if d := f.Describe(); d.Minor != abi.MinorFence || !slices.Contains(d.Ops, abi.OpMetaDelete) || slices.Contains(d.Ops, abi.OpCompact) {
+		t.Errorf("fenced describe = %+v", d)
+	}
+	guarded := abi.Marshal(&abi.WriteRequest{Guard: &abi.Guard{Name: "datakey", Value: []byte("e")}})
+	swap := abi.Marshal(&abi.MetaRequest{Name: "n", HasExpected: true})
+	for _, c := range []struct {
+		h    Handler
+		op   abi.Op
+		in   []byte
+		want abi.Status
+	}{
+		{f, abi.OpCreate, guarded, abi.Conflict},
+		{f, abi.OpUpdate, guarded, abi.Conflict},
+		{f, abi.OpMetaPut, swap, abi.Conflict},
+		{f, abi.OpMetaDelete, swap, abi.NotFound},
+		{f, abi.OpCompact, nil, abi.Unimplemented},
+		{f, abi.OpMetaPut, abi.Marshal(&abi.MetaRequest{Name: "n", HasExpected: true, CreateOnly: true}), abi.InvalidArgument},
+		{StoreHandler(Info{}, nil), abi.OpCreate, guarded, abi.Unimplemented},
+		{StoreHandler(Info{}, nil), abi.OpMetaPut, swap, abi.Unimplemented},
+		{StoreHandler(Info{}, nil), abi.OpMetaDelete, swap, abi.Unimplemented},
+	} {
+		if st, _ := Dispatch(c.h, c.op, c.in); st != c.want {
+			t.Errorf("op %d: %v, want %v", c.op, st, c.want)
+		}
 	}
 }
