@@ -24,6 +24,7 @@ func TestRoundTrip(t *testing.T) {
 		{&ListResponse{Records: []Record{{Key: "a"}, {Key: long}}, Damaged: []Damaged{{Key: "b", Reason: "r"}}, NextPageToken: "n"}, &ListResponse{}},
 		{&MetaRequest{Name: "n", Value: []byte{0, 1}, CreateOnly: true}, &MetaRequest{}},
 		{&MetaRequest{Name: "n", Value: []byte{2}, Expected: []byte{0, 1}, HasExpected: true}, &MetaRequest{}},
+		{&ListRequest{Org: "o", AllOrgs: true, Limit: 3}, &ListRequest{}},
 		{&WriteRequest{Record: Record{Key: "k"}, Guard: &Guard{Name: "datakey", Value: []byte{9}}}, &WriteRequest{}},
 		{&Describe{Minor: 1, Kind: KindInjector, Name: "n", Version: "v", Summary: "s", Ops: []Op{OpCreate, OpPlan}, Capabilities: []string{"fs"}}, &Describe{}},
 		{&DirList{Entries: []DirEntry{{Name: "a", Dir: true}, {Name: "b"}}}, &DirList{}},

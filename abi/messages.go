@@ -199,6 +199,10 @@ type ListRequest struct {
 	Key        string
 	PageToken  string
 	Limit      uint32
+	// AllOrgs (since 1.3) lists every organization of the store: Org is
+	// ignored and the order is (org, project, domain, key). The host sends
+	// it only to re-seal a whole store under a new data key.
+	AllOrgs bool
 }
 
 // MarshalTo implements Message.
@@ -211,6 +215,7 @@ func (m *ListRequest) MarshalTo(e *Encoder) {
 	e.String(6, m.Key)
 	e.String(7, m.PageToken)
 	e.Uint(8, uint64(m.Limit))
+	e.Bool(9, m.AllOrgs)
 }
 
 // UnmarshalFrom implements Message.
@@ -233,6 +238,8 @@ func (m *ListRequest) UnmarshalFrom(d *Decoder) {
 			m.PageToken = d.String()
 		case 8:
 			m.Limit = d.Uint32()
+		case 9:
+			m.AllOrgs = d.Bool()
 		}
 	}
 }
@@ -240,7 +247,7 @@ func (m *ListRequest) UnmarshalFrom(d *Decoder) {
 // Matches reports whether a record in scope s with key k passes the
 // request's filters. Stores may use it; the host applies it again.
 func (m *ListRequest) Matches(s Scope, k string) bool {
-	return s.Org == m.Org &&
+	return (m.AllOrgs || s.Org == m.Org) &&
 		(!m.HasProject || s.Project == m.Project) &&
 		(!m.HasDomain || s.Domain == m.Domain) &&
 		(m.Key == "" || k == m.Key)

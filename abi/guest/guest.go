@@ -58,8 +58,9 @@ type Store interface {
 }
 
 // Fenced is what a Store also implements to speak ABI 1.3
-// (abi.MinorFence): writes fenced by a meta value, and compare-and-set and
-// deletion of meta values. A Store without it declares minor 2, so the host
+// (abi.MinorFence): writes fenced by a meta value, compare-and-set and
+// deletion of meta values, and (in its List) listings of every
+// organization, abi.ListRequest.AllOrgs. A Store without it declares minor 2, so the host
 // sends it none of these; with it, the store must honour every guard, since
 // the host relies on them to keep values from being sealed under a retired
 // data key.

@@ -108,11 +108,11 @@ func TestNewerABI(t *testing.T) {
 		want string
 	}{
 		{func(m *wasmtest.Module) { m.Import("flyte_kv_v1", "get", pathFn, status) },
-			"imports flyte_kv_v1.get, from a newer ABI than this flyte's 1.2"},
+			"imports flyte_kv_v1.get, from a newer ABI than this flyte's 1.3"},
 		{func(m *wasmtest.Module) { m.Import(abi.FSModule, "rename", pathFn, status) },
-			"imports flyte_fs_v1.rename, from a newer ABI than this flyte's 1.2"},
+			"imports flyte_fs_v1.rename, from a newer ABI than this flyte's 1.3"},
 		{func(m *wasmtest.Module) { m.Import(abi.HostModule, "clock", nil, status) },
-			"imports flyte_v1.clock, from a newer ABI than this flyte's 1.2"},
+			"imports flyte_v1.clock, from a newer ABI than this flyte's 1.3"},
 		{func(m *wasmtest.Module) { m.Marker("flyte_abi_v2") },
 			"speaks flyte ABI v2; this flyte speaks v1 (1.3)"},
 		{func(m *wasmtest.Module) { m.Marker("flyte_abi_v17").Import("flyte_v2", "x", nil, nil) },
@@ -255,7 +255,7 @@ func TestDescribeSectionMustMatch(t *testing.T) {
 	}{
 		{abi.Describe{Minor: abi.Minor, Kind: abi.KindStore, Name: "another name", Ops: []abi.Op{abi.OpList, abi.OpGet}}, ""},
 		{abi.Describe{Minor: abi.Minor, Kind: abi.KindInjector, Ops: live.Ops}, "kind: the section says injector, the plugin store"},
-		{abi.Describe{Minor: 0, Kind: abi.KindStore, Ops: live.Ops}, "ABI minor: the section says 0, the plugin 2"},
+		{abi.Describe{Minor: 0, Kind: abi.KindStore, Ops: live.Ops}, "ABI minor: the section says 0, the plugin " + strconv.Itoa(abi.Minor)},
 		{abi.Describe{Minor: abi.Minor, Kind: abi.KindStore, Ops: []abi.Op{abi.OpGet}}, "ops: the section says [" + opNum(abi.OpGet) + "], the plugin [" + opNum(abi.OpGet) + " " + opNum(abi.OpList) + "]"},
 		{abi.Describe{Minor: abi.Minor, Kind: abi.KindStore, Ops: live.Ops, Capabilities: []string{"http"}}, "capabilities: the section says [http], the plugin []"},
 	} {
