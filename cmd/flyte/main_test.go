@@ -179,6 +179,7 @@ func TestScripts(t *testing.T) {
 			"holdlock":   cmdHoldlock,
 			"httpserve":  cmdHTTPServe,
 			"appendfile": cmdAppendfile,
+			"etcd":       cmdEtcd,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -186,6 +187,8 @@ func TestScripts(t *testing.T) {
 				// Permission checks do not apply to root: chmod 000 leaves a
 				// file readable.
 				return os.Geteuid() == 0, nil
+			case "etcd":
+				return etcdCondition(), nil
 			case "pty":
 				// ttyin needs a pseudo-terminal, which a container may lack.
 				f, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
@@ -482,7 +485,8 @@ func TestScriptsAsUser(t *testing.T) {
 	cmd := exec.Command(bin, "-test.run", "^TestScripts$", "-test.count=1", "-test.v")
 	cmd.Dir = wd
 	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + tmp, "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C",
-		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug, "FLYTE_TEST_PLUGIN_LIARSTORE=" + liar}
+		"FLYTE_TEST_AS_USER=1", "FLYTE_TEST_PLUGIN_BADINJECT=" + plug, "FLYTE_TEST_PLUGIN_LIARSTORE=" + liar,
+		etcdRequireEnv()}
 	cmd.Env = append(cmd.Env, pluginEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
