@@ -83,6 +83,11 @@ func httpCredential(_ context.Context, s Session, m api.Module, stack []uint64) 
 	stack[0] = hs.out.Reply(v, nil)
 }
 
+// HTTPGrant is the http grant g built from settings rather than parsed from
+// a [plugins.NAME.grant.http] table: the etcd store's, from [store]
+// (httpgrant.Store). A flyte built without http returns nil.
+func HTTPGrant(g *httpgrant.Grant) Grant { return &httpGrant{g} }
+
 type httpGrant struct{ g *httpgrant.Grant }
 
 func (g *httpGrant) Check(protected []grant.Protected) error { return g.g.Check(protected) }

@@ -40,6 +40,19 @@ const (
 	DefaultTimeout = 5 * time.Second
 	// MaxTimeout caps a plugin call's deadline, so a hung backend cannot hold a command forever.
 	MaxTimeout = 5 * time.Minute
+
+	// EtcdStore is the built-in store plugin kept in etcd; [store] names its endpoints.
+	EtcdStore = "etcd"
+	// DefaultEtcdPrefix is store.prefix when the file sets none: where flyte's keys live in etcd.
+	DefaultEtcdPrefix = "/flyte/"
+	// DefaultEtcdTimeout is the etcd store's call deadline (store.timeout) when the file sets none:
+	// room to try every endpoint of a cluster that lost its quorum and still answer.
+	DefaultEtcdTimeout = 10 * time.Second
+	// DefaultRequestTimeout bounds one request to an endpoint (store.request_timeout) when the file
+	// sets none; never more than half the call's deadline, so that another endpoint can be tried.
+	DefaultRequestTimeout = 2 * time.Second
+	// MaxEndpoints caps store.endpoints.
+	MaxEndpoints = 16
 )
 
 // maxFileSize bounds what Load reads, so that pointing --config at a huge file fails fast.
@@ -78,8 +91,23 @@ type Config struct {
 type StoreConfig struct {
 	// Plugin names the store plugin: a built-in one or a key of Config.Plugins.
 	Plugin string
-	// Path is the embedded store's directory, absolute.
+	// Path is the embedded store's directory, absolute; "" for the etcd store.
 	Path string
+
+	// The settings below are the etcd store's (Plugin == EtcdStore), zero for any other.
+
+	// Endpoints are the etcd cluster's client URLs as canonical origins (scheme://host:port), in
+	// the file's order: the order the plugin tries them, and what it is granted.
+	Endpoints []string
+	// Prefix is where flyte's keys live in etcd: starts and ends with "/" (DefaultEtcdPrefix).
+	Prefix string
+	// User is the etcd user, "" for none; PasswordFile then holds its password (absolute).
+	User, PasswordFile string
+	// CAFile, ClientCert and ClientKey are TLS files for https endpoints (absolute), or "".
+	CAFile, ClientCert, ClientKey string
+	// Timeout is the deadline of one call into the store plugin; RequestTimeout of one request
+	// to an endpoint.
+	Timeout, RequestTimeout time.Duration
 }
 
 // SealConfig is the [seal] table.
@@ -326,7 +354,7 @@ func defaults(getenv func(string) string) *Config {
 
 // checkPaths reports a default path that could not be chosen.
 func (c *Config) checkPaths() error {
-	if c.Store.Path == "" {
+	if c.Store.Path == "" && c.Store.Plugin != EtcdStore {
 		return errors.New("cannot choose where the store lives: set store.path in " + FileName + ", or XDG_DATA_HOME or HOME")
 	}
 	if c.Seal.Identity == "" {

@@ -31,7 +31,7 @@ type schema struct {
 var fileSchema = &schema{keys: map[string]*schema{
 	"organization": nil,
 	"domains":      nil,
-	"store":        {keys: map[string]*schema{"plugin": nil, "path": nil}},
+	"store":        storeSchema(),
 	"seal":         {keys: map[string]*schema{"identity": nil}},
 	"plugins": {anyKey: &schema{keys: map[string]*schema{
 		"path": nil, "sha256": nil, "memory_pages": nil, "timeout": nil,
@@ -78,6 +78,9 @@ func parseFile(path string, data []byte) (*File, error) {
 	}
 	if k := unknownKeys(fileSchema, nil, tree); len(k) > 0 {
 		d := &decoder{path: path, text: text}
+		if i := slices.IndexFunc(k, inlinePassword); i >= 0 {
+			return nil, d.passwordSetting(k[i])
+		}
 		return nil, d.unknownSetting(k[0])
 	}
 	return &File{Path: path, Real: path, SHA256: sha256.Sum256(data), Restricted: restricted(md), tree: tree, text: text}, nil
@@ -98,6 +101,7 @@ func (f *File) Decode(getenv func(string) string) (*Config, error) {
 // identity, plugins or injectors. base is not modified.
 func (f *File) DecodeOver(base *Config, getenv func(string) string) (*Config, error) {
 	c := *base
+	c.Store.Endpoints = slices.Clone(base.Store.Endpoints)
 	c.Domains = slices.Clone(base.Domains)
 	c.Plugins = maps.Clone(base.Plugins)
 	c.Environments = slices.Clone(base.Environments)
@@ -375,6 +379,9 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 			if err != nil {
 				return err
 			}
+			if err := d.etcdPlugin(t, name, p, c); err != nil {
+				return err
+			}
 			if _, fs := p.Grants["fs"]; fs && name == c.Store.Plugin {
 				err := d.keyErrorf(keyLoc(toml.Key{"plugins", name, "grant", "fs"}), "plugin %s is the store plugin: its directory is store.path, not a grant", name)
 				return &hintError{msg: err.Error(), hint: "move the directory to store.path and remove [plugins." + name + ".grant.fs]"}
@@ -432,6 +439,12 @@ func (d *decoder) store(t map[string]any, c *Config) error {
 			return d.valueErrorf(keyLoc(key), "setting %q: %w", key.String(), err)
 		}
 		c.Store.Plugin = name
+	}
+	if c.Store.Plugin == EtcdStore {
+		return d.etcdStore(t, c)
+	}
+	if err := d.onlyEtcd(t, c); err != nil {
+		return err
 	}
 	if p, ok, err := d.pathSetting(t, toml.Key{"store", "path"}); err != nil {
 		return err

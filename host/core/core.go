@@ -130,11 +130,16 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 
 // location names where the store is, for the data keys this machine
 // remembers per location: the store plugin's name, the store path with its
-// symlinks resolved (one store reached by two paths is one location), and,
-// for a third-party plugin, a hash of its [plugins.NAME] config (two
-// buckets of one plugin are two locations).
+// symlinks resolved (one store reached by two paths is one location) or,
+// for the etcd store, its endpoints (sorted: one cluster listed in two
+// orders is one location) and prefix, and, for a third-party plugin, a
+// hash of its [plugins.NAME] config (two buckets of one plugin are two
+// locations).
 func (c *Core) location() string {
 	loc := c.cfg.Store.Plugin + "\x00" + realPath(c.cfg.Store.Path)
+	if c.cfg.Store.Plugin == config.EtcdStore {
+		loc = etcdLocation(c.cfg.Store)
+	}
 	if pc, ok := c.cfg.Plugins[c.cfg.Store.Plugin]; ok && len(pc.Config) > 0 {
 		h := sha256.New()
 		for _, k := range slices.Sorted(maps.Keys(pc.Config)) {
@@ -193,8 +198,14 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 		s.Wasm = b
 	}
 	// Only the store plugin gets the store's directory (the configuration
-	// refuses a [plugins.NAME.grant.fs] table for it).
-	if name == c.cfg.Store.Plugin {
+	// refuses a [plugins.NAME.grant.fs] table for it); the etcd store gets
+	// its endpoints instead (etcd.go).
+	switch {
+	case name == c.cfg.Store.Plugin && name == config.EtcdStore:
+		if err := c.etcdSpec(&s); err != nil {
+			return s, err
+		}
+	case name == c.cfg.Store.Plugin:
 		if err := c.grant(&s, "fs", capability.FSGrant(c.cfg.Store.Path)); err != nil {
 			return s, err
 		}

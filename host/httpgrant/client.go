@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/httpgrant/origin"
 )
 
 // Limits of the requests of one plugin.
@@ -121,14 +122,14 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if !c.g.Redirects {
 		return http.ErrUseLastResponse // the guest sees the 3xx
 	}
-	from, _ := origin(via[len(via)-1].URL)
+	from, _ := origin.OfURL(via[len(via)-1].URL)
 	if len(via) > MaxRedirects {
 		return &denied{abi.CapabilityDenied, fmt.Sprintf("%s redirected more than %d times", from, MaxRedirects)}
 	}
 	if req.URL.User != nil {
 		return &denied{abi.CapabilityDenied, fmt.Sprintf("redirect from %s to a URL with a user name or password, which is refused", from)}
 	}
-	to, err := origin(req.URL)
+	to, err := origin.OfURL(req.URL)
 	if err != nil {
 		return &denied{abi.CapabilityDenied, fmt.Sprintf("redirect from %s to a URL that is not valid", from)}
 	}
@@ -237,12 +238,12 @@ func (k *Call) do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *
 	if u.User != nil {
 		return deny(abi.InvalidArgument, "sent an http request whose URL holds a user name or password")
 	}
-	o, err := origin(u)
+	o, err := origin.OfURL(u)
 	if err != nil {
 		return deny(abi.InvalidArgument, "sent an http request whose URL %v", err)
 	}
 	if !slices.Contains(g.Origins, o) {
-		return deny(abi.CapabilityDenied, "%s is not granted to it (grant it in [plugins.%s.grant.http] origins)", o, g.Plugin)
+		return deny(abi.CapabilityDenied, "%s is not granted to it (grant it in %s)", o, g.originsSetting())
 	}
 	u.Fragment, u.RawFragment = "", ""
 	if len(r.Headers) > MaxHeaders {
@@ -304,8 +305,11 @@ func (k *Call) do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *
 	if int64(len(data)) > n {
 		if n == limit {
 			what := "raise max_response in [plugins." + g.Plugin + ".grant.http]"
-			if limit < g.MaxResponse {
+			switch {
+			case limit < g.MaxResponse:
 				what = "the request's max_response"
+			case g.MaxResponse >= MaxMaxResponse:
+				what = "the most flyte reads of one response"
 			}
 			return deny(abi.TooLarge, "%s answered more than %d bytes (%s)", o, limit, what)
 		}

@@ -352,7 +352,7 @@ func TestClientCert(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = New(g)
-	if want := "plugins.p.grant.http: client_cert " + s.CAFile + " and client_key " + s.ClientKey + " are not a PEM certificate and its private key"; err == nil || err.Error() != want {
+	if want := "plugins.p.grant.http.client_cert " + s.CAFile + " and plugins.p.grant.http.client_key " + s.ClientKey + " are not a PEM certificate and its private key"; err == nil || err.Error() != want {
 		t.Errorf("a mismatched pair: %v", err)
 	}
 }

@@ -48,34 +48,67 @@ type Grant struct {
 	// Credentials maps a name the guest asks for to a file.
 	Credentials map[string]string
 
+	// settings name the grant's settings when they are not those of a
+	// [plugins.NAME.grant.http] table (Store); nil for one.
+	settings map[string]string
+
 	protected []grant.Protected
 	checked   bool
 }
 
 // files lists the grant's files in the order New reads them.
 func (g *Grant) files() []grantFile {
-	k := func(s string) string { return "plugins." + g.Plugin + ".grant.http." + s }
 	var fs []grantFile
 	if g.CAFile != "" {
-		fs = append(fs, grantFile{k("ca_file"), g.CAFile, "ca_file", false})
+		fs = append(fs, grantFile{g.setting("ca_file"), g.CAFile, "ca_file", caFile})
 	}
 	if g.ClientCert != "" {
-		fs = append(fs, grantFile{k("client_cert"), g.ClientCert, "client_cert", false})
+		fs = append(fs, grantFile{g.setting("client_cert"), g.ClientCert, "client_cert", clientCert})
 	}
 	if g.ClientKey != "" {
-		fs = append(fs, grantFile{k("client_key"), g.ClientKey, "client_key", true})
+		fs = append(fs, grantFile{g.setting("client_key"), g.ClientKey, "client_key", clientKey})
 	}
 	for _, n := range slices.Sorted(maps.Keys(g.Credentials)) {
-		fs = append(fs, grantFile{k("credentials." + n), g.Credentials[n], n, true})
+		fs = append(fs, grantFile{g.setting("credentials." + n), g.Credentials[n], n, credential})
 	}
 	return fs
 }
 
 // grantFile is a file a grant names: the setting that names it, its path,
-// the setting's key or the credential's name, and whether it is secret.
+// the setting's key or the credential's name, and what it is.
 type grantFile struct {
 	setting, path, name string
-	secret              bool
+	kind                fileKind
+}
+
+type fileKind int
+
+const (
+	caFile fileKind = iota
+	clientCert
+	clientKey
+	credential
+)
+
+// secret reports whether the file must be one only its owner can read.
+func (f grantFile) secret() bool { return f.kind == clientKey || f.kind == credential }
+
+// setting names the setting k of the grant ("ca_file", "credentials.NAME",
+// "origins") as the user wrote it: in [plugins.NAME.grant.http], or, for a
+// grant built by Store, in [store].
+func (g *Grant) setting(k string) string {
+	if s, ok := g.settings[k]; ok {
+		return s
+	}
+	return "plugins." + g.Plugin + ".grant.http." + k
+}
+
+// originsSetting is where a message sends the user to grant an origin.
+func (g *Grant) originsSetting() string {
+	if s, ok := g.settings["origins"]; ok {
+		return s
+	}
+	return "[plugins." + g.Plugin + ".grant.http] origins"
 }
 
 func (g *Grant) grantee() string { return "plugin " + g.Plugin }
@@ -86,7 +119,7 @@ func (g *Grant) grantee() string { return "plugin " + g.Plugin }
 // checks.
 func (g *Grant) Check(protected []grant.Protected) error {
 	for _, f := range g.files() {
-		if err := grant.CheckFile(f.setting, g.grantee(), f.path, protected, f.secret); err != nil {
+		if err := grant.CheckFile(f.setting, g.grantee(), f.path, protected, f.secret()); err != nil {
 			return err
 		}
 	}
@@ -110,24 +143,24 @@ func New(g *Grant) (*Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	var certPEM []byte
 	for _, f := range g.files() {
-		data, err := grant.ReadFile(f.setting, g.grantee(), f.path, g.protected, f.secret)
+		data, err := grant.ReadFile(f.setting, g.grantee(), f.path, g.protected, f.secret())
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case !f.secret && f.name == "ca_file":
+		switch f.kind {
+		case caFile:
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(data) {
 				return nil, fmt.Errorf("%s %s: holds no PEM certificate", f.setting, f.path)
 			}
 			tc.RootCAs = pool
-		case !f.secret && f.name == "client_cert":
+		case clientCert:
 			certPEM = data
-		case f.secret && f.name == "client_key" && f.setting == "plugins."+g.Plugin+".grant.http.client_key":
+		case clientKey:
 			pair, err := tls.X509KeyPair(certPEM, data)
 			if err != nil {
 				// The parser's message is not repeated: it could quote the key.
-				return nil, fmt.Errorf("plugins.%s.grant.http: client_cert %s and client_key %s are not a PEM certificate and its private key", g.Plugin, g.ClientCert, g.ClientKey)
+				return nil, fmt.Errorf("%s %s and %s %s are not a PEM certificate and its private key", g.setting("client_cert"), g.ClientCert, g.setting("client_key"), g.ClientKey)
 			}
 			tc.Certificates = []tls.Certificate{pair}
 		default:

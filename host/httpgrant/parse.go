@@ -1,19 +1,17 @@
 package httpgrant
 
 import (
-	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/httpgrant/origin"
 	"github.com/flytesecrets/flyte/host/suggest"
 )
 
@@ -190,7 +188,7 @@ func (p parser) origins(t map[string]any, insecure bool) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("origin #%d of %q %v", i+1, p.key("origins"), err)
 		}
-		if strings.HasPrefix(o, "http://") && !insecure && !loopbackName(o) {
+		if origin.Plain(o) && !insecure && !origin.Loopback(o) {
 			return nil, &hintError{
 				msg:  fmt.Sprintf("origin #%d of %q is plain http to a host that is not loopback", i+1, p.key("origins")),
 				hint: "use https, or set insecure_http = true in [" + p.table + "] if the network is trusted"}
@@ -315,98 +313,6 @@ func validName(s string) bool {
 	return true
 }
 
-// Origin returns the canonical origin of s, which must be scheme://host[:port]
-// with scheme http or https, optionally followed by "/": lower case, with
-// its port. Nothing else is allowed (no user, path, query or fragment), and
-// the host must be an ASCII name or an IP address. The error does not
-// repeat s; it completes a sentence that names it ("origin #2 ...").
-func Origin(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || u.Opaque != "" || u.Host == "" {
-		return "", errors.New("is not scheme://host:port")
-	}
-	if u.User != nil {
-		return "", errors.New("holds a user name or password; they do not belong in an origin")
-	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", errors.New("has a path, query or fragment; an origin is only scheme://host:port")
-	}
-	return origin(u)
-}
-
-// origin returns the canonical origin of a parsed URL whose userinfo was
-// refused.
-func origin(u *url.URL) (string, error) {
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", errors.New("must start with https:// or http://")
-	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		if strings.HasSuffix(u.Host, ":") {
-			return "", errors.New("has an empty port")
-		}
-		port = "443"
-		if scheme == "http" {
-			port = "80"
-		}
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
-		return "", errors.New("has a port that is not from 1 to 65535")
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		if strings.Contains(host, "%") {
-			return "", errors.New("has an IPv6 zone")
-		}
-		if ip4 := ip.To4(); ip4 != nil {
-			return scheme + "://" + ip4.String() + ":" + port, nil
-		}
-		return scheme + "://[" + ip.String() + "]:" + port, nil
-	}
-	host = strings.ToLower(host)
-	if !hostName(host) {
-		return "", errors.New("has a host that is not an ASCII host name (write an international name in its xn-- form)")
-	}
-	return scheme + "://" + host + ":" + port, nil
-}
-
-// hostName reports whether h is a DNS name: labels of letters, digits and
-// '-', at most 253 bytes, not all digits (an IP address in another form).
-func hostName(h string) bool {
-	h = strings.TrimSuffix(h, ".")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	digits := true
-	for _, l := range strings.Split(h, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			switch {
-			case 'a' <= c && c <= 'z', c == '-', c == '_':
-				digits = false
-			case '0' <= c && c <= '9':
-			default:
-				return false
-			}
-		}
-	}
-	return !digits
-}
-
-// loopbackName reports whether the canonical origin o names the loopback
-// interface: localhost, 127.0.0.0/8 or ::1.
-func loopbackName(o string) bool {
-	u, err := url.Parse(o)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// Origin returns the canonical origin of s (origin.Parse): the error does
+// not repeat s; it completes a sentence that names it ("origin #2 ...").
+func Origin(s string) (string, error) { return origin.Parse(s) }
