@@ -129,6 +129,12 @@ var (
 )
 
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t))
+}
+
+// scriptParams are the scripts' settings: commands, conditions, and the
+// plugins and environment each script starts with.
+func scriptParams(t *testing.T) testscript.Params {
 	warmCache(t)
 	badinject := buildTestPlugin(t, "badinject")
 	liarstore := buildTestPlugin(t, "liarstore")
@@ -143,7 +149,7 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testscript.Run(t, testscript.Params{
+	return testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			// $TAB puts a control character in an argument.
@@ -199,7 +205,7 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-	})
+	}
 }
 
 // cmdGenfile writes a file of SIZE letters (testscript has no dd),
