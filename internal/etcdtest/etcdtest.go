@@ -12,6 +12,7 @@ package etcdtest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -449,6 +450,72 @@ func (c *Cluster) leader() (int, bool) {
 	}
 	return found, found >= 0
 }
+
+// KV is one key of a Range.
+type KV struct {
+	Key, Value                           []byte
+	CreateRevision, ModRevision, Version int64
+}
+
+// Range reads every key that starts with prefix, as etcd held them at
+// revision rev (0: now), through the first running node's JSON gateway,
+// and the revision it answered at. Reading at a revision that was
+// compacted fails with etcd's "required revision has been compacted".
+func (c *Cluster) Range(prefix string, rev int64) ([]KV, int64, error) {
+	var nd *node
+	for _, n := range c.nodes {
+		if n.running() {
+			nd = n
+			break
+		}
+	}
+	if nd == nil {
+		return nil, 0, errors.New("no node is running")
+	}
+	req := map[string]string{"key": b64(prefix), "range_end": b64(prefixEnd(prefix))}
+	if rev != 0 {
+		req["revision"] = strconv.FormatInt(rev, 10)
+	}
+	var resp struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+		KVs []struct {
+			Key            []byte `json:"key"` // base64 in JSON, as []byte is
+			Value          []byte `json:"value"`
+			CreateRevision string `json:"create_revision"` // int64 as a string
+			ModRevision    string `json:"mod_revision"`
+			Version        string `json:"version"`
+		} `json:"kvs"`
+	}
+	if err := postJSON(nd.clientURL()+"/v3/kv/range", req, &resp); err != nil {
+		return nil, 0, err
+	}
+	var kvs []KV
+	for _, kv := range resp.KVs {
+		k := KV{Key: kv.Key, Value: kv.Value}
+		k.CreateRevision, _ = strconv.ParseInt(kv.CreateRevision, 10, 64)
+		k.ModRevision, _ = strconv.ParseInt(kv.ModRevision, 10, 64)
+		k.Version, _ = strconv.ParseInt(kv.Version, 10, 64)
+		kvs = append(kvs, k)
+	}
+	at, _ := strconv.ParseInt(resp.Header.Revision, 10, 64)
+	return kvs, at, nil
+}
+
+// prefixEnd is the end of the range of keys that start with prefix.
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return "\x00" // every key
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // Stop kills every node and waits for each; it may be called more than once.
 func (c *Cluster) Stop() {

@@ -3,6 +3,8 @@ package etcdtest
 import (
 	"encoding/base64"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -37,8 +39,6 @@ func get(t *testing.T, c *Cluster, i int, key string) string {
 	return string(v)
 }
 
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
 func TestOneNode(t *testing.T) {
 	c := Start(t, 1)
 	if len(c.Endpoints()) != 1 || c.Leader() != 0 {
@@ -48,7 +48,25 @@ func TestOneNode(t *testing.T) {
 	if got := get(t, c, 0, "k"); got != "v1" {
 		t.Fatalf("got %q", got)
 	}
+	put(t, c, 0, "k2", "v2")
+	put(t, c, 0, "l", "other")
+	kvs, rev, err := c.Range("k", 0)
+	if err != nil || len(kvs) != 2 || string(kvs[0].Key) != "k" || string(kvs[0].Value) != "v1" ||
+		string(kvs[1].Key) != "k2" || kvs[1].Version != 1 || kvs[1].ModRevision >= rev {
+		t.Fatalf("Range(k) = %+v at %d, %v", kvs, rev, err)
+	}
+	// Compacted history is gone.
+	var comp map[string]any
+	if err := postJSON(c.Endpoints()[0]+"/v3/kv/compaction", map[string]any{"revision": strconv.FormatInt(rev, 10), "physical": true}, &comp); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Range("k", kvs[0].ModRevision); err == nil || !strings.Contains(err.Error(), "required revision has been compacted") {
+		t.Fatalf("Range at a compacted revision: %v", err)
+	}
 	c.Stop()
+	if _, _, err := c.Range("k", 0); err == nil {
+		t.Fatal("Range on a stopped cluster worked")
+	}
 	if c.Running(0) {
 		t.Fatal("node 0 still runs after Stop")
 	}
