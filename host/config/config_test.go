@@ -448,6 +448,9 @@ func FuzzLoad(f *testing.F) {
 		"[[environments]]\nname = \"e\"\nsecrets = [\"a\", { key = \"b\", deliver = false }]\n[[environments.render]]\nfile = \"Hunter2Pass/x\"\ninjector = \"t\"\nsecrets = [\"a\", \"b\"]\nmode = \"0440\"\n",
 		"[[environments]]\nname = \"e\"\nsecrets = [\"a\"]\nrender = [{ env = \"Hunter2Pass\", injector = \"t\", secrets = [\"a\"] }]\n",
 		"[plugins.p]\npath = \"p.wasm\"\n[plugins.p.grant.http]\norigins = [\"https://a:1\"]\ncredentials = { pw = \"~/Hunter2Pass\" }\n[plugins.p.grant.htp]\n",
+		"[store]\nplugin = \"etcd\"\nendpoints = [\"https://A:2379/\", \"http://127.0.0.1:1\"]\nprefix = \"/f/\"\nuser = \"u\"\npassword_file = \"pw\"\nca_file = \"ca\"\nclient_cert = \"c\"\nclient_key = \"k\"\ntimeout = \"3s\"\nrequest_timeout = \"1s\"\n",
+		"[store]\nplugin = \"etcd\"\nendpoints = [\"https://Hunter2Pass@a:1\"]\npassword = \"Hunter2Pass\"\n",
+		"[store]\nplugin = \"etcd\"\nendpoints = [\"http://127.0.0.1:1\"]\n[plugins.etcd]\npath = \"e.wasm\"\n[plugins.etcd.grant.http]\norigins = [\"https://Hunter2Pass:1\"]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -492,8 +495,13 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("accepted domain: %v", err)
 			}
 		}
-		if !filepath.IsAbs(c.Store.Path) || !filepath.IsAbs(c.Seal.Identity) {
-			t.Fatalf("relative paths: %q, %q", c.Store.Path, c.Seal.Identity)
+		if c.Store.Plugin == EtcdStore {
+			checkEtcdStore(t, c.Store)
+		} else if !filepath.IsAbs(c.Store.Path) || c.Store.Endpoints != nil || c.Store.Timeout != 0 {
+			t.Fatalf("store: %#v", c.Store)
+		}
+		if !filepath.IsAbs(c.Seal.Identity) {
+			t.Fatalf("relative path: %q", c.Seal.Identity)
 		}
 		if c.Plugins == nil {
 			t.Fatal("nil Plugins")

@@ -52,10 +52,10 @@ func OfURL(u *url.URL) (string, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 		return "", errors.New("has a port that is not from 1 to 65535")
 	}
+	if strings.Contains(host, "%") {
+		return "", errors.New("has an IPv6 zone")
+	}
 	if ip := net.ParseIP(host); ip != nil {
-		if strings.Contains(host, "%") {
-			return "", errors.New("has an IPv6 zone")
-		}
 		if ip4 := ip.To4(); ip4 != nil {
 			return scheme + "://" + ip4.String() + ":" + port, nil
 		}
