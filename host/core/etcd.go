@@ -19,23 +19,37 @@ import (
 // (etcdConfig).
 func (c *Core) etcdSpec(s *plugin.Spec) error {
 	st := c.cfg.Store
-	g, err := httpgrant.Store(s.Name, httpgrant.StoreSettings{
-		Endpoints: st.Endpoints, CAFile: st.CAFile, ClientCert: st.ClientCert, ClientKey: st.ClientKey,
-		PasswordFile: st.PasswordFile, RequestTimeout: st.RequestTimeout,
-	})
+	g, err := c.etcdGrant(s.Name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.cfg.Path, err)
+		return err
+	}
+	if err := g.Check(c.opts.Protected); err != nil {
+		return err
 	}
 	// nil in a flyte built without http: the plugin host then names the
 	// capability the plugin needs.
 	if cg := capability.HTTPGrant(g); cg != nil {
-		if err := c.grant(s, "http", cg); err != nil {
-			return err
+		if s.Grants == nil {
+			s.Grants = map[string]capability.Grant{}
 		}
+		s.Grants["http"] = cg
 	}
 	s.Timeout = st.Timeout
 	s.Config = etcdConfig(st, c.cfg.Plugins[s.Name].Config)
 	return nil
+}
+
+// etcdGrant is the http grant of the etcd store, from [store].
+func (c *Core) etcdGrant(name string) (*httpgrant.Grant, error) {
+	st := c.cfg.Store
+	g, err := httpgrant.Store(name, httpgrant.StoreSettings{
+		Endpoints: st.Endpoints, CAFile: st.CAFile, ClientCert: st.ClientCert, ClientKey: st.ClientKey,
+		PasswordFile: st.PasswordFile, RequestTimeout: st.RequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.cfg.Path, err)
+	}
+	return g, nil
 }
 
 // etcdConfig is the abi.PluginConfig of the etcd store: the entries of
