@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -279,5 +280,54 @@ func checkEtcdStore(t *testing.T, s StoreConfig) {
 	}
 	if s.Timeout < 2*time.Millisecond || s.Timeout > MaxTimeout || s.RequestTimeout < time.Millisecond || s.RequestTimeout > s.Timeout/2 {
 		t.Fatalf("accepted deadlines: %#v", s)
+	}
+}
+
+// The cluster configuration of the repository (testdata/etcd/flyte.toml), named with --config from
+// another directory, and the README's [store] example for etcd both load, their paths resolved
+// against their own directory.
+func TestEtcdExamples(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	found, err := Find(filepath.Join(repo, "testdata", "etcd", FileName), ".", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(found)
+	if err != nil {
+		t.Skipf("the repository's file cannot be read here: %v", err)
+	}
+	c, err := f.Decode(env("HOME", "/home/u"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http://127.0.0.1:23791", "http://127.0.0.1:23792", "http://127.0.0.1:23793"}
+	if c.Store.Plugin != EtcdStore || !reflect.DeepEqual(c.Store.Endpoints, want) || c.Dir != filepath.Join(repo, "testdata", "etcd") {
+		t.Errorf("testdata/etcd/flyte.toml: %+v (dir %s)", c.Store, c.Dir)
+	}
+
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block string
+	for _, b := range strings.Split(string(readme), "```toml\n")[1:] {
+		if b, _, _ = strings.Cut(b, "```"); strings.Contains(b, `plugin = "etcd"`) && strings.Contains(b, "password_file") {
+			block = b
+		}
+	}
+	if block == "" {
+		t.Fatal("README: no [store] example for etcd")
+	}
+	dir := t.TempDir()
+	c, err = Load(write(t, filepath.Join(dir, FileName), block), env("HOME", "/home/u"))
+	if err != nil {
+		t.Fatalf("README's example: %v", err)
+	}
+	if c.Store.User == "" || c.Store.PasswordFile != "/home/u/.config/flyte/etcd-password" || c.Store.ClientCert != filepath.Join(dir, "etcd-client.pem") {
+		t.Errorf("README's example: %+v", c.Store)
 	}
 }
