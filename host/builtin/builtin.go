@@ -13,13 +13,16 @@ import (
 )
 
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/envinject.wasm ../../plugins/envinject/wasm
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/etcd.wasm ../../plugins/etcdstore/wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/fileinject.wasm ../../plugins/fileinject/wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/filestore.wasm ../../plugins/filestore/wasm
-//go:generate go run ../../internal/describesection wasm/envinject.wasm wasm/fileinject.wasm wasm/filestore.wasm
+//go:generate go run ../../internal/describesection wasm/envinject.wasm wasm/etcd.wasm wasm/fileinject.wasm wasm/filestore.wasm
 
 var (
 	//go:embed wasm/envinject.wasm
 	envinject []byte
+	//go:embed wasm/etcd.wasm
+	etcd []byte
 	//go:embed wasm/fileinject.wasm
 	fileinject []byte
 	//go:embed wasm/filestore.wasm
@@ -27,12 +30,26 @@ var (
 )
 
 // names lists the built-in plugins, sorted.
-var names = []string{"envinject", "fileinject", "filestore"}
+var names = []string{"envinject", "etcd", "fileinject", "filestore"}
+
+// sources maps a built-in's name to its package under plugins/ where they
+// differ: the etcd store is plugins/etcdstore.
+var sources = map[string]string{"etcd": "etcdstore"}
+
+// source returns the directory under plugins/ of the named built-in.
+func source(name string) string {
+	if s, ok := sources[name]; ok {
+		return s
+	}
+	return name
+}
 
 func module(name string) ([]byte, bool) {
 	switch name {
 	case "envinject":
 		return envinject, true
+	case "etcd":
+		return etcd, true
 	case "fileinject":
 		return fileinject, true
 	case "filestore":

@@ -12,7 +12,7 @@ import (
 // hundreds of kilobytes to a Go guest and to its compile time.
 func TestGuestsStaySmall(t *testing.T) {
 	for _, name := range Names() {
-		cmd := exec.Command("go", "list", "-deps", "../../plugins/"+name+"/wasm")
+		cmd := exec.Command("go", "list", "-deps", "../../plugins/"+source(name)+"/wasm")
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		out, err := cmd.Output()
 		if err != nil {
@@ -30,12 +30,12 @@ func TestGuestsStaySmall(t *testing.T) {
 // Every built-in is in the binary, as a WebAssembly module; a name that is
 // not a built-in is ErrMissing.
 func TestBuiltinsPresent(t *testing.T) {
-	want := []string{"envinject", "fileinject", "filestore"}
+	want := []string{"envinject", "etcd", "fileinject", "filestore"}
 	if got := Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("built-in plugins %v, want %v", got, want)
 	}
 	for _, n := range want {
-		if _, err := os.Stat("../../plugins/" + n + "/wasm"); err != nil {
+		if _, err := os.Stat("../../plugins/" + source(n) + "/wasm"); err != nil {
 			t.Errorf("built-in %s has no source: %v", n, err)
 		}
 		b, err := Module(n)
@@ -74,6 +74,7 @@ func TestBuildFailsWithoutModule(t *testing.T) {
 		"go.mod":               []byte("module example.com/builtin\n\ngo 1.24\n"),
 		"builtin.go":           src,
 		"wasm/envinject.wasm":  []byte("\x00asm\x01\x00\x00\x00"),
+		"wasm/etcd.wasm":       []byte("\x00asm\x01\x00\x00\x00"),
 		"wasm/fileinject.wasm": []byte("\x00asm\x01\x00\x00\x00"),
 	}
 	for name, b := range files {
