@@ -244,7 +244,8 @@ func (d *decoder) etcdPlugin(raw map[string]any, name string, p PluginConfig, c 
 		return nil
 	}
 	hint := "the etcd store's grant, deadline and endpoints come from [store]"
-	for _, g := range slices.Sorted(maps.Keys(p.Grants)) {
+	if grants := slices.Sorted(maps.Keys(p.Grants)); len(grants) > 0 {
+		g := grants[0]
 		key := toml.Key{"plugins", name, "grant", g}
 		what := "store.endpoints grants it"
 		if g != "http" {
