@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -90,7 +88,7 @@ func (d *decoder) etcdStore(t map[string]any, c *Config) error {
 		return err
 	} else if ok {
 		if !validUser(v) {
-			return d.valueErrorf(at("store", "user"), `setting "store.user" must be 1 to %d printable characters, without spaces at its ends`, maxUser)
+			return d.valueErrorf(at("store", "user"), `setting "store.user" must be 1 to %d printable ASCII characters without spaces`, maxUser)
 		}
 		s.User = v
 	}
@@ -220,13 +218,14 @@ func validPrefix(s string) bool {
 	return true
 }
 
-// validUser: 1 to maxUser printable characters, no space at either end.
+// validUser: 1 to maxUser printable ASCII characters, no space (as etcd's gateway takes it in JSON
+// and the plugin in a header).
 func validUser(s string) bool {
-	if s == "" || len(s) > maxUser || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+	if s == "" || len(s) > maxUser {
 		return false
 	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
 			return false
 		}
 	}
