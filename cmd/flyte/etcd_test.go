@@ -41,9 +41,12 @@ var scriptClusters sync.Map // *testscript.TestScript -> *etcdtest.Cluster
 //	etcd restart I   start node I again (waits for the cluster's health when
 //	                 a majority runs)
 //	etcd leader      set ETCD_LEADER to the leader's number (from 1)
+//	etcd dump FILE   write every key to FILE, in order, each as a line
+//	                 "KEY mod_revision=R" and a line of its value as stored
+//	                 (cmp two dumps: a command changed nothing in etcd)
 //	etcd stop        stop every node
 func cmdEtcd(ts *testscript.TestScript, neg bool, args []string) {
-	const usage = "usage: etcd start N | kill I | restart I | leader | stop"
+	const usage = "usage: etcd start N | kill I | restart I | leader | dump FILE | stop"
 	if neg || len(args) == 0 {
 		ts.Fatalf(usage)
 	}
@@ -103,6 +106,18 @@ func cmdEtcd(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf(usage)
 		}
 		ts.Setenv("ETCD_LEADER", strconv.Itoa(c.Leader()+1))
+	case "dump":
+		if len(args) != 2 {
+			ts.Fatalf(usage)
+		}
+		kvs, _, err := c.Range("", 0)
+		ts.Check(err)
+		var b []byte
+		for _, kv := range kvs {
+			b = fmt.Appendf(b, "%s mod_revision=%d\n", kv.Key, kv.ModRevision)
+			b = append(append(b, kv.Value...), '\n')
+		}
+		ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
 	case "stop":
 		if len(args) != 1 {
 			ts.Fatalf(usage)

@@ -457,9 +457,9 @@ type KV struct {
 	CreateRevision, ModRevision, Version int64
 }
 
-// Range reads every key that starts with prefix, as etcd held them at
-// revision rev (0: now), through the first running node's JSON gateway,
-// and the revision it answered at. Reading at a revision that was
+// Range reads every key that starts with prefix ("": every key), as etcd
+// held them at revision rev (0: now), through the first running node's
+// JSON gateway, and the revision it answered at. Reading at a revision that was
 // compacted fails with etcd's "required revision has been compacted".
 func (c *Cluster) Range(prefix string, rev int64) ([]KV, int64, error) {
 	var nd *node
@@ -472,7 +472,11 @@ func (c *Cluster) Range(prefix string, rev int64) ([]KV, int64, error) {
 	if nd == nil {
 		return nil, 0, errors.New("no node is running")
 	}
-	req := map[string]string{"key": b64(prefix), "range_end": b64(prefixEnd(prefix))}
+	key := prefix
+	if key == "" {
+		key = "\x00" // with range_end "\x00": every key
+	}
+	req := map[string]string{"key": b64(key), "range_end": b64(prefixEnd(prefix))}
 	if rev != 0 {
 		req["revision"] = strconv.FormatInt(rev, 10)
 	}
