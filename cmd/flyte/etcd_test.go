@@ -240,8 +240,8 @@ func checkFailure(t *testing.T, r isoResult, value string) {
 }
 
 // TestEtcdLeaderKilled kills the leader of a three-node cluster (SIGKILL)
-// while two processes create 250 secrets each, then starts it again while
-// they go on. Every create flyte reported done must be readable
+// while two processes create 250 secrets each, and starts it again while
+// they go on; three times, a leader each time. Every create flyte reported done must be readable
 // afterwards with its value; every other one must have failed with a
 // clear error, and be absent unless that error said the write may or may
 // not have been applied (then it may be there, with its value).
@@ -249,8 +249,8 @@ func TestEtcdLeaderKilled(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	e := newIsoEnv(t)
 	leader := c.Leader()
-	// The leader is every writer's first endpoint, so the kill makes them
-	// move on to the others.
+	// The first leader is every writer's first endpoint, so the first
+	// kill makes them move on to the others.
 	base := etcdConfig(order(c, leader), "")
 	writeUserConfig(t, e.home, base)
 	mustOK(t, e.run(nil, "create", "secret", "FIRST", randText(t, 24))) // the identity and the data key
@@ -294,16 +294,21 @@ func TestEtcdLeaderKilled(t *testing.T) {
 			}
 		}
 	}
-	waitFor(100)
-	c.Kill(leader)
-	killedAt := attempted.Load()
-	waitFor(killedAt + 100)
-	c.Restart(leader)
-	restartedAt := attempted.Load()
+	// Three times: the leader of the moment is killed, and started again
+	// 50 creates later.
+	var events []string
+	for _, at := range []int64{100, 250, 400} {
+		waitFor(at)
+		l := c.Leader()
+		c.Kill(l)
+		events = append(events, fmt.Sprintf("node %d (leader) killed after %d creates", l, attempted.Load()))
+		waitFor(at + 50)
+		c.Restart(l)
+		events = append(events, fmt.Sprintf("restarted after %d", attempted.Load()))
+	}
 	<-finished
 	close(stop)
-	t.Logf("%d creates, %d reported done; leader (node %d) killed after %d, restarted after %d",
-		attempted.Load(), succeeded.Load(), leader, killedAt, restartedAt)
+	t.Logf("%d creates, %d reported done; %s", attempted.Load(), succeeded.Load(), strings.Join(events, ", "))
 
 	listed := map[string]bool{}
 	for _, s := range e.list() { // exit 0: no record is damaged
