@@ -105,6 +105,8 @@ fuzz:
 	$(GO) test ./host/seal -run XXX -fuzz FuzzBech32 -fuzztime 30s
 	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzParseGrant$$' -fuzztime 30s
 	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzRequest$$' -fuzztime 30s
+	$(GO) test ./host/httpgrant/origin -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
+	$(GO) test ./plugins/etcdstore -run XXX -fuzz '^FuzzJSON$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseKeyStates$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzList$$' -fuzztime 30s
