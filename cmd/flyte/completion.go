@@ -296,7 +296,7 @@ func (c *cli) offerValues(cs *candidates, f *pflag.Flag, cur string) {
 		}
 	}
 	switch f.Name {
-	case "config", "from-file", "docker-config-path":
+	case "config", "from-file", "docker-config-path", "to":
 		cs.setDirective(dirFiles)
 	case "output-format":
 		values(outputFormats...)

@@ -150,6 +150,11 @@ func (c *Core) location() string {
 	return loc
 }
 
+// Location names where the configured store is (see location): two
+// configurations with one location name one store. `flyte store migrate`
+// refuses to copy a store onto itself with it.
+func (c *Core) Location() string { return c.location() }
+
 // realPath is p with the symlinks of its deepest existing ancestor resolved
 // and the rest, which does not exist yet, appended as written; p itself
 // when it is empty or cannot be resolved.
