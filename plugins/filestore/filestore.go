@@ -17,6 +17,13 @@
 // the call ends (also when the process dies, as it is an flock). Every
 // write is atomic, so a killed writer leaves either the old or the new
 // record, never a torn one.
+//
+// The store speaks ABI 1.3 (guest.Fenced): a guarded create or update reads
+// the guarding meta file under the same lock, and every change of a meta
+// value except a create-only one (a plain put, a swap, a delete) is made
+// under that lock too, so no meta value can change between a guard's check
+// and its write. It keeps no history of earlier values, so it does not
+// implement guest.Compacter: COMPACT answers UNIMPLEMENTED.
 package filestore
 
 import (
@@ -52,10 +59,12 @@ const (
 	pageBytes = abi.MaxMessage / 2
 )
 
-// Store implements guest.Store over an FS.
+// Store implements guest.Store and guest.Fenced over an FS.
 type Store struct {
 	fs guest.FS
 }
+
+var _ guest.Fenced = (*Store)(nil)
 
 // New returns a store over fs.
 func New(fs guest.FS) *Store { return &Store{fs: fs} }
@@ -120,10 +129,21 @@ func decode(b []byte, s abi.Scope, key string) (*abi.Record, error) {
 }
 
 // Create implements guest.Store.
-func (st *Store) Create(r *abi.Record) (*abi.Record, error) {
+func (st *Store) Create(r *abi.Record) (*abi.Record, error) { return st.create(r, nil) }
+
+// CreateIf implements guest.Fenced: Create while meta value g.Name holds
+// exactly g.Value, checked under the writers' lock.
+func (st *Store) CreateIf(r *abi.Record, g abi.Guard) (*abi.Record, error) { return st.create(r, &g) }
+
+func (st *Store) create(r *abi.Record, g *abi.Guard) (*abi.Record, error) {
 	p, err := recordPath(r.Scope, r.Key)
 	if err != nil {
 		return nil, err
+	}
+	if g != nil {
+		if err := st.lockedGuard(*g); err != nil {
+			return nil, err
+		}
 	}
 	rec := *r
 	rec.Version = 1
@@ -138,6 +158,16 @@ func (st *Store) Create(r *abi.Record) (*abi.Record, error) {
 
 // Update implements guest.Store.
 func (st *Store) Update(r *abi.Record, expected uint64) (*abi.Record, error) {
+	return st.update(r, expected, nil)
+}
+
+// UpdateIf implements guest.Fenced: Update while meta value g.Name holds
+// exactly g.Value, checked under the writers' lock.
+func (st *Store) UpdateIf(r *abi.Record, expected uint64, g abi.Guard) (*abi.Record, error) {
+	return st.update(r, expected, &g)
+}
+
+func (st *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Record, error) {
 	p, err := recordPath(r.Scope, r.Key)
 	if err != nil {
 		return nil, err
@@ -147,7 +177,12 @@ func (st *Store) Update(r *abi.Record, expected uint64) (*abi.Record, error) {
 	if _, err := st.read(p, r.Scope, r.Key); err != nil {
 		return nil, err
 	}
-	if err := st.fs.Lock(lockName); err != nil {
+	if g != nil {
+		err = st.lockedGuard(*g)
+	} else {
+		err = st.fs.Lock(lockName)
+	}
+	if err != nil {
 		return nil, err
 	}
 	old, err := st.read(p, r.Scope, r.Key)
@@ -236,12 +271,36 @@ func (st *Store) names(dir string, dirs bool) ([]string, error) {
 	return out, nil
 }
 
-// pageToken encodes a position; names never contain '/'.
-func pageToken(p, d, k string) string { return part(p) + "/" + part(d) + "/" + k }
+// pos is a position in listing order: organization, project, domain, key.
+type pos struct{ org, project, domain, key string }
 
-// List implements guest.Store.
+// pageToken encodes a position; names never contain '/'. A listing of one
+// organization leaves it out.
+func pageToken(p pos, allOrgs bool) string {
+	t := part(p.project) + "/" + part(p.domain) + "/" + p.key
+	if allOrgs {
+		t = p.org + "/" + t
+	}
+	return t
+}
+
+// parseToken decodes a page token of a listing of org, or of every
+// organization.
+func parseToken(t, org string, allOrgs bool) (pos, error) {
+	f := strings.Split(t, "/")
+	if allOrgs && len(f) == 4 {
+		return pos{f[0], unpart(f[1]), unpart(f[2]), f[3]}, nil
+	}
+	if !allOrgs && len(f) == 3 {
+		return pos{org, unpart(f[0]), unpart(f[1]), f[2]}, nil
+	}
+	return pos{}, abi.Errorf(abi.InvalidArgument, "bad page token")
+}
+
+// List implements guest.Store; with AllOrgs (ABI 1.3) it lists every
+// organization, in (org, project, domain, key) order.
 func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
-	if !validName(req.Org) {
+	if !req.AllOrgs && !validName(req.Org) {
 		return nil, abi.Errorf(abi.InvalidArgument, "invalid organization")
 	}
 	limit := int(req.Limit)
@@ -249,62 +308,75 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	var after [3]string
+	var at pos
 	hasAfter := req.PageToken != ""
 	if hasAfter {
-		t := strings.Split(req.PageToken, "/")
-		if len(t) != 3 {
-			return nil, abi.Errorf(abi.InvalidArgument, "bad page token")
+		var err error
+		if at, err = parseToken(req.PageToken, req.Org, req.AllOrgs); err != nil {
+			return nil, err
 		}
-		after = [3]string{unpart(t[0]), unpart(t[1]), t[2]}
+	}
+	orgs := []string{req.Org}
+	if req.AllOrgs {
+		var err error
+		if orgs, err = st.names(secretsDir, true); err != nil {
+			return nil, err
+		}
 	}
 	resp := new(abi.ListResponse)
 	size := 0
-	base := secretsDir + "/" + req.Org
-	projects, err := st.names(base, true)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range projects {
-		if req.HasProject && p != req.Project || hasAfter && p < after[0] {
+	for _, o := range orgs {
+		if o == "" || hasAfter && o < at.org {
 			continue
 		}
-		domains, err := st.names(base+"/"+part(p), true)
+		// inOrg: the listing resumes inside this organization.
+		inOrg := hasAfter && o == at.org
+		base := secretsDir + "/" + o
+		projects, err := st.names(base, true)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range domains {
-			if req.HasDomain && d != req.Domain || hasAfter && p == after[0] && d < after[1] {
+		for _, p := range projects {
+			if req.HasProject && p != req.Project || inOrg && p < at.project {
 				continue
 			}
-			dir := base + "/" + part(p) + "/" + part(d)
-			keys, err := st.names(dir, false)
+			domains, err := st.names(base+"/"+part(p), true)
 			if err != nil {
 				return nil, err
 			}
-			for _, k := range keys {
-				if req.Key != "" && k != req.Key || hasAfter && p == after[0] && d == after[1] && k <= after[2] {
+			for _, d := range domains {
+				if req.HasDomain && d != req.Domain || inOrg && p == at.project && d < at.domain {
 					continue
 				}
-				if len(resp.Records)+len(resp.Damaged) == limit {
-					resp.NextPageToken = pageToken(last(resp))
-					return resp, nil
+				dir := base + "/" + part(p) + "/" + part(d)
+				keys, err := st.names(dir, false)
+				if err != nil {
+					return nil, err
 				}
-				s := abi.Scope{Org: req.Org, Project: p, Domain: d}
-				r, err := st.read(dir+"/"+k, s, k)
-				switch {
-				case err == nil:
-					n := len(r.Sealed) + 256
-					if size+n > pageBytes && len(resp.Records)+len(resp.Damaged) > 0 {
-						resp.NextPageToken = pageToken(last(resp))
+				for _, k := range keys {
+					if req.Key != "" && k != req.Key || inOrg && p == at.project && d == at.domain && k <= at.key {
+						continue
+					}
+					if len(resp.Records)+len(resp.Damaged) == limit {
+						resp.NextPageToken = pageToken(last(resp), req.AllOrgs)
 						return resp, nil
 					}
-					size += n
-					resp.Records = append(resp.Records, *r)
-				case abi.StatusOf(err) == abi.NotFound:
-					// Deleted while we listed.
-				default:
-					resp.Damaged = append(resp.Damaged, abi.Damaged{Scope: s, Key: k, Reason: err.Error()})
+					s := abi.Scope{Org: o, Project: p, Domain: d}
+					r, err := st.read(dir+"/"+k, s, k)
+					switch {
+					case err == nil:
+						n := len(r.Sealed) + 256
+						if size+n > pageBytes && len(resp.Records)+len(resp.Damaged) > 0 {
+							resp.NextPageToken = pageToken(last(resp), req.AllOrgs)
+							return resp, nil
+						}
+						size += n
+						resp.Records = append(resp.Records, *r)
+					case abi.StatusOf(err) == abi.NotFound:
+						// Deleted while we listed.
+					default:
+						resp.Damaged = append(resp.Damaged, abi.Damaged{Scope: s, Key: k, Reason: err.Error()})
+					}
 				}
 			}
 		}
@@ -313,7 +385,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 }
 
 // last returns the position of the last entry of a page.
-func last(r *abi.ListResponse) (string, string, string) {
+func last(r *abi.ListResponse) pos {
 	var s abi.Scope
 	var k string
 	nr, nd := len(r.Records), len(r.Damaged)
@@ -326,12 +398,16 @@ func last(r *abi.ListResponse) (string, string, string) {
 			s, k = d.Scope, d.Key
 		}
 	}
-	return s.Project, s.Domain, k
+	return pos{s.Org, s.Project, s.Domain, k}
 }
 
 // after reports whether (a, ak) comes after (b, bk) in listing order:
-// project, domain, key, with "" first (which "@" in a token would not give).
+// organization, project, domain, key, with "" first (which "@" in a token
+// would not give).
 func after(a abi.Scope, ak string, b abi.Scope, bk string) bool {
+	if a.Org != b.Org {
+		return a.Org > b.Org
+	}
 	if a.Project != b.Project {
 		return a.Project > b.Project
 	}
@@ -349,12 +425,19 @@ func (st *Store) MetaGet(name string) ([]byte, error) {
 	return st.fs.ReadFile(metaDir + "/" + name)
 }
 
-// MetaPut implements guest.Store.
+// MetaPut implements guest.Store. A create-only put is one exclusive write;
+// a replacing one is made under the writers' lock, so that it never falls
+// between a guard's check and its write.
 func (st *Store) MetaPut(name string, value []byte, createOnly bool) ([]byte, error) {
 	if !validName(name) {
 		return nil, abi.Errorf(abi.InvalidArgument, "invalid meta name")
 	}
 	p := metaDir + "/" + name
+	if !createOnly {
+		if err := st.fs.Lock(lockName); err != nil {
+			return nil, err
+		}
+	}
 	err := st.fs.WriteFile(p, value, createOnly)
 	if createOnly && abi.StatusOf(err) == abi.AlreadyExists {
 		return st.fs.ReadFile(p)
@@ -363,4 +446,81 @@ func (st *Store) MetaPut(name string, value []byte, createOnly bool) ([]byte, er
 		return nil, err
 	}
 	return value, nil
+}
+
+// metaNotFound is the answer for an absent meta value.
+func metaNotFound() error { return abi.Errorf(abi.NotFound, "meta value not found") }
+
+// lockedMeta takes the writers' lock and reads meta value name: NOT_FOUND
+// when absent. The lock is held until the call ends.
+func (st *Store) lockedMeta(name string) ([]byte, error) {
+	if !validName(name) {
+		return nil, abi.Errorf(abi.InvalidArgument, "invalid meta name")
+	}
+	if err := st.fs.Lock(lockName); err != nil {
+		return nil, err
+	}
+	v, err := st.fs.ReadFile(metaDir + "/" + name)
+	if abi.StatusOf(err) == abi.NotFound {
+		return nil, metaNotFound()
+	}
+	return v, err
+}
+
+// lockedGuard takes the writers' lock and checks guard g under it: CONFLICT
+// unless meta value g.Name holds exactly g.Value (also when it is absent).
+func (st *Store) lockedGuard(g abi.Guard) error {
+	if !validName(g.Name) {
+		return abi.Errorf(abi.InvalidArgument, "invalid guard name")
+	}
+	v, err := st.lockedMeta(g.Name)
+	switch {
+	case abi.StatusOf(err) == abi.NotFound:
+		return abi.Errorf(abi.Conflict, "guarded write not applied: meta value ", g.Name, " is absent")
+	case err != nil:
+		return err
+	case string(v) != string(g.Value):
+		return abi.Errorf(abi.Conflict, "guarded write not applied: meta value ", g.Name, " has changed")
+	}
+	return nil
+}
+
+// MetaSwap implements guest.Fenced.
+func (st *Store) MetaSwap(name string, value, expected []byte) ([]byte, error) {
+	v, err := st.lockedMeta(name)
+	if err != nil {
+		return nil, err
+	}
+	if string(v) != string(expected) {
+		return nil, abi.Errorf(abi.Conflict, "meta value ", name, " is not the expected one")
+	}
+	if err := st.fs.WriteFile(metaDir+"/"+name, value, false); err != nil {
+		return nil, err
+	}
+	return value, nil
+}
+
+// MetaDelete implements guest.Fenced.
+func (st *Store) MetaDelete(name string, expected []byte, hasExpected bool) error {
+	if !validName(name) {
+		return abi.Errorf(abi.InvalidArgument, "invalid meta name")
+	}
+	// Look before locking, as Update does.
+	if _, err := st.fs.ReadFile(metaDir + "/" + name); abi.StatusOf(err) == abi.NotFound {
+		return metaNotFound()
+	}
+	v, err := st.lockedMeta(name)
+	if err != nil {
+		return err
+	}
+	if hasExpected && string(v) != string(expected) {
+		return abi.Errorf(abi.Conflict, "meta value ", name, " is not the expected one")
+	}
+	if err := st.fs.Remove(metaDir + "/" + name); err != nil {
+		if abi.StatusOf(err) == abi.NotFound {
+			return metaNotFound()
+		}
+		return err
+	}
+	return nil
 }

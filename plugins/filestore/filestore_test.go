@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -244,4 +246,320 @@ func TestPageEndsOnDamaged(t *testing.T) {
 	if seen["A"] != 1 || seen["B"] != 1 || seen["C"] != 1 {
 		t.Fatalf("entries seen %v, want each once", seen)
 	}
+}
+
+// meta puts a meta value or fails the test.
+func meta(t *testing.T, s *filestore.Store, name, v string) {
+	t.Helper()
+	if _, err := s.MetaPut(name, []byte(v), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sealed(t *testing.T, s *filestore.Store, p, d, k string) string {
+	t.Helper()
+	r, err := s.Get(abi.Scope{Org: "acme", Project: p, Domain: d}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(r.Sealed)
+}
+
+// A guarded write is applied only while the meta value holds exactly the
+// guard's value; otherwise CONFLICT and nothing is written.
+func TestGuardedWrites(t *testing.T) {
+	s, dir, end := newStore(t)
+	defer end()
+	g := abi.Guard{Name: "datakey", Value: []byte("E1")}
+	if _, err := s.CreateIf(rec("", "", "A"), g); code(err) != abi.Conflict {
+		t.Fatalf("create with absent meta: %v", err)
+	}
+	meta(t, s, "datakey", "E2")
+	if _, err := s.CreateIf(rec("", "", "A"), g); code(err) != abi.Conflict {
+		t.Fatalf("create with other meta: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "secrets", "acme", "@", "@", "A")); !os.IsNotExist(err) {
+		t.Fatalf("a refused create wrote: %v", err)
+	}
+	meta(t, s, "datakey", "E1")
+	r, err := s.CreateIf(rec("", "", "A"), g)
+	if err != nil || r.Version != 1 {
+		t.Fatalf("create with matching meta: %+v %v", r, err)
+	}
+	if _, err := s.CreateIf(rec("", "", "A"), g); code(err) != abi.AlreadyExists {
+		t.Fatalf("guarded create of an existing key: %v", err)
+	}
+	u := rec("", "", "A")
+	u.Sealed = []byte("y")
+	for _, bad := range []abi.Guard{{Name: "datakey", Value: []byte("E2")}, {Name: "datakey", Value: nil}, {Name: "other", Value: []byte("E1")}} {
+		if _, err := s.UpdateIf(u, 1, bad); code(err) != abi.Conflict {
+			t.Fatalf("update guarded by %s=%q: %v", bad.Name, bad.Value, err)
+		}
+	}
+	if got := sealed(t, s, "", "", "A"); got != "x" {
+		t.Fatalf("a refused update wrote %q", got)
+	}
+	if _, err := s.UpdateIf(rec("", "", "B"), 0, g); code(err) != abi.NotFound {
+		t.Fatalf("guarded update of a missing key: %v", err)
+	}
+	if _, err := s.UpdateIf(u, 2, g); code(err) != abi.Conflict {
+		t.Fatalf("guarded update at a stale version: %v", err)
+	}
+	r, err = s.UpdateIf(u, 1, g)
+	if err != nil || r.Version != 2 || string(r.Sealed) != "y" {
+		t.Fatalf("update with matching meta: %+v %v", r, err)
+	}
+	for _, bad := range []string{"", "../datakey", ".x"} {
+		if _, err := s.CreateIf(rec("", "", "C"), abi.Guard{Name: bad}); code(err) != abi.InvalidArgument {
+			t.Fatalf("guard name %q: %v", bad, err)
+		}
+		if _, err := s.UpdateIf(u, 0, abi.Guard{Name: bad}); code(err) != abi.InvalidArgument {
+			t.Fatalf("guard name %q: %v", bad, err)
+		}
+	}
+	// An empty meta value is a value: it guards like any other.
+	meta(t, s, "empty", "")
+	if _, err := s.CreateIf(rec("", "", "C"), abi.Guard{Name: "empty"}); err != nil {
+		t.Fatalf("guard by an empty value: %v", err)
+	}
+}
+
+func TestMetaSwapAndDelete(t *testing.T) {
+	s, _, end := newStore(t)
+	defer end()
+	if _, err := s.MetaSwap("datakey", []byte("two"), []byte("one")); code(err) != abi.NotFound {
+		t.Fatalf("swap of an absent value: %v", err)
+	}
+	if _, err := s.MetaGet("datakey"); code(err) != abi.NotFound {
+		t.Fatalf("a refused swap wrote: %v", err)
+	}
+	meta(t, s, "datakey", "one")
+	if _, err := s.MetaSwap("datakey", []byte("three"), []byte("two")); code(err) != abi.Conflict {
+		t.Fatalf("swap from another value: %v", err)
+	}
+	if v, _ := s.MetaGet("datakey"); string(v) != "one" {
+		t.Fatalf("a refused swap wrote %q", v)
+	}
+	v, err := s.MetaSwap("datakey", []byte("two"), []byte("one"))
+	if err != nil || string(v) != "two" {
+		t.Fatalf("swap: %q %v", v, err)
+	}
+	if v, _ := s.MetaGet("datakey"); string(v) != "two" {
+		t.Fatalf("after swap: %q", v)
+	}
+	if _, err := s.MetaSwap("../x", nil, nil); code(err) != abi.InvalidArgument {
+		t.Fatalf("bad name: %v", err)
+	}
+
+	if err := s.MetaDelete("nope", nil, false); code(err) != abi.NotFound {
+		t.Fatalf("delete of an absent value: %v", err)
+	}
+	if err := s.MetaDelete("datakey", []byte("one"), true); code(err) != abi.Conflict {
+		t.Fatalf("delete of another value: %v", err)
+	}
+	if v, _ := s.MetaGet("datakey"); string(v) != "two" {
+		t.Fatalf("a refused delete changed it: %q", v)
+	}
+	if err := s.MetaDelete("datakey", []byte("two"), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MetaGet("datakey"); code(err) != abi.NotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+	meta(t, s, "other", "x")
+	if err := s.MetaDelete("other", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MetaDelete("other", nil, false); code(err) != abi.NotFound {
+		t.Fatalf("delete again: %v", err)
+	}
+	if err := s.MetaDelete("../x", nil, false); code(err) != abi.InvalidArgument {
+		t.Fatalf("bad name: %v", err)
+	}
+}
+
+// AllOrgs lists every organization in (org, project, domain, key) order,
+// across pages, with the other filters applied and Org ignored.
+func TestListAllOrgs(t *testing.T) {
+	s, _, end := newStore(t)
+	defer end()
+	var want, wantK1 []string
+	for _, o := range []string{"acme", "b0", "beta", "zeta"} {
+		for _, p := range []string{"", "a"} {
+			for _, d := range []string{"", "dev"} {
+				for _, k := range []string{"K0", "K1"} {
+					r := rec(p, d, k)
+					r.Scope.Org = o
+					if _, err := s.Create(r); err != nil {
+						t.Fatal(err)
+					}
+					e := o + "/" + p + "/" + d + "/" + k
+					want = append(want, e)
+					if k == "K1" && p == "a" {
+						wantK1 = append(wantK1, e)
+					}
+				}
+			}
+		}
+	}
+	all := func(req abi.ListRequest) []string {
+		t.Helper()
+		var got []string
+		for range 100 {
+			resp, err := s.List(&req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Records {
+				got = append(got, r.Scope.Org+"/"+r.Scope.Project+"/"+r.Scope.Domain+"/"+r.Key)
+			}
+			if resp.NextPageToken == "" {
+				return got
+			}
+			req.PageToken = resp.NextPageToken
+		}
+		t.Fatal("listing did not end")
+		return nil
+	}
+	for _, limit := range []uint32{0, 1, 3, 8, 31, 32, 33} {
+		if got := all(abi.ListRequest{AllOrgs: true, Org: "ignored", Limit: limit}); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("limit %d: got %v", limit, got)
+		}
+	}
+	if got := all(abi.ListRequest{AllOrgs: true, HasProject: true, Project: "a", Key: "K1", Limit: 2}); fmt.Sprint(got) != fmt.Sprint(wantK1) {
+		t.Fatalf("filtered: got %v", got)
+	}
+	// A one-organization listing is unchanged.
+	if got := all(abi.ListRequest{Org: "beta", Limit: 3}); len(got) != 8 || got[0] != "beta///K0" {
+		t.Fatalf("one org: %v", got)
+	}
+	for _, tok := range []string{"@/@/K0", "acme/@/@/K0/x"} {
+		if _, err := s.List(&abi.ListRequest{AllOrgs: true, PageToken: tok}); code(err) != abi.InvalidArgument {
+			t.Fatalf("token %q: %v", tok, err)
+		}
+	}
+	if _, err := s.List(&abi.ListRequest{Org: "acme", PageToken: "acme/@/@/K0"}); code(err) != abi.InvalidArgument {
+		t.Fatalf("all-orgs token in a one-org listing: %v", err)
+	}
+}
+
+// call runs f as one plugin call on d: its locks are held until it returns.
+func call(d *fsgrant.Dir, f func(s *filestore.Store)) {
+	c := d.Begin(context.Background())
+	defer c.End()
+	f(filestore.New(c))
+}
+
+// Two instances on one directory race guarded writes against meta swaps,
+// as a process still holding a retired data key races `recipients remove`.
+// After every swap the swapper re-seals what it finds under the old value;
+// a write guarded by an old value must never land after that, so every
+// record then holds the current value.
+func TestGuardedWritesRaceMetaSwap(t *testing.T) {
+	dir := t.TempDir()
+	a, b := fsgrant.New(dir), fsgrant.New(dir)
+	call(a, func(s *filestore.Store) {
+		meta(t, s, "datakey", "E0")
+		r := rec("", "", "U")
+		r.Sealed = []byte("E0")
+		if _, err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	done := make(chan struct{})
+	stop := sync.OnceFunc(func() { close(done) })
+	var wg sync.WaitGroup
+	// The writer's guarded writes applied and refused.
+	var applied, refused atomic.Int64
+	wg.Add(1)
+	// Also on a failure: the writer stops before the test ends.
+	defer func() { stop(); wg.Wait() }()
+	go func() {
+		defer wg.Done()
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			call(b, func(s *filestore.Store) {
+				v, err := s.MetaGet("datakey")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				g := abi.Guard{Name: "datakey", Value: v}
+				// Updates of one record, and creates of at most 10
+				// (each swap re-seals them all).
+				create := n%2 == 1 && n < 20
+				r := rec("", "", "U")
+				if create {
+					r = rec("", "", fmt.Sprintf("C%d", n))
+				}
+				r.Sealed = v
+				if create {
+					_, err = s.CreateIf(r, g)
+				} else {
+					_, err = s.UpdateIf(r, 0, g)
+				}
+				switch code(err) {
+				case abi.OK:
+					applied.Add(1)
+				case abi.Conflict:
+					refused.Add(1)
+				default:
+					t.Errorf("guarded write: %v", err)
+				}
+			})
+			n++
+		}
+	}()
+	// Swap until the writer has had writes applied and refused, since
+	// goroutines are scheduled as they are (bounded by a count).
+	for i := 0; i < 25 || applied.Load() < 20 || refused.Load() == 0; i++ {
+		if i == 5000 {
+			t.Fatalf("after %d swaps, %d guarded writes applied and %d refused", i, applied.Load(), refused.Load())
+		}
+		cur, next := fmt.Sprintf("E%d", i), fmt.Sprintf("E%d", i+1)
+		call(a, func(s *filestore.Store) {
+			if _, err := s.MetaSwap("datakey", []byte(next), []byte(cur)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// Re-seal, guarded by the new value.
+		var stale []abi.Record
+		call(a, func(s *filestore.Store) {
+			resp, err := s.List(&abi.ListRequest{AllOrgs: true, Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Records {
+				if string(r.Sealed) != next {
+					stale = append(stale, r)
+				}
+			}
+		})
+		call(a, func(s *filestore.Store) {
+			for _, r := range stale {
+				r.Sealed = []byte(next)
+				if _, err := s.UpdateIf(&r, 0, abi.Guard{Name: "datakey", Value: []byte(next)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		call(a, func(s *filestore.Store) {
+			resp, err := s.List(&abi.ListRequest{AllOrgs: true, Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range resp.Records {
+				if string(r.Sealed) != next {
+					t.Fatalf("swap %d: %s holds %q after the re-seal, want %q: a write guarded by a replaced value landed", i, r.Key, r.Sealed, next)
+				}
+			}
+		})
+	}
+	stop()
+	wg.Wait()
 }
