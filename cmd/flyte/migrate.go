@@ -25,9 +25,11 @@ CONFIG names: for instance from the built-in filestore into etcd. CONFIG is
 a file of your own, as with --config, and must name the same organization
 and another store.
 
-Each value is opened with your identity, sealed again under the
-destination's data key (made with your identity on the first write, or
-opened as one of its recipients) and read back and compared. A secret the
+The destination is used as 'flyte -c CONFIG' uses it: its store plugin,
+grants and identity (yours, unless CONFIG sets [seal] identity). Each value
+is opened, sealed again under the destination's data key (made on the
+first write, or opened as one of its recipients), then read back and
+compared. A secret the
 destination already holds with the same type and value is left alone
 ("unchanged"); one it holds with another value gets the next version, so
 versions only grow; any other is created. Secrets the destination alone
