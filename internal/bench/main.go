@@ -1,7 +1,7 @@
 // Command bench measures flyte's CLI against a native baseline and prints
 // one table. `make bench` runs it after `make build`:
 //
-//	go run ./internal/bench [-n 51] [-n-large 15] [-cold 7] [-secrets 1000] [-large 10000]
+//	go run ./internal/bench [-n 51] [-n-large 15] [-cold 7] [-secrets 1000] [-large 10000] [-etcd=false]
 //
 // It builds bin/flyte-native itself (go build -tags flytenative): the same
 // CLI, the same filestore code and ABI codec, linked natively instead of
@@ -9,8 +9,10 @@
 // run as real processes on the same store in throw-away HOME directories;
 // measurements of the two are interleaved so that drift in the machine's
 // speed hits both alike. Every figure is a median over the runs, with the
-// minimum and 90th percentile beside it. docs/PERFORMANCE.md explains the
-// rows and records a run.
+// minimum and 90th percentile beside it. The etcd rows (etcd.go) put the
+// built-in etcd store, on a one-node etcd the bench starts on loopback,
+// beside the filestore over the same secrets. docs/PERFORMANCE.md explains
+// the rows and records a run.
 package main
 
 import (
@@ -470,6 +472,13 @@ func run() error {
 		return err
 	}
 	t.add(row{what: fmt.Sprintf("get secret, %d secrets, warm", *flagLarge), a: a, b: b})
+
+	// The etcd store over the same large store's secrets (etcd.go).
+	if *flagEtcd {
+		if err := etcdRows(&t, small, flyte, tmp); err != nil {
+			return err
+		}
+	}
 
 	fmt.Fprintf(os.Stderr, "bench: done in %s\n\n", time.Since(begin).Round(time.Second))
 	fmt.Println(machine())
