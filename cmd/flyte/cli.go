@@ -38,7 +38,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdPluginInspect, cmdPluginInstall, cmdPluginRemove, cmdPluginTest, cmdConfigTrust, cmdIdentity, cmdCompletion, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdPluginInspect, cmdPluginInstall, cmdPluginRemove, cmdPluginTest, cmdConfigTrust, cmdIdentity, cmdStoreRecipientsList, cmdStoreRecipientsAdd, cmdStoreRecipientsRemove, cmdStoreRekey, cmdStoreAccept, cmdStoreMigrate, cmdCompletion, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -237,8 +237,12 @@ Usage:
 
 Commands:
 `)
+	width := 15
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "  %-15s %s\n", cmd.Name, cmd.Short)
+		width = max(width, len(cmd.Name))
+	}
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %-*s %s\n", width, cmd.Name, cmd.Short)
 	}
 	g := globalFlagSet(&cli{})
 	fmt.Fprintf(w, "\nGlobal flags (before or after the command):\n%s", flagUsages(g, func(f *pflag.Flag) bool { return f.Name != "help" }))

@@ -139,6 +139,28 @@ type Sealer struct {
 	key  [keySize]byte
 	id   [keyIDSize]byte
 	aead cipher.AEAD
+	// retired, when set, is a store's previous data key: OpenRecord opens
+	// a blob whose header names it with it (see WithRetired).
+	retired *Sealer
+}
+
+// WithRetired makes OpenRecord (and Open) of s open blobs sealed under old,
+// the key a re-key is retiring, while Seal keeps sealing under s. Destroy
+// of s destroys old too.
+func (s *Sealer) WithRetired(old *Sealer) { s.retired = old }
+
+// Retired returns the retired key set by WithRetired, or nil.
+func (s *Sealer) Retired() *Sealer { return s.retired }
+
+// BlobKeyID returns the key id a sealed blob's header names; false when the
+// blob is too short or of an unknown version to have one.
+func BlobKeyID(sealed []byte) ([keyIDSize]byte, bool) {
+	var id [keyIDSize]byte
+	if len(sealed) < 1+keyIDSize || sealed[0] != blobVersion && sealed[0] != blobV1 {
+		return id, false
+	}
+	copy(id[:], sealed[1:1+keyIDSize])
+	return id, true
 }
 
 // newSealer builds a Sealer from raw key bytes. It copies the key so the
@@ -317,6 +339,9 @@ func (s *Sealer) OpenRecord(aad AAD, sealed []byte) ([]byte, *Meta, error) {
 		return nil, nil, fmt.Errorf("%w: blob too short (%d bytes)", ErrTampered, len(sealed))
 	}
 	blobID := sealed[1 : 1+keyIDSize]
+	if r := s.retired; r != nil && r.aead != nil && !bytes.Equal(blobID, s.id[:]) && bytes.Equal(blobID, r.id[:]) {
+		return r.OpenRecord(aad, sealed)
+	}
 	if !bytes.Equal(blobID, s.id[:]) {
 		return nil, nil, fmt.Errorf("%w (blob key id %x, this data key %x)", ErrWrongKey, blobID, s.id[:])
 	}
@@ -347,6 +372,9 @@ func (s *Sealer) OpenRecord(aad AAD, sealed []byte) ([]byte, *Meta, error) {
 func (s *Sealer) Destroy() {
 	clear(s.key[:])
 	s.aead = nil
+	if s.retired != nil {
+		s.retired.Destroy()
+	}
 }
 
 // quietError keeps the cause for errors.Is and errors.As but shows only its

@@ -99,8 +99,8 @@ func (e *UntrustedVoucherError) Error() string {
 		who += " (labelled " + strconv.Quote(e.Label) + " in the store)"
 	}
 	return "the store's data key is vouched for by " + who + ", whom this machine has not accepted: " +
-		"if that is a teammate's key (check it with them), accept it by adding the line \"" +
-		e.Creator.String() + " " + label + "\" to " + e.File + "; otherwise someone replaced the store's data key"
+		"if that is a teammate's key (check it with them), accept it with: flyte store accept " +
+		e.Creator.String() + " --label " + label + "; otherwise someone replaced the store's data key"
 }
 
 // OldEpochError says the store's data key is older than one seen before.
@@ -236,6 +236,7 @@ func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
 			return nil, err
 		}
 		m.storeID = hex.EncodeToString(env.StoreID[:])
+		m.env = stored
 		return s, nil
 	}
 	s.Destroy()
@@ -320,6 +321,7 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 		m.legacyKey = true
 		m.legacyKnown = seen == sid
 		m.storeID = sid
+		m.env = stored
 		return s, nil
 	}
 	env, err := seal.ParseEnvelope(stored)
@@ -338,7 +340,7 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 	var ue *seal.UntrustedError
 	switch {
 	case errors.Is(err, seal.ErrNotRecipient):
-		return nil, &LockedError{Identity: m.identity, Err: err, WrongIdentity: true}
+		return nil, &NotRecipientError{You: self, Labels: labels(env.Recipients)}
 	case errors.Is(err, seal.ErrBadTag):
 		return nil, ErrNotVouched
 	case errors.As(err, &ue):
@@ -363,6 +365,7 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 	}
 	m.legacyKey = false
 	m.storeID = sid
+	m.env = stored
 	return s, nil
 }
 
@@ -435,7 +438,11 @@ func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
 			return errors.New("the store's data key changed while flyte put it in an envelope; try again")
 		}
 	}
-	return m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, false)
+	if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, false); err != nil {
+		return err
+	}
+	m.env = got
+	return nil
 }
 
 // keyStates is what this machine remembers about data keys: the highest

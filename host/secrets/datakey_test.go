@@ -163,7 +163,7 @@ func TestSwappedDataKey(t *testing.T) {
 	mc.writeMeta(t, forged)
 	var ue *secrets.UntrustedVoucherError
 	assertRefused(t, mc, func(err error) bool { return errors.As(err, &ue) })
-	if ue.Label != "bob" || !strings.Contains(ue.Error(), filepath.Join(mc.state, "keys", "vouchers")) {
+	if ue.Label != "bob" || !strings.Contains(ue.Error(), "flyte store accept "+ue.Creator.String()+" --label bob;") {
 		t.Fatalf("%v", ue)
 	}
 	// A new machine of the user (no history) refuses it just the same.

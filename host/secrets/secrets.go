@@ -17,6 +17,7 @@
 package secrets
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,6 +160,10 @@ type Manager struct {
 	legacyKey   bool
 	legacyKnown bool
 	storeID     string
+	// env is the stored data key the sealer came from (an envelope, or a
+	// bare key): the guard of every sealed write on a store of minor >= 3
+	// (teamkeys.go). Guarded by mu.
+	env []byte
 
 	// storeMinor is Options.StoreMinor.
 	storeMinor uint32
@@ -230,6 +235,10 @@ func (m *Manager) unlock(ctx context.Context, create bool) (*seal.Sealer, error)
 	}
 	s, err := m.openDataKey(ctx, create) // datakey.go
 	if err != nil {
+		return nil, err
+	}
+	if err := m.loadRetired(ctx, s); err != nil { // teamkeys.go
+		s.Destroy()
 		return nil, err
 	}
 	m.sealer = s
@@ -383,6 +392,18 @@ func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind ab
 	if err := m.checkKind(s, kind); err != nil {
 		return Secret{}, err
 	}
+	for moves := 0; ; moves++ {
+		sec, err := m.createOnce(ctx, s, key, kind, value)
+		if err != errKeyMoved {
+			return sec, err
+		}
+		if moves == maxKeyMoves {
+			return Secret{}, errKeyMoving
+		}
+	}
+}
+
+func (m *Manager) createOnce(ctx context.Context, s scope.Scope, key string, kind abi.SecretKind, value []byte) (Secret, error) {
 	sealer, err := m.unlockToWrite(ctx, true)
 	if err != nil {
 		return Secret{}, err
@@ -405,9 +426,14 @@ func (m *Manager) Create(ctx context.Context, s scope.Scope, key string, kind ab
 		return Secret{}, err
 	}
 	var out abi.Record
-	if err := m.call(ctx, abi.OpCreate, &abi.WriteRequest{Record: *rec}, &out); err != nil {
+	if err := m.call(ctx, abi.OpCreate, &abi.WriteRequest{Record: *rec, Guard: m.guard(sealer)}, &out); err != nil {
 		if errors.Is(err, ErrExists) {
 			return Secret{}, &ExistsError{Key: key, Scope: s}
+		}
+		if errors.Is(err, ErrConflict) {
+			if moved, merr := m.keyMoved(ctx, sealer); merr != nil || moved {
+				return Secret{}, cmp.Or(merr, errKeyMoved)
+			}
 		}
 		return Secret{}, err
 	}
@@ -464,8 +490,19 @@ func (m *Manager) Update(ctx context.Context, s scope.Scope, key string, kind ab
 	if err != nil {
 		return Secret{}, err
 	}
-	for attempt := 1; ; attempt++ {
+	for attempt, moves := 1, 0; ; attempt++ {
 		sec, err := m.updateOnce(ctx, sealer, s, key, kind, value, ifVersion)
+		if err == errKeyMoved {
+			// The data key changed (a re-key): seal again under the new one.
+			if moves++; moves > maxKeyMoves {
+				return Secret{}, errKeyMoving
+			}
+			if sealer, err = m.unlockToWrite(ctx, false); err != nil {
+				return Secret{}, err
+			}
+			attempt--
+			continue
+		}
 		if err != errRetry {
 			return sec, err
 		}
@@ -516,7 +553,12 @@ func (m *Manager) updateOnce(ctx context.Context, sealer *seal.Sealer, s scope.S
 		return Secret{}, err
 	}
 	var out abi.Record
-	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: cur.Version}, &out); err != nil {
+	if err := m.call(ctx, abi.OpUpdate, &abi.WriteRequest{Record: *rec, ExpectedVersion: cur.Version, Guard: m.guard(sealer)}, &out); err != nil {
+		if errors.Is(err, ErrConflict) {
+			if moved, merr := m.keyMoved(ctx, sealer); merr != nil || moved {
+				return Secret{}, cmp.Or(merr, errKeyMoved)
+			}
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return Secret{}, m.notFound(ctx, s, key)
