@@ -38,6 +38,7 @@ type storeSuite struct {
 
 	// The names of this run: organizations and a meta name.
 	orgMain, orgList, orgOther, orgEmpty, orgJunk, metaName string
+	orgAll, orgAll2                                         string // all_orgs listings (1.3)
 	listSet                                                 []abi.Record
 
 	// What this run may have written, for cleanUp.
@@ -50,8 +51,8 @@ func newStoreSuite(p Caller, info abi.Describe, o Options) *storeSuite {
 	id := runID()
 	org := orgPrefix + id
 	s := &storeSuite{p: p, info: info, dir: o.Dir, orgMain: org, orgList: org + "-list", orgOther: org + "-other",
-		orgEmpty: org + "-empty", orgJunk: org + "-junk", metaName: metaPrefix + id}
-	s.orgs = []string{s.orgMain, s.orgList, s.orgOther, s.orgOther + "2", s.orgJunk}
+		orgEmpty: org + "-empty", orgJunk: org + "-junk", metaName: metaPrefix + id, orgAll: org + "-all-a", orgAll2: org + "-all-b"}
+	s.orgs = []string{s.orgMain, s.orgList, s.orgOther, s.orgOther + "2", s.orgJunk, s.orgAll, s.orgAll2}
 	s.listSet = makeListSet(s.orgList)
 	return s
 }
@@ -111,6 +112,11 @@ func StoreOf(ctx context.Context, p Caller, info abi.Describe, o Options) []Resu
 		{"meta put and get", s.metaPut},
 		{"meta put create_only keeps the value", s.metaCreateOnly},
 		{"meta put replaces the value", s.metaReplace},
+		{"guarded create and update (1.3)", s.guarded},
+		{"meta put with an expected value (1.3)", s.metaSwap},
+		{"meta delete (1.3)", s.metaDelete},
+		{"compact (1.3)", s.compact},
+		{"list every organization (1.3)", s.allOrgs},
 		{"unknown op", s.unknownOp},
 		{"malformed request", s.malformedRequest},
 		{"records it cannot read", s.unreadable},
@@ -130,6 +136,9 @@ func (s *storeSuite) describe(context.Context) error {
 		if !slices.Contains(s.info.Ops, op) {
 			missing = append(missing, OpName(op))
 		}
+	}
+	if s.info.Minor >= abi.MinorFence && !slices.Contains(s.info.Ops, abi.OpMetaDelete) {
+		missing = append(missing, OpName(abi.OpMetaDelete)+" (required from minor 3)")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("its description does not list op %s", strings.Join(missing, ", "))
@@ -840,7 +849,11 @@ func (s *storeSuite) metaReplace(ctx context.Context) error {
 }
 
 func (s *storeSuite) unknownOp(ctx context.Context) error {
-	for _, op := range []abi.Op{0, 8, 99, abi.OpPlan, abi.OpRender, 1 << 20} {
+	ops := []abi.Op{0, 10, 99, abi.OpPlan, abi.OpRender, 1 << 20}
+	if s.info.Minor < abi.MinorFence {
+		ops = append(ops, abi.OpMetaDelete, abi.OpCompact) // ops of 1.3
+	}
+	for _, op := range ops {
 		if err := want(OpName(op)+" (an op no store has) with no request", callRaw(ctx, s.p, op, nil, nil), abi.Unimplemented); err != nil {
 			return err
 		}
@@ -960,8 +973,9 @@ func snapshot(dir string) (map[string][32]byte, error) {
 // cleanUp deletes every record this run may have written (best effort:
 // the records it tracked, then whatever a listing of this run's
 // organizations still finds), and names what stays: records it could not
-// delete, and the meta values it put, which no op deletes. What stays is a
-// note, not a failure: the checks above judge the store.
+// delete, and the meta values it put (deleted with META_DELETE on a store
+// of minor 3 or later; an older one has no op to delete them). What stays
+// is a note, not a failure: the checks above judge the store.
 func (s *storeSuite) cleanUp(ctx context.Context) Result {
 	r := Result{Name: "clean up"}
 	err := safe(ctx, func(ctx context.Context) error {
@@ -1014,12 +1028,22 @@ func (s *storeSuite) cleanUp(ctx context.Context) Result {
 			out = append(out, fmt.Sprintf("could not delete %d of the records it wrote (%s)", len(left), why))
 		}
 		var metas []string
+		fenced := s.info.Minor >= abi.MinorFence
 		for _, m := range s.metas {
+			if fenced {
+				err := call(ctx, s.p, abi.OpMetaDelete, &abi.MetaRequest{Name: m}, nil)
+				if st, ok := status(err); ok && (st == abi.OK || st == abi.NotFound) {
+					continue
+				}
+			}
 			if call(ctx, s.p, abi.OpMetaGet, &abi.MetaRequest{Name: m}, &abi.MetaResponse{}) == nil {
 				metas = append(metas, m)
 			}
 		}
-		if len(metas) > 0 {
+		switch {
+		case len(metas) > 0 && fenced:
+			out = append(out, fmt.Sprintf("could not delete %d of the meta values it put: %s", len(metas), strings.Join(metas, ", ")))
+		case len(metas) > 0:
 			out = append(out, fmt.Sprintf("left %d meta values in the store, which the ABI has no op to delete: %s", len(metas), strings.Join(metas, ", ")))
 		}
 		r.Note = notes(out)
