@@ -177,6 +177,9 @@ func (m *Manager) openRetired(b []byte) (*seal.Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.StoreID == cur.StoreID && r.Epoch > cur.Epoch {
+		return nil, ErrTeamChanged // read before the data key changed
+	}
 	if r.StoreID != cur.StoreID || r.Epoch != cur.Epoch {
 		return nil, errors.New("the store's retired data key belongs to another store or epoch")
 	}
@@ -217,6 +220,11 @@ func (m *Manager) teamUnlock(ctx context.Context, write bool) (*seal.Sealer, *se
 	var s *seal.Sealer
 	var err error
 	if write {
+		// A change starts from the store's current envelope, not one
+		// this Manager read earlier.
+		m.mu.Lock()
+		m.sealer, m.env = nil, nil
+		m.mu.Unlock()
 		s, err = m.unlockToWrite(ctx, false)
 	} else {
 		s, err = m.unlock(ctx, false)
@@ -488,6 +496,9 @@ func (m *Manager) finish(ctx context.Context, cur *seal.Sealer, stored, retired 
 	m.mu.Lock()
 	old, err := m.openRetired(retired)
 	m.mu.Unlock()
+	if errors.Is(err, ErrTeamChanged) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
 	}
