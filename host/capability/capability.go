@@ -77,9 +77,9 @@ type Instance interface {
 type Session interface {
 	// End releases what the call took (locks).
 	End()
-	// Failure is the host's reason for a call that failed, if it has one:
-	// shown instead of the guest's own error.
-	Failure() (msg string, ok bool)
+	// Failure is the host's reason for a call that failed with status
+	// guest, if it has one: shown instead of the guest's own error.
+	Failure(guest abi.Status) (msg string, ok bool)
 }
 
 // Causer is a Session whose Failure is also a typed error callers test

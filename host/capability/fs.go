@@ -163,7 +163,7 @@ func (s *fsSession) End() { s.call.End() }
 // Failure: the plugin failed after the host gave up waiting for a lock
 // that another process holds: the store is busy, whatever the plugin made
 // of it.
-func (s *fsSession) Failure() (string, bool) {
+func (s *fsSession) Failure(abi.Status) (string, bool) {
 	if err := s.Cause(); err != nil {
 		return err.Error(), true
 	}

@@ -120,4 +120,15 @@ func (s *httpSession) End() {}
 
 // Failure is the call's last denial: the host's reason the last request
 // failed (a request answered since, from the next endpoint, clears it).
-func (s *httpSession) Failure() (string, bool) { return s.call.Failure() }
+// A guest that answers UNAVAILABLE after requests that were not answered
+// (connection, TLS, time) keeps its own words: it is the one that knows
+// every endpoint it tried, and its text is still sanitized and checked
+// for credentials. A refusal (an origin not granted, a limit) is always
+// the host's.
+func (s *httpSession) Failure(guest abi.Status) (string, bool) {
+	msg, st, ok := s.call.Failure()
+	if !ok || st == abi.Unavailable && guest == abi.Unavailable {
+		return "", false
+	}
+	return msg, true
+}

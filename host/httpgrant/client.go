@@ -182,17 +182,19 @@ type Call struct {
 	requests int
 	bytes    int64
 	last     *Denial
+	lastSt   abi.Status
 }
 
 // Credential returns the granted credential called name (Client.Credential).
 func (k *Call) Credential(name string) ([]byte, abi.Status) { return k.c.Credential(name) }
 
-// Failure returns the denial of the call's last request, if it had one.
-func (k *Call) Failure() (string, bool) {
+// Failure returns the denial of the call's last request, if it had one,
+// and its status.
+func (k *Call) Failure() (string, abi.Status, bool) {
 	if k.last == nil {
-		return "", false
+		return "", abi.OK, false
 	}
-	return k.last.Msg, true
+	return k.last.Msg, k.lastSt, true
 }
 
 // Do sends r, within the grant and the call's limits, with the deadline of
@@ -211,7 +213,7 @@ func (k *Call) Do(ctx context.Context, r *abi.HTTPRequest) (*abi.HTTPResponse, *
 	if d != nil && k.c.Reveals([]byte(d.Msg)) {
 		d.Msg = Withheld
 	}
-	k.last = d
+	k.last, k.lastSt = d, st
 	return resp, d, st
 }
 

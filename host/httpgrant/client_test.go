@@ -238,7 +238,7 @@ func TestCallLimits(t *testing.T) {
 	}
 	resp, d, st := k.Do(context.Background(), get(okS.URL))
 	want(t, "request 65", resp, d, st, abi.TooLarge, "made more than 64 http requests in one call")
-	if msg, ok := k.Failure(); !ok || msg != "made more than 64 http requests in one call" {
+	if msg, _, ok := k.Failure(); !ok || msg != "made more than 64 http requests in one call" {
 		t.Errorf("Failure = %q, %v", msg, ok)
 	}
 	if _, _, st := k.Do(context.Background(), get(okS.URL)); st != abi.TooLarge {
@@ -286,14 +286,14 @@ func TestSlowServerFailover(t *testing.T) {
 			if ctx.Err() != nil {
 				t.Fatal("the slow request used up the whole call")
 			}
-			if _, ok := k.Failure(); !ok {
+			if _, _, ok := k.Failure(); !ok {
 				t.Error("no Failure after a denial")
 			}
 			resp, d, st = k.Do(ctx, get(okS.URL))
 			if st != abi.OK || string(resp.Body) != "ok" || resp.TimeLeftMS == 0 {
 				t.Fatalf("the next endpoint: %v %v", st, d)
 			}
-			if msg, ok := k.Failure(); ok {
+			if msg, _, ok := k.Failure(); ok {
 				t.Errorf("Failure after an answer: %q", msg)
 			}
 			if ctx.Err() != nil {

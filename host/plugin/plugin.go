@@ -730,7 +730,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	} else {
 		p.put(ctx, inst)
 	}
-	if err := p.failure(st); err != nil {
+	if err := p.failure(st, status); err != nil {
 		return nil, err
 	}
 	var m abi.ErrorMessage
@@ -741,10 +741,10 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 // failure is the host's own reason for a failed call, if a capability has
 // one (a lock another process holds, an origin not granted): shown
 // whatever the plugin made of it.
-func (p *Plugin) failure(st *callState) error {
+func (p *Plugin) failure(st *callState, guest abi.Status) error {
 	for _, name := range slices.Sorted(maps.Keys(st.sessions)) {
 		s := st.sessions[name]
-		msg, ok := s.Failure()
+		msg, ok := s.Failure(guest)
 		if !ok {
 			continue
 		}
