@@ -412,7 +412,7 @@ func TestEtcdNoQuorum(t *testing.T) {
 		switch {
 		case named:
 		case hostReason.MatchString(lines[0]):
-			gaps = append(gaps, "flyte "+strings.Join(args[:3], " ")+": "+lines[0]) // not the value
+			gaps = append(gaps, "flyte "+strings.Join(args[:min(3, len(args))], " ")+": "+lines[0]) // not the value
 		default:
 			t.Errorf("want \"etcd store unavailable\" naming every endpoint tried, got %s", r)
 		}
