@@ -8,7 +8,10 @@
 //     compare-and-set could never see a concurrent change);
 //   - LIST answers each page backwards.
 //
-// Everything else passes. See cmd/flyte/testdata/script/plugin_test.txt.
+// It speaks ABI 1.3 (the filestore's guards, META_DELETE and all_orgs
+// listings), and the 1.3 checks that update or list fail for the same two
+// faults. Everything else passes. See
+// cmd/flyte/testdata/script/plugin_test.txt.
 package main
 
 import (
