@@ -329,7 +329,7 @@ func TestEtcdExamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README's example: %v", err)
 	}
-	if c.Store.User == "" || c.Store.PasswordFile != "/home/u/.config/flyte/etcd-password" || c.Store.ClientCert != filepath.Join(dir, "etcd-client.pem") {
+	if c.Store.User == "" || c.Store.PasswordFile != "/home/u/.config/etcd/flyte-password" || c.Store.ClientCert != filepath.Join(dir, "etcd-client.pem") {
 		t.Errorf("README's example: %+v", c.Store)
 	}
 }
