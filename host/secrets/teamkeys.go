@@ -457,12 +457,18 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 		return nil, err
 	}
 	rb, nb := retired.Marshal(), next.Marshal()
-	if _, err := m.metaPut(ctx, retiredName, rb); err != nil {
+	switch got, err := m.metaPut(ctx, retiredName, rb); {
+	case errors.Is(err, ErrExists):
 		ns.Destroy()
-		if errors.Is(err, ErrExists) {
-			return nil, ErrUnfinished
-		}
+		return nil, ErrUnfinished
+	case err != nil:
+		ns.Destroy()
 		return nil, fmt.Errorf("failed to store the retired data key: %w", err)
+	case !bytes.Equal(got, rb):
+		// Another flyte's re-seal put its retired key first: it is not
+		// ours to swap past, nor to delete.
+		ns.Destroy()
+		return nil, ErrUnfinished
 	}
 	if err := m.metaSwap(ctx, dataKeyName, nb, stored); err != nil {
 		ns.Destroy()
