@@ -2,7 +2,7 @@
 GO      ?= go
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install plugins examples conformance test lint fmt-check doc-check cross fuzz bench demo clean
+.PHONY: all build install plugins examples conformance test lint fmt-check doc-check fuzz-check cross fuzz bench demo clean
 
 all: build
 
@@ -60,7 +60,7 @@ test: build lint
 	$(GO) test -count=1 -tags flytepgroup ./host/task
 	$(GO) test -count=1 -tags flytenohttp ./host/capability ./host/plugin ./host/httpgrant ./host/core
 
-lint: plugins cross fmt-check doc-check
+lint: plugins cross fmt-check doc-check fuzz-check
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./abi/... ./plugins/... ./testdata/plugins/...
 	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
@@ -129,6 +129,17 @@ fuzz:
 	$(GO) test ./host/dockercfg -run XXX -fuzz '^FuzzFromConfig$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz '^FuzzLocate$$' -fuzztime 30s
 	$(GO) test ./host/config -run XXX -fuzz '^FuzzParseIDMap$$' -fuzztime 30s
+	$(GO) test ./cmd/flyte -run XXX -fuzz '^FuzzCutBlock$$' -fuzztime 30s
+	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzReveals$$' -fuzztime 30s
+	$(GO) test ./host/inject -run XXX -fuzz '^FuzzRender$$' -fuzztime 30s
+	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzSections$$' -fuzztime 30s
+
+# Every fuzz target of the tree is run by `make fuzz` (a target nobody runs finds nothing).
+fuzz-check:
+	@missing="$$(find . -path './.*' -prune -o -name '*_test.go' -print | xargs grep -l '^func Fuzz' | while read -r f; do \
+		d="$$(dirname "$$f")"; for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+			grep -q -- "$$d .*$$fn" Makefile || echo "$$d $$fn"; done; done)"; \
+	test -z "$$missing" || { echo "fuzz-check: not in make fuzz:"; echo "$$missing"; exit 1; }
 
 bench: build examples
 	$(GO) run ./internal/bench
