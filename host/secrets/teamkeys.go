@@ -34,11 +34,18 @@ import (
 //  3. every record of every organization still sealed under the old key is
 //     opened and sealed under the new one, guarded by the new envelope,
 //     at the next version (expected_version: a concurrent writer wins);
-//  4. "datakey-retired" is deleted, then the store compacts its history.
+//  4. the new key is wrapped again at the next epoch (swapped only while
+//     the store holds the envelope of step 2), then "datakey-retired" is
+//     deleted (only while it holds the one of step 1), and the store
+//     compacts its history.
 //
-// Readers open blobs sealed under the retired key while it exists, so an
-// interruption anywhere leaves every value readable by every remaining
-// recipient; running `flyte store rekey` (or the removal again) finishes it.
+// Readers open blobs sealed under the retired key only while a re-seal is
+// unfinished: while the retired key's epoch is the current envelope's. The
+// last step raises the epoch, so a retired key written back afterwards (a
+// removed member keeps the envelope she was sent) is ignored: the old key
+// is trusted for reading only until its re-seal finishes. An interruption
+// anywhere leaves every value readable by every remaining recipient;
+// running `flyte store rekey` (or the removal again) finishes it.
 
 const (
 	// retiredName is the meta entry of a key being retired.
@@ -166,8 +173,10 @@ func (m *Manager) loadRetired(ctx context.Context, s *seal.Sealer) error {
 	return nil
 }
 
-// openRetired opens a retired key's envelope (nil, nil when it names the
-// current key: a re-key that never swapped). m.mu is held.
+// openRetired opens a retired key's envelope, when it is the retired key
+// of an unfinished re-seal: of this store, at the current envelope's epoch,
+// another key than the current one (nil, nil otherwise: nothing to read
+// with it). m.mu is held.
 func (m *Manager) openRetired(b []byte) (*seal.Sealer, error) {
 	cur, err := seal.ParseEnvelope(m.env)
 	if err != nil {
@@ -177,13 +186,10 @@ func (m *Manager) openRetired(b []byte) (*seal.Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.StoreID == cur.StoreID && r.Epoch > cur.Epoch {
-		return nil, ErrTeamChanged // read before the data key changed
+	if r.StoreID != cur.StoreID {
+		return nil, errors.New("the store's retired data key belongs to another store")
 	}
-	if r.StoreID != cur.StoreID || r.Epoch != cur.Epoch {
-		return nil, errors.New("the store's retired data key belongs to another store or epoch")
-	}
-	if r.KeyID == cur.KeyID {
+	if r.Epoch != cur.Epoch || r.KeyID == cur.KeyID {
 		return nil, nil
 	}
 	id, err := m.loadIdentity()
@@ -461,6 +467,11 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 	case errors.Is(err, ErrExists):
 		ns.Destroy()
 		return nil, ErrUnfinished
+	case errors.Is(err, ErrNotFound):
+		// Another flyte's retired key was there, and gone by the time
+		// the store read it back: it was finishing meanwhile.
+		ns.Destroy()
+		return nil, ErrTeamChanged
 	case err != nil:
 		ns.Destroy()
 		return nil, fmt.Errorf("failed to store the retired data key: %w", err)
@@ -499,18 +510,36 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 // finish completes an unfinished re-seal: retired is "datakey-retired",
 // stored the current envelope of sealer cur.
 func (m *Manager) finish(ctx context.Context, cur *seal.Sealer, stored, retired []byte, res *Rekeyed) error {
+	env, err := seal.ParseEnvelope(stored)
+	if err != nil {
+		return err
+	}
+	r, err := seal.ParseEnvelope(retired)
+	if err != nil {
+		return fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
+	}
+	switch {
+	case r.StoreID != env.StoreID:
+		return errors.New("cannot open the store's retired data key to finish its re-seal: it belongs to another store")
+	case r.Epoch == env.Epoch+1 && r.KeyID == env.KeyID, r.Epoch == env.Epoch && r.KeyID == env.KeyID:
+		// A re-key stopped before its swap: the current key was never
+		// replaced, and nothing was sealed under another.
+		return m.metaDelete(ctx, retiredName, retired)
+	case r.Epoch < env.Epoch:
+		// Its re-seal finished (the epoch was raised) but the delete did
+		// not happen, or it was written back: stale, never read with.
+		return m.metaDelete(ctx, retiredName, retired)
+	case r.Epoch > env.Epoch:
+		return ErrTeamChanged // read before the data key changed
+	}
 	m.mu.Lock()
 	old, err := m.openRetired(retired)
 	m.mu.Unlock()
-	if errors.Is(err, ErrTeamChanged) {
-		return err
-	}
 	if err != nil {
 		return fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
 	}
 	if old == nil {
-		// The new key was never stored: nothing was sealed under it.
-		return m.metaDelete(ctx, retiredName, retired)
+		return errors.New("cannot open the store's retired data key to finish its re-seal")
 	}
 	defer old.Destroy()
 	return m.reseal(ctx, old, cur, stored, retired, res)
@@ -544,6 +573,9 @@ func (m *Manager) reseal(ctx context.Context, old, cur *seal.Sealer, guard, reti
 		}
 		req.PageToken = resp.NextPageToken
 	}
+	if err := m.closeEpoch(ctx, cur, guard, res); err != nil {
+		return err
+	}
 	if err := m.metaDelete(ctx, retiredName, retired); err != nil {
 		return fmt.Errorf("every secret is re-sealed, but deleting the retired data key failed: %w", err)
 	}
@@ -562,6 +594,43 @@ func (m *Manager) reseal(ctx context.Context, old, cur *seal.Sealer, guard, reti
 		res.CompactErr = err.Error()
 	}
 	return nil
+}
+
+// closeEpoch ends a finished re-seal: the current key cur (envelope
+// stored) is wrapped again at the next epoch, so that the retired key,
+// whose epoch is stored's, is no longer read with even when it is written
+// back. When another flyte did it first (same key, a newer epoch), that is
+// fine too.
+func (m *Manager) closeEpoch(ctx context.Context, cur *seal.Sealer, stored []byte, res *Rekeyed) error {
+	env, err := seal.ParseEnvelope(stored)
+	if err != nil {
+		return err
+	}
+	next, err := m.newEnvelope(env, env.Recipients, cur)
+	if err != nil {
+		return err
+	}
+	nb := next.Marshal()
+	switch err := m.metaSwap(ctx, dataKeyName, nb, stored); {
+	case errors.Is(err, ErrTeamChanged):
+		now, err := m.metaGet(ctx, dataKeyName)
+		if err != nil {
+			return fmt.Errorf("every secret is re-sealed, but reading the store's data key back failed (run 'flyte store rekey' to finish): %w", err)
+		}
+		if e, err := seal.ParseEnvelope(now); err != nil || e.StoreID != env.StoreID || e.KeyID != env.KeyID || e.Epoch <= env.Epoch {
+			return ErrTeamChanged
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("every secret is re-sealed, but storing the data key at its next epoch failed (run 'flyte store rekey' to finish): %w", err)
+	}
+	m.mu.Lock()
+	if bytes.Equal(m.env, stored) {
+		m.env = nb
+	}
+	m.mu.Unlock()
+	res.Epoch = next.Epoch
+	return m.remember(m.storeID, next.Epoch, false)
 }
 
 // resealOne seals record r again under cur, at its next version.

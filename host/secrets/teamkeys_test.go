@@ -8,9 +8,11 @@ import (
 	"sync"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/seal"
 	"github.com/flytesecrets/flyte/host/secrets"
 )
 
@@ -62,7 +64,7 @@ func TestRekeyWithConcurrentWriter(t *testing.T) {
 	if rekeyErr != nil {
 		t.Fatalf("rekey: %v", rekeyErr)
 	}
-	if len(res.Damaged) != 0 || res.Epoch != 2 {
+	if len(res.Damaged) != 0 || res.Epoch != 3 {
 		t.Fatalf("rekey: %+v", res)
 	}
 	for i, err := range writeErrs {
@@ -138,5 +140,138 @@ func TestTeamNeedsFence(t *testing.T) {
 	var fe *secrets.FenceError
 	if _, err := m.Rekey(ctx); !errors.As(err, &fe) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// member is one person with their own identity and machine over a shared
+// fenced store.
+func member(t *testing.T, storeDir string) (*secrets.Manager, *age.X25519Identity, seal.PublicKey, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "identity.txt")
+	id, _, err := seal.LoadOrCreateIdentity(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := seal.IdentityPublicKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fencedMachine(t, storeDir, path), id, pub, path
+}
+
+// A removed member keeps the retired-key envelope she could read while
+// the re-seal ran, and the old key she held. Writing both back after the
+// re-seal finished gets her nothing: the re-seal raised the epoch, and a
+// retired key of an older epoch is never read with.
+func TestReplayedRetiredKeyIgnored(t *testing.T) {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	alice, _, alicePub, alicePath := member(t, storeDir)
+	if _, err := alice.Create(ctx, scope.Scope{}, "DB_PASSWORD", abi.SecretString, []byte("good")); err != nil {
+		t.Fatal(err)
+	}
+	mallory, _, malloryPub, _ := member(t, storeDir)
+	if _, err := alice.AddRecipient(ctx, malloryPub, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Accept(alicePub, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// While still a member, Mallory seals a value of hers under the key,
+	// keeps the record and deletes the secret.
+	if _, err := mallory.Create(ctx, scope.Scope{}, "API_TOKEN", abi.SecretString, []byte("evil")); err != nil {
+		t.Fatal(err)
+	}
+	recPath := filepath.Join(storeDir, "secrets", "acme", "@", "@", "API_TOKEN")
+	rec, err := os.ReadFile(recPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Delete(ctx, scope.Scope{}, "API_TOKEN"); err != nil {
+		t.Fatal(err)
+	}
+	retiredPath := filepath.Join(storeDir, "meta", "datakey-retired")
+	var retired []byte
+	secrets.TestHookReseal = func(int) error {
+		retired, err = os.ReadFile(retiredPath)
+		return err
+	}
+	defer func() { secrets.TestHookReseal = nil }()
+	if _, err := alice.RemoveRecipient(ctx, malloryPub); err != nil {
+		t.Fatal(err)
+	}
+	secrets.TestHookReseal = nil
+	if retired == nil {
+		t.Fatal("no retired key seen during the re-seal")
+	}
+	if err := os.WriteFile(retiredPath, retired, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recPath, rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := fencedMachine(t, storeDir, alicePath)
+	if r, err := fresh.Resolve(ctx, "", "", []string{"API_TOKEN"}); err == nil {
+		t.Fatalf("a value sealed under the retired key was read after its re-seal finished (%d bytes)", len(r[0].Value))
+	}
+	if v := valueOf(t, fresh, "DB_PASSWORD"); v != "good" {
+		t.Fatalf("DB_PASSWORD = %q", v)
+	}
+	// A re-key drops the stale retired key.
+	if _, err := fresh.Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(retiredPath); !os.IsNotExist(err) {
+		t.Fatalf("stale retired key left: %v", err)
+	}
+}
+
+// A re-key interrupted after it put the retired key and before it swapped
+// the data key leaves the old key at the next epoch with the data key
+// unchanged: the next re-key withdraws it and goes on.
+func TestRekeyInterruptedBeforeSwap(t *testing.T) {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	alice, id, _, alicePath := member(t, storeDir)
+	if _, err := alice.Create(ctx, scope.Scope{}, "A", abi.SecretString, []byte("value-a")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(storeDir, "meta", "datakey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := seal.ParseEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cur.Open(id, func(seal.PublicKey) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := seal.NewEnvelope(id, cur.StoreID, cur.Epoch+1, cur.Recipients, s)
+	s.Destroy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(storeDir, "meta", "datakey-retired"), r.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := fencedMachine(t, storeDir, alicePath)
+	if team, err := m.Recipients(ctx); err != nil || !team.Unfinished {
+		t.Fatalf("%+v %v", team, err)
+	}
+	res, err := m.Rekey(ctx)
+	if err != nil {
+		t.Fatalf("rekey: %v", err)
+	}
+	if !res.Finished {
+		t.Fatalf("%+v", res)
+	}
+	if team, err := m.Recipients(ctx); err != nil || team.Unfinished {
+		t.Fatalf("%+v %v", team, err)
+	}
+	if res, err := m.Rekey(ctx); err != nil || res.Finished || res.Resealed != 1 {
+		t.Fatalf("second rekey: %+v %v", res, err)
+	}
+	if v := valueOf(t, fencedMachine(t, storeDir, alicePath), "A"); v != "value-a" {
+		t.Fatalf("A = %q", v)
 	}
 }
