@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
@@ -359,6 +360,9 @@ var (
 	// ErrBadTag: the tag for this identity does not verify, so nobody this
 	// identity could trust made the envelope.
 	ErrBadTag = errors.New("the data key's envelope is not vouched for by its creator (its tag does not verify): it was altered or forged")
+	// ErrCreatorNotRecipient: the envelope's creator is not one of its
+	// recipients, which flyte never makes.
+	ErrCreatorNotRecipient = errors.New("the store's data key is vouched for by someone who is not one of its recipients: flyte never makes such a key; flyte will not use it")
 )
 
 // UntrustedError says an envelope verifies, but was made by a creator the
@@ -376,7 +380,8 @@ func (e *UntrustedError) Error() string {
 
 // Open checks the envelope for identity id and returns the data key. It
 // fails unless id is a recipient, id's tag verifies for the envelope's
-// creator, trusts(creator) holds, and the unwrapped key matches the key id.
+// creator, the creator is a recipient too, trusts(creator) holds, and the
+// unwrapped key matches the key id.
 func (e *Envelope) Open(id *age.X25519Identity, trusts func(PublicKey) bool) (*Sealer, error) {
 	priv, err := privateKey(id)
 	if err != nil {
@@ -395,6 +400,9 @@ func (e *Envelope) Open(id *age.X25519Identity, trusts func(PublicKey) bool) (*S
 	want, err := tag(priv, e.Creator, e.Creator, e.Recipients[idx], e.digest())
 	if err != nil || !hmac.Equal(want[:], e.Tags[idx][:]) {
 		return nil, ErrBadTag
+	}
+	if !slices.ContainsFunc(e.Recipients, func(m Member) bool { return m.Public == e.Creator }) {
+		return nil, ErrCreatorNotRecipient
 	}
 	if trusts == nil || !trusts(e.Creator) {
 		ue := &UntrustedError{Creator: e.Creator}

@@ -31,7 +31,12 @@ import (
 // identity (so a CI runner given the user's identity accepts what the user
 // made), or a teammate whose key was accepted explicitly, in the state
 // directory's keys/vouchers. It remembers the highest epoch seen of each
-// store (keys/stores) and refuses an older one.
+// store (keys/stores) and refuses an older one. It also remembers the
+// recipients of the last envelope it accepted for each store: a teammate's
+// envelope is accepted only from one of them, so that a member removed
+// from the store (still a voucher here, and perhaps still able to write
+// the store) cannot put in a key of hers. An envelope whose creator is not
+// one of its own recipients is refused.
 //
 // Each store has an id (the envelope's; for a bare key, one derived from
 // the key). This machine records the store id it saw at each store
@@ -58,8 +63,10 @@ const (
 	storesHeader = "flyte-stores 1\n"
 	// ageHeader starts every age file: the bare data key before envelopes.
 	ageHeader = "age-encryption.org/"
-	// maxStores bounds the stores file, in lines.
+	// maxStores bounds the stores and locations of the stores file.
 	maxStores = 10000
+	// maxStoreLines bounds the stores file, in lines (with recipients).
+	maxStoreLines = 100000
 )
 
 // MissingKeyError says the store lost its data key but still holds secrets.
@@ -136,6 +143,25 @@ func (e *StoreChangedError) Hint() string {
 // changed is the StoreChangedError of finding store found where seen was.
 func (m *Manager) changed(seen, found string) error {
 	return &StoreChangedError{Seen: seen, Found: found, Line: "at " + m.locationID() + " " + seen, File: m.stateFile(storesFile)}
+}
+
+// FormerMemberError says the data key's envelope was made by a voucher who
+// is not a recipient of the last data key this machine accepted for the
+// store: a member removed since, perhaps, putting in a key of hers.
+type FormerMemberError struct {
+	Creator seal.PublicKey
+	Label   string // what the envelope calls the creator
+	Epoch   uint64
+}
+
+func (e *FormerMemberError) Error() string {
+	return fmt.Sprintf("the store's data key (epoch %d) is vouched for by %s (labelled %q in the store), who is not one of the recipients of the data key this machine last accepted for this store: "+
+		"a member removed since may have replaced it; flyte will not use it", e.Epoch, e.Creator, e.Label)
+}
+
+// Hint says how a legitimate change is accepted.
+func (e *FormerMemberError) Hint() string {
+	return "if the recipients changed deliberately while this machine did not use the store, ask a recipient you had then to run: flyte store rekey"
 }
 
 // ErrNotVouched says the envelope's tag for this identity does not verify.
@@ -231,7 +257,7 @@ func (m *Manager) newDataKey(ctx context.Context) (*seal.Sealer, error) {
 	}
 	if bytes.Equal(stored, env.Marshal()) {
 		// This machine made the key of an empty store: a new store here.
-		if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, true); err != nil {
+		if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, true, env.Recipients); err != nil {
 			s.Destroy()
 			return nil, err
 		}
@@ -313,7 +339,7 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 			return nil, ErrDowngrade
 		case seen == "":
 			// First contact: readable, recorded, never vouched for here.
-			if err := m.remember(sid, 0, false); err != nil {
+			if err := m.remember(sid, 0, false, nil); err != nil {
 				s.Destroy()
 				return nil, err
 			}
@@ -345,6 +371,8 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 		return nil, ErrNotVouched
 	case errors.As(err, &ue):
 		return nil, &UntrustedVoucherError{Creator: ue.Creator, Label: ue.Label, File: m.stateFile(vouchersFile)}
+	case errors.Is(err, seal.ErrCreatorNotRecipient):
+		return nil, err
 	case err != nil:
 		return nil, &LockedError{Identity: m.identity, Err: err}
 	}
@@ -357,8 +385,12 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 		s.Destroy()
 		return nil, &OldEpochError{Epoch: env.Epoch, Seen: had}
 	}
-	if ks.epoch[sid] != env.Epoch || seen != sid {
-		if err := m.remember(sid, env.Epoch, false); err != nil {
+	if last := ks.members[sid]; env.Creator != self && len(last) > 0 && !slices.Contains(last, env.Creator) {
+		s.Destroy()
+		return nil, &FormerMemberError{Creator: env.Creator, Label: memberLabel(env, env.Creator), Epoch: env.Epoch}
+	}
+	if ks.epoch[sid] != env.Epoch || seen != sid || !slices.Equal(ks.members[sid], publics(env.Recipients)) {
+		if err := m.remember(sid, env.Epoch, false, env.Recipients); err != nil {
 			s.Destroy()
 			return nil, err
 		}
@@ -367,6 +399,25 @@ func (m *Manager) acceptDataKey(stored []byte, id *age.X25519Identity) (*seal.Se
 	m.storeID = sid
 	m.env = stored
 	return s, nil
+}
+
+// publics lists the members' keys, sorted: the form the stores file keeps.
+func publics(ms []seal.Member) []seal.PublicKey {
+	out := make([]seal.PublicKey, len(ms))
+	for i, r := range ms {
+		out[i] = r.Public
+	}
+	slices.SortFunc(out, func(a, b seal.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func memberLabel(env *seal.Envelope, k seal.PublicKey) string {
+	for _, r := range env.Recipients {
+		if r.Public == k {
+			return r.Label
+		}
+	}
+	return ""
 }
 
 // unlockToWrite is unlock for a command that changes the store: a data key
@@ -438,7 +489,7 @@ func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
 			return errors.New("the store's data key changed while flyte put it in an envelope; try again")
 		}
 	}
-	if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, false); err != nil {
+	if err := m.remember(hex.EncodeToString(env.StoreID[:]), env.Epoch, false, env.Recipients); err != nil {
 		return err
 	}
 	m.env = got
@@ -449,8 +500,9 @@ func (m *Manager) upgrade(ctx context.Context, s *seal.Sealer) error {
 // epoch seen per store id (of envelopes), and which store id was seen at
 // each store location (so that another store there is refused).
 type keyStates struct {
-	epoch map[string]uint64 // store id (hex) -> highest epoch
-	at    map[string]string // location id (hex) -> store id (hex)
+	epoch   map[string]uint64           // store id (hex) -> highest epoch
+	at      map[string]string           // location id (hex) -> store id (hex)
+	members map[string][]seal.PublicKey // store id (hex) -> recipients of the last envelope accepted, sorted
 }
 
 // parseKeyStates reads the stores file:
@@ -458,12 +510,14 @@ type keyStates struct {
 //	flyte-stores 1
 //	store STOREID EPOCH
 //	at LOCATION STOREID
+//	member STOREID AGE_RECIPIENT
 //
-// STOREID is 32 hex digits, LOCATION 64, EPOCH a decimal of at least 1.
-// Empty input is an empty state; anything else that deviates is an error
-// naming the line.
+// STOREID is 32 hex digits, LOCATION 64, EPOCH a decimal of at least 1,
+// AGE_RECIPIENT an age1... recipient (at most seal.MaxRecipients a store,
+// each once). Empty input is an empty state; anything else that deviates
+// is an error naming the line.
 func parseKeyStates(b []byte) (*keyStates, error) {
-	ks := &keyStates{epoch: map[string]uint64{}, at: map[string]string{}}
+	ks := &keyStates{epoch: map[string]uint64{}, at: map[string]string{}, members: map[string][]seal.PublicKey{}}
 	if len(b) == 0 {
 		return ks, nil
 	}
@@ -478,8 +532,8 @@ func parseKeyStates(b []byte) (*keyStates, error) {
 	if len(rest) == 0 {
 		lines = nil
 	}
-	if len(lines) > maxStores {
-		return nil, fmt.Errorf("more than %d lines", maxStores)
+	if len(lines) > maxStoreLines {
+		return nil, fmt.Errorf("more than %d lines", maxStoreLines)
 	}
 	for i, line := range lines {
 		f := strings.Split(line, " ")
@@ -505,9 +559,25 @@ func parseKeyStates(b []byte) (*keyStates, error) {
 				return nil, fmt.Errorf("line %d: location listed twice", i+2)
 			}
 			ks.at[f[1]] = f[2]
+		case "member":
+			k, err := seal.ParsePublicKey(f[2])
+			if !isHex(f[1], seal.StoreIDSize) || err != nil || k.String() != f[2] {
+				return nil, bad
+			}
+			ms := ks.members[f[1]]
+			if slices.Contains(ms, k) {
+				return nil, fmt.Errorf("line %d: recipient listed twice", i+2)
+			}
+			if len(ms) == seal.MaxRecipients {
+				return nil, fmt.Errorf("line %d: more than %d recipients of a store", i+2, seal.MaxRecipients)
+			}
+			ks.members[f[1]] = append(ms, k)
 		default:
 			return nil, bad
 		}
+	}
+	for _, ms := range ks.members {
+		slices.SortFunc(ms, func(a, b seal.PublicKey) int { return bytes.Compare(a[:], b[:]) })
 	}
 	return ks, nil
 }
@@ -520,6 +590,11 @@ func (ks *keyStates) encode() []byte {
 	}
 	for _, k := range slices.Sorted(maps.Keys(ks.at)) {
 		fmt.Fprintf(&b, "at %s %s\n", k, ks.at[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(ks.members)) {
+		for _, p := range ks.members[k] {
+			fmt.Fprintf(&b, "member %s %s\n", k, p)
+		}
 	}
 	return []byte(b.String())
 }
@@ -591,10 +666,11 @@ func (m *Manager) readState(name string) ([]byte, error) {
 }
 
 // remember records store sid at this location and, unless it is 0 (a bare
-// key), epoch as seen of it. A different store recorded at this location
+// key), epoch as seen of it, with the recipients of its envelope (members;
+// nil keeps those recorded). A different store recorded at this location
 // is an error, unless replace (a new key this machine put in an empty
 // store).
-func (m *Manager) remember(sid string, epoch uint64, replace bool) error {
+func (m *Manager) remember(sid string, epoch uint64, replace bool, members []seal.Member) error {
 	d, err := m.keyState()
 	if err != nil || d == nil {
 		return err
@@ -617,16 +693,24 @@ func (m *Manager) remember(sid string, epoch uint64, replace bool) error {
 			// Another flyte saw a newer epoch meanwhile.
 			return nil, &OldEpochError{Epoch: epoch, Seen: had}
 		}
-		if ks.epoch[sid] == epoch && ks.at[loc] == sid {
+		keys := publics(members)
+		if ks.epoch[sid] == epoch && ks.at[loc] == sid && (members == nil || slices.Equal(ks.members[sid], keys)) {
 			return nil, nil
 		}
 		_, atOK := ks.at[loc]
 		_, storeOK := ks.epoch[sid]
-		if (!atOK || epoch > 0 && !storeOK) && len(ks.epoch)+len(ks.at) >= maxStores-1 {
+		lines := len(ks.epoch) + len(ks.at)
+		for _, ms := range ks.members {
+			lines += len(ms)
+		}
+		if (!atOK || epoch > 0 && !storeOK) && (len(ks.epoch)+len(ks.at) >= maxStores-1 || lines >= maxStoreLines-seal.MaxRecipients-2) {
 			return nil, fmt.Errorf("%s holds %d stores, the most flyte keeps; remove stores you no longer use from it", m.stateFile(storesFile), len(ks.at))
 		}
 		if epoch > 0 {
 			ks.epoch[sid] = epoch
+			if members != nil {
+				ks.members[sid] = keys
+			}
 		}
 		ks.at[loc] = sid
 		return ks.encode(), nil

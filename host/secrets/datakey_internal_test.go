@@ -6,12 +6,15 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/flytesecrets/flyte/host/seal"
 )
 
 func TestKeyStatesRoundTrip(t *testing.T) {
+	rec := testRecipient(t)
 	ks := &keyStates{
-		epoch: map[string]uint64{strings.Repeat("ab", 16): 3, strings.Repeat("01", 16): 1},
-		at:    map[string]string{strings.Repeat("cd", 32): strings.Repeat("ab", 16)},
+		epoch:   map[string]uint64{strings.Repeat("ab", 16): 3, strings.Repeat("01", 16): 1},
+		at:      map[string]string{strings.Repeat("cd", 32): strings.Repeat("ab", 16)},
+		members: map[string][]seal.PublicKey{strings.Repeat("ab", 16): {rec}},
 	}
 	b := ks.encode()
 	got, err := parseKeyStates(b)
@@ -33,11 +36,28 @@ func TestKeyStatesRoundTrip(t *testing.T) {
 		"unknown":     storesHeader + "other x y\n",
 		"empty line":  storesHeader + "\n",
 		"extra field": storesHeader + "at " + strings.Repeat("cd", 32) + " " + strings.Repeat("ab", 16) + " x\n",
+		"member twice": storesHeader + "member " + strings.Repeat("ab", 16) + " " + rec.String() + "\nmember " +
+			strings.Repeat("ab", 16) + " " + rec.String() + "\n",
+		"member upper":  storesHeader + "member " + strings.Repeat("ab", 16) + " " + strings.ToUpper(rec.String()) + "\n",
+		"member secret": storesHeader + "member " + strings.Repeat("ab", 16) + " AGE-SECRET-KEY-1X\n",
+		"member short":  storesHeader + "member abab " + rec.String() + "\n",
 	} {
 		if _, err := parseKeyStates([]byte(in)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+func testRecipient(t testing.TB) seal.PublicKey {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.ParsePublicKey(id.Recipient().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestParseVouchers(t *testing.T) {
@@ -66,6 +86,7 @@ func FuzzParseKeyStates(f *testing.F) {
 	f.Add([]byte(storesHeader + "store " + strings.Repeat("ab", 16) + " 3\nat " + strings.Repeat("cd", 32) + " " + strings.Repeat("ab", 16) + "\n"))
 	f.Add([]byte(storesHeader))
 	f.Add([]byte{})
+	f.Add([]byte(storesHeader + "store " + strings.Repeat("ab", 16) + " 3\nmember " + strings.Repeat("ab", 16) + " " + testRecipient(f).String() + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ks, err := parseKeyStates(b)
 		if err != nil {

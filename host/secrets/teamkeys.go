@@ -364,7 +364,7 @@ func (m *Manager) commit(ctx context.Context, next *seal.Envelope, stored []byte
 		m.env = b
 	}
 	m.mu.Unlock()
-	return m.remember(m.storeID, next.Epoch, false)
+	return m.remember(m.storeID, next.Epoch, false, next.Recipients)
 }
 
 // Rekeyed is what RemoveRecipient and Rekey did.
@@ -392,8 +392,52 @@ type SecretRef struct {
 
 // RemoveRecipient removes pub from the store's recipients: a new data key
 // wrapped to the others, every value re-sealed under it.
+// The removed key is no longer accepted here as a voucher either.
 func (m *Manager) RemoveRecipient(ctx context.Context, pub seal.PublicKey) (*Rekeyed, error) {
-	return m.rekey(ctx, &pub)
+	res, err := m.rekey(ctx, &pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.dropVoucher(pub); err != nil {
+		return nil, fmt.Errorf("the removal is done, but %w", err)
+	}
+	return res, nil
+}
+
+// dropVoucher removes pub's lines from the vouchers file, keeping the rest
+// as it is.
+func (m *Manager) dropVoucher(pub seal.PublicKey) error {
+	if m.stateDir == "" {
+		return nil
+	}
+	b, err := m.readState(vouchersFile)
+	if err != nil || len(b) == 0 {
+		return err
+	}
+	d, err := m.state()
+	if err != nil {
+		return err
+	}
+	return d.Update(vouchersFile, func(old []byte) ([]byte, error) {
+		if _, err := parseVouchers(old); err != nil {
+			return nil, fmt.Errorf("%s: %v", m.stateFile(vouchersFile), err)
+		}
+		out := []byte{}
+		dropped := false
+		for line := range strings.SplitAfterSeq(string(old), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && !strings.HasPrefix(f[0], "#") {
+				if k, err := seal.ParsePublicKey(f[0]); err == nil && k == pub {
+					dropped = true
+					continue
+				}
+			}
+			out = append(out, line...)
+		}
+		if !dropped {
+			return nil, nil
+		}
+		return out, nil
+	})
 }
 
 // Rekey gives the store a new data key for the same recipients, or, when
@@ -498,7 +542,7 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 	m.sealer, m.env = ns, nb
 	m.mu.Unlock()
 	res.Epoch = next.Epoch
-	if err := m.remember(m.storeID, next.Epoch, false); err != nil {
+	if err := m.remember(m.storeID, next.Epoch, false, next.Recipients); err != nil {
 		return nil, err
 	}
 	if err := m.reseal(ctx, s, ns, nb, rb, res); err != nil {
@@ -630,7 +674,7 @@ func (m *Manager) closeEpoch(ctx context.Context, cur *seal.Sealer, stored []byt
 	}
 	m.mu.Unlock()
 	res.Epoch = next.Epoch
-	return m.remember(m.storeID, next.Epoch, false)
+	return m.remember(m.storeID, next.Epoch, false, next.Recipients)
 }
 
 // resealOne seals record r again under cur, at its next version.

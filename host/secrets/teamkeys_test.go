@@ -20,8 +20,14 @@ import (
 // store instance and state directory, over a shared filestore directory
 // (ABI 1.3, fenced), with a shared identity file.
 func fencedMachine(t *testing.T, storeDir, identity string) *secrets.Manager {
+	return fencedProcess(t, storeDir, identity, filepath.Join(t.TempDir(), "state"))
+}
+
+// fencedProcess is one flyte process on a machine whose state directory
+// is stateDir.
+func fencedProcess(t *testing.T, storeDir, identity, stateDir string) *secrets.Manager {
 	st := &nativeStore{dir: fsgrant.New(storeDir)}
-	m := secrets.New(st, secrets.Options{Org: "acme", Identity: identity, StateDir: filepath.Join(t.TempDir(), "state"),
+	m := secrets.New(st, secrets.Options{Org: "acme", Identity: identity, StateDir: stateDir,
 		Location: storeDir, StoreMinor: abi.MinorFence})
 	t.Cleanup(m.Close)
 	return m
@@ -273,5 +279,84 @@ func TestRekeyInterruptedBeforeSwap(t *testing.T) {
 	}
 	if v := valueOf(t, fencedMachine(t, storeDir, alicePath), "A"); v != "value-a" {
 		t.Fatalf("A = %q", v)
+	}
+}
+
+// A removed member who can still write the store puts in a data key of
+// hers, at the next epoch, vouched for by herself (a voucher on Bob's
+// machine, since Bob accepted her): Bob's machine, which saw the removal,
+// accepts a new envelope only from a recipient of the last one it
+// accepted, so it refuses hers and writes nothing under it; Alice's
+// machine no longer trusts her at all.
+func TestRemovedMemberCannotReplaceDataKey(t *testing.T) {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	_, _, alicePub, alicePath := member(t, storeDir)
+	aliceState := filepath.Join(t.TempDir(), "state")
+	alice := fencedProcess(t, storeDir, alicePath, aliceState)
+	if _, err := alice.Create(ctx, scope.Scope{}, "A", abi.SecretString, []byte("value-a")); err != nil {
+		t.Fatal(err)
+	}
+	mallory, malloryID, malloryPub, _ := member(t, storeDir)
+	if _, err := alice.AddRecipient(ctx, malloryPub, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Accept(alicePub, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, bobPub, bobPath := member(t, storeDir)
+	bobState := filepath.Join(t.TempDir(), "state")
+	bob := func() *secrets.Manager { return fencedProcess(t, storeDir, bobPath, bobState) }
+	if _, err := mallory.AddRecipient(ctx, bobPub, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"mallory", "alice"} {
+		if err := bob().Accept(map[string]seal.PublicKey{"mallory": malloryPub, "alice": alicePub}[who], who); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.Accept(malloryPub, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	if v := valueOf(t, bob(), "A"); v != "value-a" {
+		t.Fatalf("bob reads %q", v)
+	}
+	if _, err := alice.RemoveRecipient(ctx, malloryPub); err != nil {
+		t.Fatal(err)
+	}
+	if v := valueOf(t, bob(), "A"); v != "value-a" {
+		t.Fatalf("bob reads %q", v)
+	}
+	// Mallory's key, wrapped to everyone and herself, vouched by herself.
+	meta := filepath.Join(storeDir, "meta", "datakey")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := seal.ParseEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := seal.NewSealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := seal.NewEnvelope(malloryID, cur.StoreID, cur.Epoch+1,
+		append(append([]seal.Member(nil), cur.Recipients...), seal.Member{Label: "alice-backup", Public: malloryPub}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, forged.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var fe *secrets.FormerMemberError
+	if _, err := bob().Create(ctx, scope.Scope{}, "NEW", abi.SecretString, []byte("bob-secret")); !errors.As(err, &fe) || fe.Creator != malloryPub {
+		t.Fatalf("bob's create: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(storeDir, "secrets", "acme", "@", "@", "NEW")); err == nil {
+		t.Fatal("a secret was created under the forged key")
+	}
+	var ue *secrets.UntrustedVoucherError
+	if _, err := fencedProcess(t, storeDir, alicePath, aliceState).Resolve(ctx, "", "", []string{"A"}); !errors.As(err, &ue) {
+		t.Fatalf("alice: %v", err)
 	}
 }
