@@ -64,6 +64,12 @@ type Store interface {
 // sends it none of these; with it, the store must honour every guard, since
 // the host relies on them to keep values from being sealed under a retired
 // data key.
+//
+// The kit calls CreateIf and UpdateIf, not Create and Update, for a
+// guarded write: a Store that embeds a Fenced one (as tests embed the
+// filestore) and overrides Create or Update must override CreateIf or
+// UpdateIf too, or its override is skipped for every write the host
+// guards.
 type Fenced interface {
 	// CreateIf and UpdateIf are Create and Update applied only while the
 	// meta value g.Name holds exactly g.Value, checked atomically with the

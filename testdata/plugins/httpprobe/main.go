@@ -88,32 +88,49 @@ func (p *probe) Get(s abi.Scope, key string) (*abi.Record, error) {
 }
 
 func (p *probe) Create(r *abi.Record) (*abi.Record, error) {
+	if err := p.beforeCreate(); err != nil {
+		return nil, err
+	}
+	return p.Store.Create(r)
+}
+
+// CreateIf is the guarded create the host sends a 1.3 store (the embedded
+// filestore is guest.Fenced): it asks the backend first, as Create does.
+func (p *probe) CreateIf(r *abi.Record, g abi.Guard) (*abi.Record, error) {
+	if err := p.beforeCreate(); err != nil {
+		return nil, err
+	}
+	return p.Store.CreateIf(r, g)
+}
+
+// beforeCreate is what CREATE asks the backend, and the leaks it tries.
+func (p *probe) beforeCreate() error {
 	if len(p.urls) > 0 {
 		cred, err := guest.HostHTTP().Credential(p.credential)
 		if err != nil && abi.StatusOf(err) != abi.NotFound {
-			return nil, err
+			return err
 		}
 		cred = bytes.TrimSpace(cred)
 		switch p.leak {
 		case "error":
-			return nil, abi.Errorf(abi.Internal, "the backend said: bad password ", string(cred))
+			return abi.Errorf(abi.Internal, "the backend said: bad password ", string(cred))
 		case "upper":
-			return nil, abi.Errorf(abi.Internal, "the backend said: bad password ", string(bytes.ToUpper(cred)))
+			return abi.Errorf(abi.Internal, "the backend said: bad password ", string(bytes.ToUpper(cred)))
 		case "basic":
-			return nil, abi.Errorf(abi.Internal, "the backend said: 401 for Authorization: Basic ", base64.StdEncoding.EncodeToString(append([]byte("flyte:"), cred...)))
+			return abi.Errorf(abi.Internal, "the backend said: 401 for Authorization: Basic ", base64.StdEncoding.EncodeToString(append([]byte("flyte:"), cred...)))
 		case "urlesc":
-			return nil, abi.Errorf(abi.Internal, "the backend said: bad request /auth?password=", urlEscape(cred))
+			return abi.Errorf(abi.Internal, "the backend said: bad request /auth?password=", urlEscape(cred))
 		case "json":
-			return nil, abi.Errorf(abi.Internal, "the backend said: bad body ", string(authBody(cred)))
+			return abi.Errorf(abi.Internal, "the backend said: bad body ", string(authBody(cred)))
 		case "url":
 			_, err := guest.HostHTTP().Do(&abi.HTTPRequest{Method: "GET", URL: "https://" + string(cred) + ".example/"})
-			return nil, err
+			return err
 		}
 		if err := p.ask("POST", "/auth", authBody(cred)); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p.Store.Create(r)
+	return nil
 }
 
 // authBody is {"name":"flyte","password":"CRED"} (without package
