@@ -430,7 +430,13 @@ func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer,
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.legacyKey || !m.legacyKnown {
+	if !m.legacyKey {
+		if err := m.checkNotOlder(ctx, s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if !m.legacyKnown {
 		return s, nil
 	}
 	if err := m.upgrade(ctx, s); err != nil {
@@ -438,6 +444,42 @@ func (m *Manager) unlockToWrite(ctx context.Context, create bool) (*seal.Sealer,
 	}
 	m.legacyKey = false
 	return s, nil
+}
+
+// ErrKeyOlderThanSecrets says the store's data key seals none of the
+// secrets it holds.
+var ErrKeyOlderThanSecrets = errors.New("the store's data key is older than the secrets it holds (none of those on the first page of its listing is sealed under it): " +
+	"an old key was put back, perhaps by a member removed from the store; flyte will not write under it")
+
+// checkNotOlder refuses, before a write on a store that can change its
+// key (minor >= 3), a data key that none of the records on the first page
+// of the listing is sealed under while some are sealed under another: the
+// store's envelope was rolled back to a key this machine saw before (its
+// epoch check cannot tell). Once per sealer. m.mu is held.
+func (m *Manager) checkNotOlder(ctx context.Context, s *seal.Sealer) error {
+	if !m.fenced() || m.checked == s {
+		return nil
+	}
+	page, err := m.firstPage(ctx)
+	if err != nil {
+		return err
+	}
+	known, other := 0, 0
+	for _, r := range page.Records {
+		kid, ok := seal.BlobKeyID(r.Sealed)
+		switch {
+		case !ok:
+		case kid == s.KeyIDBytes(), s.Retired() != nil && kid == s.Retired().KeyIDBytes():
+			known++
+		default:
+			other++
+		}
+	}
+	if known == 0 && other > 0 {
+		return ErrKeyOlderThanSecrets
+	}
+	m.checked = s
+	return nil
 }
 
 // upgrade replaces a bare data key by an envelope vouched for by the

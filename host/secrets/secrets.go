@@ -164,6 +164,9 @@ type Manager struct {
 	// bare key): the guard of every sealed write on a store of minor >= 3
 	// (teamkeys.go). Guarded by mu.
 	env []byte
+	// checked is the sealer whose key was found to be the one the store's
+	// secrets are sealed under, before a write (datakey.go). Guarded by mu.
+	checked *seal.Sealer
 
 	// storeMinor is Options.StoreMinor.
 	storeMinor uint32

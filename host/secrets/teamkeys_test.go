@@ -360,3 +360,35 @@ func TestRemovedMemberCannotReplaceDataKey(t *testing.T) {
 		t.Fatalf("alice: %v", err)
 	}
 }
+
+// A machine that has not used the store since a re-key can be handed the
+// old envelope back (its epoch check cannot tell: it saw that epoch): it
+// refuses to write under a key that none of the store's secrets is sealed
+// under.
+func TestRolledBackKeyNotWritten(t *testing.T) {
+	storeDir := filepath.Join(t.TempDir(), "store")
+	_, _, _, path := member(t, storeDir)
+	state := filepath.Join(t.TempDir(), "state")
+	away := fencedProcess(t, storeDir, path, state)
+	if _, err := away.Create(ctx, scope.Scope{}, "A", abi.SecretString, []byte("value-a")); err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(storeDir, "meta", "datakey")
+	old, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fencedMachine(t, storeDir, path).Rekey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back := fencedProcess(t, storeDir, path, state)
+	if _, err := back.Create(ctx, scope.Scope{}, "NEW", abi.SecretString, []byte("new-value")); !errors.Is(err, secrets.ErrKeyOlderThanSecrets) {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(storeDir, "secrets", "acme", "@", "@", "NEW")); err == nil {
+		t.Fatal("a secret was written under the rolled-back key")
+	}
+}
