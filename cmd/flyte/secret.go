@@ -392,6 +392,7 @@ func (c *cli) explain(err error, key string) error {
 	var conflict *secrets.ConflictError
 	var kindChange *secrets.KindChangeError
 	var unsupported *secrets.KindUnsupportedError
+	var notRecipient *secrets.NotRecipientError
 	switch {
 	case errors.As(err, &exists):
 		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
@@ -402,6 +403,18 @@ func (c *cli) explain(err error, key string) error {
 		}
 		if len(hints) == 0 && c.cmd.Name == "update secret" {
 			hints = append(hints, "to create it, run: flyte create secret "+join(key, missing.Scope.Flags()))
+		}
+		return withHint(err, hints...)
+	case errors.As(err, &notRecipient):
+		// One person with two identities meets this as often as a new
+		// teammate does: say which identity, and both ways out.
+		if c.core != nil {
+			err = fmt.Errorf("cannot unlock the store with identity %s: %w", c.core.Identity(), err)
+		}
+		hints := []string{"if the store was created with another identity of yours, set [seal] identity in flyte.toml to that identity file",
+			"otherwise " + notRecipient.Hint()}
+		if h := c.lockedHint(); h != "" {
+			hints = append([]string{h}, hints...)
 		}
 		return withHint(err, hints...)
 	case errors.As(err, &locked):
