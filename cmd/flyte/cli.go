@@ -11,7 +11,6 @@ import (
 
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
-	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/state"
 	"github.com/spf13/pflag"
@@ -239,7 +238,7 @@ Commands:
 `)
 	width := 15
 	for _, cmd := range commands {
-		width = max(width, len(cmd.Name))
+		width = max(width, len(cmd.Name)+1) // the longest is set apart too
 	}
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-*s %s\n", width, cmd.Name, cmd.Short)
@@ -428,7 +427,7 @@ func (c *cli) engine() (*core.Core, error) {
 		return nil, err
 	}
 	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore,
-		Protected: grant.Own(cfg, c.getenv), StateDir: state.Path(c.getenv)}
+		Protected: core.Protected(cfg, c.getenv), StateDir: state.Path(c.getenv)}
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}

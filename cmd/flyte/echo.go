@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/flytesecrets/flyte/host/scope"
@@ -220,22 +221,24 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 		}
 		return withHint(usagef("unknown flag (%s)", argument(offset)), "flags follow the command: run 'flyte --help' for the list of commands")
 	}
-	var nouns []string
-	for _, cmd := range commands {
-		if w := strings.Fields(cmd.Name); len(w) == 2 && w[0] == verb {
-			nouns = append(nouns, "flyte "+cmd.Name)
-		}
+	// The group: the longest run of args that begins names of commands
+	// with words after it ("store", "store recipients").
+	group := []string{verb}
+	for len(group) < len(args) && len(groupCommands(append(slices.Clip(group), args[len(group)]))) > 0 {
+		group = append(group, args[len(group)])
 	}
-	if len(nouns) > 0 {
-		if len(args) == 2 && (args[1] == "--help" || args[1] == "-h") {
-			verbUsage(c.stdout, verb)
+	if nouns := groupCommands(group); len(nouns) > 0 {
+		n := len(group)
+		if len(args) == n+1 && (args[n] == "--help" || args[n] == "-h") {
+			verbUsage(c.stdout, group)
 			return nil
 		}
-		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
-			return withHint(usagef("%s what?", verb), didYouMean(nouns))
+		if len(args) == n || strings.HasPrefix(args[n], "-") {
+			return withHint(usagef("%s what?", strings.Join(group, " ")), didYouMean(nouns, n))
 		}
-		return withHint(usagef("unknown command (%s)", argument(1)), didYouMean(nouns))
+		return withHint(usagef("unknown command (%s)", argument(offset+n)), didYouMean(nouns, n))
 	}
+	var nouns []string
 	var verbs []string
 	for _, cmd := range commands {
 		verbs = append(verbs, strings.Fields(cmd.Name)[0])
@@ -246,33 +249,53 @@ func (c *cli) unknownCommand(args []string, offset int) error {
 				nouns = append(nouns, "flyte "+cmd.Name)
 			}
 		}
-		return withHint(usagef("unknown command (%s)", argument(offset)), didYouMean(nouns))
+		return withHint(usagef("unknown command (%s)", argument(offset)), didYouMean(nouns, 1))
 	}
 	return withHint(usagef("unknown command (%s)", argument(offset)), "run 'flyte --help' for the list of commands")
 }
 
-// verbUsage is "flyte VERB --help": the commands of the verb.
-func verbUsage(w io.Writer, verb string) {
-	fmt.Fprintf(w, "Usage: flyte %s <command> [arguments] [flags]\n\nCommands:\n", verb)
+// groupCommands are "flyte NAME" for every command whose name has the
+// words of group and more after them.
+func groupCommands(group []string) []string {
+	var out []string
 	for _, cmd := range commands {
-		if strings.Fields(cmd.Name)[0] == verb {
-			fmt.Fprintf(w, "  %-15s %s\n", cmd.Name, cmd.Short)
+		if w := strings.Fields(cmd.Name); len(w) > len(group) && slices.Equal(w[:len(group)], group) {
+			out = append(out, "flyte "+cmd.Name)
 		}
 	}
-	fmt.Fprintf(w, "\nRun 'flyte %s <command> --help' for the details of a command.\n", verb)
+	return out
 }
 
-// didYouMean suggests commands: "did you mean flyte config trust?", or
-// for several of one verb "did you mean flyte plugin list, inspect or test?".
-func didYouMean(cmds []string) string {
+// verbUsage is "flyte VERB --help" (or "flyte store recipients --help"):
+// the commands of the group, aligned.
+func verbUsage(w io.Writer, group []string) {
+	g := strings.Join(group, " ")
+	cmds := groupCommands(group)
+	width := 15
+	for _, c := range cmds {
+		width = max(width, len(c)-len("flyte ")+1) // a space more than the longest
+	}
+	fmt.Fprintf(w, "Usage: flyte %s <command> [arguments] [flags]\n\nCommands:\n", g)
+	for _, cmd := range commands {
+		if slices.Contains(cmds, "flyte "+cmd.Name) {
+			fmt.Fprintf(w, "  %-*s %s\n", width, cmd.Name, cmd.Short)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'flyte %s <command> --help' for the details of a command.\n", g)
+}
+
+// didYouMean suggests commands of a group of n words: "did you mean flyte
+// config trust?", or for several "did you mean flyte plugin list, inspect
+// or test?" (each after the first without "flyte" and the group's words).
+func didYouMean(cmds []string, n int) string {
 	if len(cmds) <= 2 {
 		return "did you mean " + strings.Join(cmds, " or ") + "?"
 	}
-	nouns := make([]string, 0, len(cmds)-1)
+	rest := make([]string, 0, len(cmds)-1)
 	for _, c := range cmds[1:] {
-		nouns = append(nouns, strings.Fields(c)[2])
+		rest = append(rest, strings.Join(strings.Fields(c)[1+n:], " "))
 	}
-	return "did you mean " + cmds[0] + ", " + strings.Join(nouns[:len(nouns)-1], ", ") + " or " + nouns[len(nouns)-1] + "?"
+	return "did you mean " + cmds[0] + ", " + strings.Join(rest[:len(rest)-1], ", ") + " or " + rest[len(rest)-1] + "?"
 }
 
 // anyFlag returns how errors name the flag of some command that arg (such

@@ -19,6 +19,7 @@ import (
 	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/conformance"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/safefile"
@@ -134,9 +135,6 @@ func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
 		t.spec = plugin.Spec{Name: arg, Source: pc.Path, Wasm: b, SHA256: pc.SHA256, MemoryPages: pc.MemoryPages, Timeout: pc.Timeout}
 		t.spec.Config = pc.Message()
 		t.tables, t.cfgPath = pc.Grants, cfg.Path
-		for name := range pc.Grants {
-			t.granted[name] = true
-		}
 	} else {
 		b, err := builtin.Module(arg)
 		if errors.Is(err, builtin.ErrMissing) {
@@ -148,8 +146,10 @@ func (c *cli) pluginArg(arg string) (*pluginTarget, error) {
 		}
 		t.spec.Wasm = b
 	}
-	if arg == cfg.Store.Plugin {
-		t.granted["fs"] = true // store.path
+	// What the core grants it: its tables, and store.path (fs) or, for
+	// the etcd store, store.endpoints (http) when it is the store.
+	for _, name := range core.Granted(cfg, arg) {
+		t.granted[name] = true
 	}
 	return t, nil
 }
@@ -365,7 +365,7 @@ func (c *cli) parseGrants(name string, fsAllowed bool, own *config.Config) (map[
 		}
 		creds[cname] = abs
 	}
-	protected := c.protected(own)
+	protected := c.protected(own, name)
 	grants := map[string]capability.Grant{}
 	for _, capName := range slices.Sorted(maps.Keys(tables)) {
 		cp, _ := capability.ByName(capName)
@@ -387,10 +387,11 @@ func (c *cli) parseGrants(name string, fsAllowed bool, own *config.Config) (map[
 	return tables, grants, nil
 }
 
-// protected is what no grant may reach: flyte's own files (grant.Own),
-// those cfg names (when not nil) and flyte's own directories.
-func (c *cli) protected(cfg *config.Config) []grant.Protected {
-	return grant.Own(cfg, c.getenv)
+// protected is what no grant to the named plugin may reach: flyte's own
+// files, those cfg names (when not nil), flyte's own directories and the
+// files the other plugins' grants name (core.Protected).
+func (c *cli) protected(cfg *config.Config, plugin string) []grant.Protected {
+	return grant.For(core.Protected(cfg, c.getenv), plugin)
 }
 
 // plainUsage keeps an error's line and hint as a misuse of the command
@@ -450,7 +451,7 @@ func (c *cli) pluginTest(args []string) error {
 		fsCap, _ := capability.ByName("fs")
 		g, err := fsCap.Parse(t.name, map[string]any{"path": dir})
 		if err == nil {
-			err = g.Check(c.protected(own))
+			err = g.Check(c.protected(own, t.name))
 		}
 		if err != nil {
 			return err
@@ -496,13 +497,33 @@ func (c *cli) configuredGrants(t *pluginTarget, given map[string]capability.Gran
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.cfgPath, err)
 		}
-		if err := g.Check(c.protected(own)); err != nil {
+		if err := g.Check(c.protected(own, t.name)); err != nil {
 			return nil, err
 		}
 		grants[name] = g
 	}
+	if own != nil && !t.file && grants["http"] == nil && core.StoreCapability(own, t.name) == "http" {
+		// The configured etcd store, tested as the core loads it: the
+		// endpoints, credentials, deadlines of [store], under a prefix of
+		// its own inside store.prefix, which flyte's records and meta
+		// values (PREFIX s/, PREFIX m/) never use: the suite's listing of
+		// every organization sees only what it wrote, and its meta values
+		// sit apart from the store's data key.
+		tc := *own
+		tc.Store.Prefix += conformancePrefix
+		if err := core.EtcdSpec(&tc, c.protected(own, ""), &t.spec); err != nil {
+			return nil, err
+		}
+		if g := t.spec.Grants["http"]; g != nil {
+			grants["http"] = g
+		}
+	}
 	return grants, nil
 }
+
+// conformancePrefix is where, inside store.prefix, `flyte plugin test`
+// runs the suite against the configured etcd store.
+const conformancePrefix = "conformance/"
 
 // quoteTOML writes s as a TOML basic string.
 func quoteTOML(s string) string {

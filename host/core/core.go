@@ -39,8 +39,9 @@ type Options struct {
 	// natively linked store over the same directory. It exists for
 	// benchmark baselines.
 	NativeStore func(dir string) secrets.Store
-	// Protected are flyte's own files and directories (grant.Own), which
-	// no directory granted to a plugin may contain or lie inside.
+	// Protected are flyte's own files and directories and the files the
+	// plugins' grants name (Protected), which no directory granted to a
+	// plugin may contain or lie inside.
 	Protected []grant.Protected
 	// StateDir is flyte's state directory (state.Path); "" keeps no
 	// history, so rollbacks go undetected.
@@ -205,12 +206,12 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 	// Only the store plugin gets the store's directory (the configuration
 	// refuses a [plugins.NAME.grant.fs] table for it); the etcd store gets
 	// its endpoints instead (etcd.go).
-	switch {
-	case name == c.cfg.Store.Plugin && name == config.EtcdStore:
+	switch StoreCapability(c.cfg, name) {
+	case "http":
 		if err := c.etcdSpec(&s); err != nil {
 			return s, err
 		}
-	case name == c.cfg.Store.Plugin:
+	case "fs":
 		if err := c.grant(&s, "fs", capability.FSGrant(c.cfg.Store.Path)); err != nil {
 			return s, err
 		}
@@ -241,7 +242,7 @@ func (c *Core) grants(s *plugin.Spec, tables map[string]map[string]any) error {
 
 // grant checks g and grants it to the plugin of s as the capability name.
 func (c *Core) grant(s *plugin.Spec, name string, g capability.Grant) error {
-	if err := g.Check(c.opts.Protected); err != nil {
+	if err := g.Check(grant.For(c.opts.Protected, s.Name)); err != nil {
 		return err
 	}
 	if s.Grants == nil {

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/httpgrant"
 	"github.com/flytesecrets/flyte/host/plugin"
 )
@@ -23,7 +25,7 @@ func (c *Core) etcdSpec(s *plugin.Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := g.Check(c.opts.Protected); err != nil {
+	if err := g.Check(grant.For(c.opts.Protected, s.Name)); err != nil {
 		return err
 	}
 	// nil in a flyte built without http: the plugin host then names the
@@ -38,6 +40,10 @@ func (c *Core) etcdSpec(s *plugin.Spec) error {
 	s.Config = etcdConfig(st, c.cfg.Plugins[s.Name].Config)
 	return nil
 }
+
+// errNotEtcdStore is EtcdSpec's error for a plugin that is not the etcd
+// store of the configuration.
+var errNotEtcdStore = errors.New("the plugin is not the configured etcd store")
 
 // etcdGrant is the http grant of the etcd store, from [store].
 func (c *Core) etcdGrant(name string) (*httpgrant.Grant, error) {

@@ -50,7 +50,7 @@ func ReadFile(setting, grantee, path string, protected []Protected, secret bool)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: cannot tell where it leads: %w", setting, path, safefile.Bare(err))
 	}
-	p, ids := reaches(g, protected)
+	p, ids := reaches(g, protected, true)
 	if p != nil {
 		return nil, fmt.Errorf("%s %s would give %s %s (%s); choose a file outside it", setting, path, grantee, p.What, p.Path)
 	}

@@ -40,12 +40,35 @@ type Protected struct {
 	What string
 	// Path is where it is, as configured; "" protects nothing.
 	Path string
+	// Plugin, when set, is the plugin whose grant names the file (a
+	// credential, a TLS file): that plugin may be granted it (For), no
+	// other.
+	Plugin string
+	// Readable marks a file that is no secret (a CA file, a client
+	// certificate): another plugin's grant may name the file itself, to
+	// read it, but no directory granted to a plugin may reach it, since a
+	// plugin that could write it could swap whom the owner trusts.
+	Readable bool
+}
+
+// For is protected as seen by the grants of plugin: without the files its
+// own grants name.
+func For(protected []Protected, plugin string) []Protected {
+	out := make([]Protected, 0, len(protected))
+	for _, p := range protected {
+		if p.Plugin == "" || p.Plugin != plugin {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Own lists flyte's own files and directories for cfg and the environment:
 // the identity, the configuration file in use, the configuration
 // directory, the state directory, the plugin compilation cache, the
 // directory of installed plugins and the files of the configured plugins.
+// The files the plugins' grants name are added by core.Protected, which
+// parses the grants: that is the list to use.
 func Own(cfg *config.Config, getenv func(string) string) []Protected {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -53,14 +76,14 @@ func Own(cfg *config.Config, getenv func(string) string) []Protected {
 	var own []Protected
 	if cfg != nil {
 		own = append(own,
-			Protected{"the identity file", cfg.Seal.Identity},
-			Protected{"the configuration file", cfg.Path})
+			Protected{What: "the identity file", Path: cfg.Seal.Identity},
+			Protected{What: "the configuration file", Path: cfg.Path})
 	}
 	own = append(own,
-		Protected{"flyte's configuration directory", configDir(getenv)},
-		Protected{"flyte's state directory", state.Path(getenv)},
-		Protected{"flyte's plugin cache", config.CacheDir(getenv)},
-		Protected{"flyte's installed plugins", config.PluginDir(getenv)})
+		Protected{What: "flyte's configuration directory", Path: configDir(getenv)},
+		Protected{What: "flyte's state directory", Path: state.Path(getenv)},
+		Protected{What: "flyte's plugin cache", Path: config.CacheDir(getenv)},
+		Protected{What: "flyte's installed plugins", Path: config.PluginDir(getenv)})
 	if cfg != nil {
 		names := make([]string, 0, len(cfg.Plugins))
 		for n := range cfg.Plugins {
@@ -68,7 +91,7 @@ func Own(cfg *config.Config, getenv func(string) string) []Protected {
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			own = append(own, Protected{"the file of plugin " + n, cfg.Plugins[n].Path})
+			own = append(own, Protected{What: "the file of plugin " + n, Path: cfg.Plugins[n].Path})
 		}
 	}
 	return own
@@ -95,7 +118,7 @@ func Check(setting, grantee, dir string, protected []Protected) error {
 	if fs := pseudoAt(existing(g.real)); fs != "" {
 		return fmt.Errorf("%s %s: a directory of %s; choose one that holds files", setting, dir, fs)
 	}
-	if p, _ := reaches(g, protected); p != nil {
+	if p, _ := reaches(g, protected, false); p != nil {
 		return fmt.Errorf("%s %s would give %s %s (%s); choose a directory outside it", setting, dir, grantee, p.What, p.Path)
 	}
 	return nil
@@ -103,11 +126,12 @@ func Check(setting, grantee, dir string, protected []Protected) error {
 
 // reaches returns the first protected path that g contains, equals or lies
 // inside, or nil, and the file identities of the protected paths it checked
-// (for a granted file's hard-link check).
-func reaches(g place, protected []Protected) (*Protected, []fileID) {
+// (for a granted file's hard-link check). For a granted file (file), the
+// Readable ones are left out.
+func reaches(g place, protected []Protected, file bool) (*Protected, []fileID) {
 	var ids []fileID
 	for i, p := range protected {
-		if p.Path == "" {
+		if p.Path == "" || file && p.Readable {
 			continue
 		}
 		w, err := where(p.Path)

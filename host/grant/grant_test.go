@@ -62,7 +62,7 @@ func TestCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	protected := append(e.own(t), Protected{"the cache", e.path("a/cache")})
+	protected := append(e.own(t), Protected{What: "the cache", Path: e.path("a/cache")})
 	tests := []struct {
 		dir  string // relative to home, or absolute
 		want string // "" allowed, else the error
@@ -129,7 +129,7 @@ func TestCheckProtectedThroughSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	symlink(t, real, e.path("cachelink"))
-	protected := []Protected{{"flyte's plugin cache", e.path("cachelink")}}
+	protected := []Protected{{What: "flyte's plugin cache", Path: e.path("cachelink")}}
 	if err := Check("store.path", "the store plugin", e.path("real"), protected); err == nil {
 		t.Error("a grant of the real parent of a symlinked cache was allowed")
 	}

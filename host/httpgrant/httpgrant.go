@@ -74,6 +74,19 @@ func (g *Grant) files() []grantFile {
 	return fs
 }
 
+// Protected lists the files the grant names as files no other plugin may
+// be granted (grant.For leaves them to this one): "the file SETTING names".
+// The CA file and the client certificate are no secret: another plugin's
+// grant may name them to read them (Readable), but no directory granted to
+// a plugin may reach them.
+func (g *Grant) Protected() []grant.Protected {
+	var out []grant.Protected
+	for _, f := range g.files() {
+		out = append(out, grant.Protected{What: "the file " + f.setting + " names", Path: f.path, Plugin: g.Plugin, Readable: !f.secret()})
+	}
+	return out
+}
+
 // grantFile is a file a grant names: the setting that names it, its path,
 // the setting's key or the credential's name, and what it is.
 type grantFile struct {
