@@ -454,11 +454,13 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 	res := &Rekeyed{Epoch: env.Epoch}
 	switch r, err := m.metaGet(ctx, retiredName); {
 	case err == nil:
-		if err := m.finish(ctx, s, stored, r, res); err != nil {
+		withdrawn, err := m.finish(ctx, s, stored, r, res)
+		if err != nil {
 			return nil, err
 		}
-		res.Finished = true
-		if remove == nil {
+		// A withdrawn retired key re-sealed nothing: the command goes on.
+		res.Finished = !withdrawn
+		if remove == nil && !withdrawn {
 			return res, nil
 		}
 	case !errors.Is(err, ErrNotFound):
@@ -535,6 +537,10 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 		}
 		return nil, fmt.Errorf("failed to store the new data key (it may or may not have been stored; run 'flyte store rekey' to finish): %w", err)
 	}
+	// Another rekey that read the store before the swap may have taken
+	// our retired key for one whose swap never happened, and withdrawn
+	// it: put it back (create-only, so never over another).
+	_, _ = m.metaPut(ctx, retiredName, rb)
 	// The old sealer stays with the new one, to open what is not re-sealed
 	// yet; it is no longer the Manager's own.
 	ns.WithRetired(s)
@@ -552,41 +558,42 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 }
 
 // finish completes an unfinished re-seal: retired is "datakey-retired",
-// stored the current envelope of sealer cur.
-func (m *Manager) finish(ctx context.Context, cur *seal.Sealer, stored, retired []byte, res *Rekeyed) error {
+// stored the current envelope of sealer cur. withdrawn says the retired
+// key was one no re-seal needs, deleted.
+func (m *Manager) finish(ctx context.Context, cur *seal.Sealer, stored, retired []byte, res *Rekeyed) (withdrawn bool, err error) {
 	env, err := seal.ParseEnvelope(stored)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r, err := seal.ParseEnvelope(retired)
 	if err != nil {
-		return fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
+		return false, fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
 	}
 	switch {
 	case r.StoreID != env.StoreID:
-		return errors.New("cannot open the store's retired data key to finish its re-seal: it belongs to another store")
+		return false, errors.New("cannot open the store's retired data key to finish its re-seal: it belongs to another store")
 	case r.Epoch == env.Epoch+1 && r.KeyID == env.KeyID, r.Epoch == env.Epoch && r.KeyID == env.KeyID:
 		// A re-key stopped before its swap: the current key was never
 		// replaced, and nothing was sealed under another.
-		return m.metaDelete(ctx, retiredName, retired)
+		return true, m.metaDelete(ctx, retiredName, retired)
 	case r.Epoch < env.Epoch:
 		// Its re-seal finished (the epoch was raised) but the delete did
 		// not happen, or it was written back: stale, never read with.
-		return m.metaDelete(ctx, retiredName, retired)
+		return true, m.metaDelete(ctx, retiredName, retired)
 	case r.Epoch > env.Epoch:
-		return ErrTeamChanged // read before the data key changed
+		return false, ErrTeamChanged // read before the data key changed
 	}
 	m.mu.Lock()
 	old, err := m.openRetired(retired)
 	m.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
+		return false, fmt.Errorf("cannot open the store's retired data key to finish its re-seal: %w", err)
 	}
 	if old == nil {
-		return errors.New("cannot open the store's retired data key to finish its re-seal")
+		return false, errors.New("cannot open the store's retired data key to finish its re-seal")
 	}
 	defer old.Destroy()
-	return m.reseal(ctx, old, cur, stored, retired, res)
+	return false, m.reseal(ctx, old, cur, stored, retired, res)
 }
 
 // reseal seals every record of the store still under old again under cur
@@ -620,7 +627,9 @@ func (m *Manager) reseal(ctx context.Context, old, cur *seal.Sealer, guard, reti
 	if err := m.closeEpoch(ctx, cur, guard, res); err != nil {
 		return err
 	}
-	if err := m.metaDelete(ctx, retiredName, retired); err != nil {
+	// CONFLICT: another flyte withdrew ours (stale once the epoch rose)
+	// and has put its own since; ours is gone all the same.
+	if err := m.metaDelete(ctx, retiredName, retired); err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("every secret is re-sealed, but deleting the retired data key failed: %w", err)
 	}
 	m.mu.Lock()
