@@ -291,6 +291,7 @@ func short(err error) string {
 var opNames = map[abi.Op]string{
 	abi.OpCreate: "CREATE", abi.OpUpdate: "UPDATE", abi.OpGet: "GET", abi.OpList: "LIST", abi.OpDelete: "DELETE",
 	abi.OpMetaGet: "META_GET", abi.OpMetaPut: "META_PUT", abi.OpPlan: "PLAN", abi.OpRender: "RENDER",
+	abi.OpMetaDelete: "META_DELETE", abi.OpCompact: "COMPACT",
 }
 
 // OpName names an op as abi/SPEC.md does: "CREATE", "PLAN"; "op N" for
