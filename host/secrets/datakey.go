@@ -455,14 +455,17 @@ var ErrKeyOlderThanSecrets = errors.New("the store's data key is older than the 
 // key (minor >= 3), a data key that none of the records on the first page
 // of the listing is sealed under while some are sealed under another: the
 // store's envelope was rolled back to a key this machine saw before (its
-// epoch check cannot tell). Once per sealer. m.mu is held.
+// epoch check cannot tell). Once per sealer; a listing that fails skips
+// it. m.mu is held.
 func (m *Manager) checkNotOlder(ctx context.Context, s *seal.Sealer) error {
 	if !m.fenced() || m.checked == s {
 		return nil
 	}
 	page, err := m.firstPage(ctx)
 	if err != nil {
-		return err
+		// Best effort: the write itself reports what is wrong with the
+		// store, in its own words.
+		return nil
 	}
 	known, other := 0, 0
 	for _, r := range page.Records {
