@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -97,6 +98,13 @@ func (c *cli) storeMigrate(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := sameStore(c.ctx, src, dst); err != nil {
+		if errors.Is(err, errSameStore) {
+			return withHint(fmt.Errorf("%s names the store this configuration uses (its data key has the same store id)", dcfg.Path),
+				"CONFIG must name another store: another store.path, or the etcd store")
+		}
+		return c.migrateError(err, migrate.Summary{})
+	}
 	sum, err := migrate.Run(c.ctx, src, dst, func(s migrate.Step) {
 		what := "migrated"
 		if s.Outcome == migrate.Unchanged {
@@ -168,4 +176,41 @@ func (c *cli) migrateError(err error, sum migrate.Summary) error {
 		return withHint(err, "the secrets listed above were migrated; once this is fixed, run the command again: it finds them unchanged")
 	}
 	return err
+}
+
+var errSameStore = errors.New("same store")
+
+// sameStore reports errSameStore when both stores hold a data key with the
+// same store id: one store reached by two names (localhost and 127.0.0.1,
+// another endpoint of the same etcd cluster), which the comparison of
+// locations cannot tell. Nothing is written: a store without a data key, or
+// one that cannot say its id (a legacy bare key, a store older than ABI
+// 1.3), is left to that comparison.
+func sameStore(ctx context.Context, src, dst *secrets.Manager) error {
+	id := func(m *secrets.Manager) (string, error) {
+		t, err := m.Recipients(ctx)
+		var fence *secrets.FenceError
+		switch {
+		case errors.Is(err, secrets.ErrNoDataKey), errors.Is(err, secrets.ErrLegacyKey), errors.As(err, &fence):
+			return "", nil
+		case err != nil:
+			return "", err
+		}
+		return t.StoreID, nil
+	}
+	s, err := id(src)
+	if err != nil {
+		return fmt.Errorf("source store: %w", err)
+	}
+	if s == "" {
+		return nil
+	}
+	d, err := id(dst)
+	if err != nil {
+		return fmt.Errorf("destination store: %w", err)
+	}
+	if d == s {
+		return errSameStore
+	}
+	return nil
 }
