@@ -478,6 +478,10 @@ func (s *Store) create(r *abi.Record, g *abi.Guard) (*abi.Record, error) {
 	case res.reads[0] != nil && bytes.Equal(res.reads[0].value, val):
 		// Our own write, applied by an attempt whose answer was lost.
 		return &rec, nil
+	case s.g.maybe:
+		// An earlier attempt of this call may have been applied and
+		// the record (or the guard) changed since: unknown, not a refusal.
+		return nil, s.g.unavailable()
 	case res.reads[0] != nil:
 		return nil, abi.Errorf(abi.AlreadyExists, "secret already exists")
 	}
@@ -526,9 +530,17 @@ func (s *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Recor
 			return nil, abi.Errorf(abi.Internal, "stored secret is damaged: ", err.Error())
 		}
 		if expected != 0 && old.Version != expected {
+			if s.g.maybe {
+				// An earlier attempt may have been applied and then
+				// overwritten by another writer: unknown, not a conflict.
+				return nil, s.g.unavailable()
+			}
 			return nil, versionConflict(expected, old.Version)
 		}
 		if try == maxUpdateTries {
+			if s.g.maybe {
+				return nil, s.g.unavailable()
+			}
 			return nil, abi.Errorf(abi.Conflict, "secret kept changing while it was updated; try again")
 		}
 		rec := *r
@@ -551,6 +563,9 @@ func (s *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Recor
 			return &rec, nil
 		}
 		if g != nil && (res.reads[1] == nil || !bytes.Equal(res.reads[1].value, g.Value)) {
+			if s.g.maybe {
+				return nil, s.g.unavailable()
+			}
 			return nil, guardConflict(g)
 		}
 	}

@@ -134,7 +134,11 @@ func silent(t *testing.T) string {
 }
 
 // lossy passes requests on to etcd and loses the answers of writes.
-func lossy(t *testing.T, to string) string {
+func lossy(t *testing.T, to string) string { return lossyThen(t, to, nil) }
+
+// lossyThen is lossy, and calls then after each write it forwarded: another
+// writer acting between our lost answer and our retry.
+func lossyThen(t *testing.T, to string, then func()) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		resp, err := http.Post(to+r.URL.Path, "application/json", bytes.NewReader(body))
@@ -145,6 +149,9 @@ func lossy(t *testing.T, to string) string {
 		out, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.HasSuffix(r.URL.Path, "/txn") || strings.HasSuffix(r.URL.Path, "/put") {
+			if then != nil {
+				then()
+			}
 			<-r.Context().Done()
 			return
 		}
@@ -251,5 +258,43 @@ func TestConfiguration(t *testing.T) {
 		if abi.StatusOf(err) != abi.InvalidArgument || err.Error() != want {
 			t.Errorf("%q: %v", cfg, err)
 		}
+	}
+}
+
+// A write whose lost attempt was applied, then changed by another writer
+// before the retry, has an unknown outcome: not a conflict, not "already
+// exists".
+func TestLostAnswerThenAnotherWriter(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	live := c.Endpoints()[0]
+	sc := abi.Scope{Org: "acme"}
+	other := func(key string) func() {
+		return func() {
+			s := newStore(t, time.Second, live).begin()
+			cur, err := s.Get(sc, key)
+			if err != nil {
+				t.Errorf("other writer: %v", err)
+				return
+			}
+			if _, err := s.Update(&abi.Record{Scope: sc, Key: key, Sealed: []byte("theirs")}, cur.Version); err != nil {
+				t.Errorf("other writer: %v", err)
+			}
+		}
+	}
+	want := "the write may or may not have been applied; check with flyte get secret"
+
+	if _, err := newStore(t, time.Second, live).begin().Create(record("U")); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, 500*time.Millisecond, lossyThen(t, live, other("U")), live)
+	_, err := s.begin().Update(&abi.Record{Scope: sc, Key: "U", Sealed: []byte("ours")}, 1)
+	if abi.StatusOf(err) != abi.Unavailable || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("update: %v", err)
+	}
+
+	s = newStore(t, 500*time.Millisecond, lossyThen(t, live, other("C")), live)
+	_, err = s.begin().Create(record("C"))
+	if abi.StatusOf(err) != abi.Unavailable || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("create: %v", err)
 	}
 }
