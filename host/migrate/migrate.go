@@ -195,8 +195,16 @@ func Run(ctx context.Context, src, dst *secrets.Manager, each func(Step)) (Summa
 			return sum, &KindError{Key: s.Key, Scope: s.Scope, Have: t.Kind, Want: s.Kind}
 		}
 	}
+	// The destination records the versions it wrote once per group, not
+	// once per secret: each record rewrites a marks file that grows with
+	// every secret (secrets.Manager.DeferMarks).
+	dst.DeferMarks()
 	for _, group := range groups(from.Secrets) {
-		if err := migrate(ctx, src, dst, group, there, &sum, each); err != nil {
+		err := migrate(ctx, src, dst, group, there, &sum, each)
+		if ferr := dst.FlushMarks(); err == nil {
+			err = ferr
+		}
+		if err != nil {
 			return sum, err
 		}
 	}

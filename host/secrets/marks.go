@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -515,14 +516,23 @@ func (h *history) remember(seen []sighting) error {
 	if len(todo) == 0 {
 		return nil // nothing new: a read changes nothing, not even the state dir
 	}
-	d, err := h.m.state()
+	if h.m.hold(h.name, todo) {
+		return nil
+	}
+	return h.m.recordMarks(h.name, todo)
+}
+
+// recordMarks raises the marks in the file name under its lock, and
+// writes it only when a mark rose.
+func (m *Manager) recordMarks(name string, todo []sighting) error {
+	d, err := m.state()
 	if err != nil {
 		return err
 	}
-	return d.Update(h.name, func(old []byte) ([]byte, error) {
+	return d.Update(name, func(old []byte) ([]byte, error) {
 		ms, err := parseMarks(old)
 		if err != nil {
-			return nil, marksDamaged(d, h.name, err)
+			return nil, marksDamaged(d, name, err)
 		}
 		changed := false
 		for _, s := range todo {
@@ -537,6 +547,59 @@ func (h *history) remember(seen []sighting) error {
 	})
 }
 
+// DeferMarks makes the writes that follow keep the versions they sealed in
+// memory, until FlushMarks records them all with one rewrite of the marks
+// file instead of one per secret: a migration of N secrets would rewrite
+// a file of up to N lines N times. Until then, a crash loses only marks,
+// which make rollback detection of those secrets start from what is seen
+// next, as on a new machine.
+func (m *Manager) DeferMarks() {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if m.held == nil {
+		m.held = map[string][]sighting{}
+	}
+}
+
+// hold keeps todo for FlushMarks when marks are deferred, and reports
+// whether it did.
+func (m *Manager) hold(name string, todo []sighting) bool {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if m.held == nil {
+		return false
+	}
+	m.held[name] = append(m.held[name], todo...)
+	return true
+}
+
+// unhold drops the held marks of key in s.
+func (m *Manager) unhold(name string, s abi.Scope, key string) {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	if m.held == nil {
+		return
+	}
+	m.held[name] = slices.DeleteFunc(m.held[name], func(x sighting) bool { return x.scope == s && x.key == key })
+}
+
+// FlushMarks records the marks held since DeferMarks or the last flush;
+// writes go on being deferred.
+func (m *Manager) FlushMarks() error {
+	m.stateMu.Lock()
+	held := m.held
+	if held != nil {
+		m.held = map[string][]sighting{}
+	}
+	m.stateMu.Unlock()
+	for name, todo := range held {
+		if err := m.recordMarks(name, todo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // forget drops every mark of key in s, after this machine deleted it, so
 // that the marks of deleted secrets do not pile up. It never creates the
 // state directory.
@@ -544,6 +607,8 @@ func (m *Manager) forget(sealer *seal.Sealer, s abi.Scope, key string) error {
 	if m.stateDir == "" {
 		return nil
 	}
+	name := marksDir + m.marksID(sealer)
+	m.unhold(name, s, key)
 	if _, err := os.Lstat(m.stateDir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -551,7 +616,6 @@ func (m *Manager) forget(sealer *seal.Sealer, s abi.Scope, key string) error {
 	if err != nil {
 		return err
 	}
-	name := marksDir + m.marksID(sealer)
 	return d.Update(name, func(old []byte) ([]byte, error) {
 		ms, err := parseMarks(old)
 		if err != nil {

@@ -466,3 +466,47 @@ func TestNewIncarnationElsewhere(t *testing.T) {
 		t.Fatalf("resolve: %v", err)
 	}
 }
+
+// Deferred marks are written once, by FlushMarks, and then catch a
+// rollback as marks written one by one do; a key deleted meanwhile leaves
+// none behind.
+func TestDeferredMarks(t *testing.T) {
+	mc := newMachine(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	m, _ := mc.open(t, dir)
+	m.DeferMarks()
+	mustCreate(t, m, "K", "value-1")
+	mustUpdate(t, m, "K", "value-2")
+	old, err := os.ReadFile(recordFile(dir, "K"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, m, "K", "value-3")
+	mustCreate(t, m, "GONE", "gone-1")
+	if err := m.Delete(ctx, scope.Scope{}, "GONE"); err != nil {
+		t.Fatal(err)
+	}
+	marks := filepath.Join(mc.state, "versions")
+	files, _ := filepath.Glob(filepath.Join(marks, "[0-9a-f]*[0-9a-f]"))
+	if len(files) != 0 {
+		t.Fatalf("marks written before the flush: %v", files)
+	}
+	if err := m.FlushMarks(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ = filepath.Glob(filepath.Join(marks, "[0-9a-f]*[0-9a-f]"))
+	if len(files) != 1 {
+		t.Fatalf("marks files after the flush: %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[1], " 3 acme @ @ K") {
+		t.Fatalf("marks file:\n%s", b)
+	}
+	if err := os.WriteFile(recordFile(dir, "K"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.List(ctx, secrets.Filter{})
+	if err != nil || len(res.Damaged) != 1 || res.Damaged[0].Reason != rolledBack {
+		t.Fatalf("list after a rollback: %+v %v", res, err)
+	}
+}

@@ -175,6 +175,9 @@ type Manager struct {
 	stateDir  string
 	stateMu   sync.Mutex
 	stateOpen *state.Dir
+	// held, when not nil, is what writes saw and have not recorded yet,
+	// per marks file (DeferMarks). Guarded by stateMu.
+	held map[string][]sighting
 }
 
 // Options configure a Manager.
