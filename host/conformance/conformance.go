@@ -30,6 +30,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // Result is the outcome of one check.
@@ -235,7 +236,7 @@ func answered(err error) string {
 	if !errors.As(err, &se) {
 		return abi.OK.String()
 	}
-	if m := plugin.Sanitize(se.Message); m != "" && m != se.Code.String() {
+	if m := sanitize.Text(se.Message); m != "" && m != se.Code.String() {
 		return fmt.Sprintf("%s (%s)", se.Code, m)
 	}
 	return se.Code.String()
@@ -285,7 +286,7 @@ func short(err error) string {
 	if errors.As(err, &pe) {
 		return pe.Msg
 	}
-	return plugin.Sanitize(err.Error())
+	return sanitize.Text(err.Error())
 }
 
 var opNames = map[abi.Op]string{

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // The checks of ABI 1.3 (abi/SPEC.md section 6): fenced writes,
@@ -240,7 +240,7 @@ func (s *storeSuite) allOrgs(ctx context.Context) error {
 			}
 			if len(resp.Damaged) > 0 {
 				d := resp.Damaged[0]
-				return fmt.Errorf("%s reported %s/%s as damaged; want the record the suite wrote", list, plugin.Sanitize(d.Scope.Org), where(d.Scope, plugin.Sanitize(d.Key)))
+				return fmt.Errorf("%s reported %s/%s as damaged; want the record the suite wrote", list, sanitize.Text(d.Scope.Org), where(d.Scope, sanitize.Text(d.Key)))
 			}
 			if limit > 0 && len(resp.Records) > int(limit) {
 				return fmt.Errorf("%s answered a page of %d entries; want at most %d", list, len(resp.Records), limit)
@@ -261,7 +261,7 @@ func (s *storeSuite) allOrgs(ctx context.Context) error {
 			g := &got[i]
 			if g.Scope != exp[i].Scope || g.Key != exp[i].Key {
 				return fmt.Errorf("%s answered %s/%s as entry %d; want %s/%s (order: organization, project, domain, key)", list,
-					plugin.Sanitize(g.Scope.Org), where(g.Scope, plugin.Sanitize(g.Key)), i+1, exp[i].Scope.Org, where(exp[i].Scope, key))
+					sanitize.Text(g.Scope.Org), where(g.Scope, sanitize.Text(g.Key)), i+1, exp[i].Scope.Org, where(exp[i].Scope, key))
 			}
 			if err := same(list, g, &exp[i], 1, exp[i].Created); err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // injectorName is what messages of the host's validator call the injector.
@@ -115,7 +116,7 @@ func (s *injectorSuite) describe(context.Context) error {
 		return fmt.Errorf("declares ABI minor %d, newer than this host's %d", s.info.Minor, abi.Minor)
 	}
 	if len(s.info.Capabilities) > 0 {
-		return fmt.Errorf("asks for capabilities (%s); injectors get none", plugin.Sanitize(strings.Join(s.info.Capabilities, ", ")))
+		return fmt.Errorf("asks for capabilities (%s); injectors get none", sanitize.Text(strings.Join(s.info.Capabilities, ", ")))
 	}
 	return nil
 }

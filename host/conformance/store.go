@@ -14,6 +14,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // orgPrefix and metaPrefix begin the names one run writes to: an
@@ -174,7 +175,7 @@ func where(sc abi.Scope, key string) string {
 func same(what string, got, want *abi.Record, version uint64, created int64) error {
 	switch {
 	case got.Scope != want.Scope || got.Key != want.Key:
-		return fmt.Errorf("%s answered the record of %s, not of %s", what, where(got.Scope, plugin.Sanitize(got.Key)), where(want.Scope, want.Key))
+		return fmt.Errorf("%s answered the record of %s, not of %s", what, where(got.Scope, sanitize.Text(got.Key)), where(want.Scope, want.Key))
 	case got.Kind != want.Kind:
 		return fmt.Errorf("%s answered kind %d; want %d (kept as written)", what, got.Kind, want.Kind)
 	case got.Version != version:
@@ -520,7 +521,7 @@ func (a pos) less(b pos) bool {
 }
 
 func (a pos) String() string {
-	return strconv.Quote(plugin.Sanitize(a.project)) + "/" + strconv.Quote(plugin.Sanitize(a.domain)) + "/" + strconv.Quote(plugin.Sanitize(a.key))
+	return strconv.Quote(sanitize.Text(a.project)) + "/" + strconv.Quote(sanitize.Text(a.domain)) + "/" + strconv.Quote(sanitize.Text(a.key))
 }
 
 // listAll follows a listing to its end, checking the rules every listing
@@ -990,9 +991,9 @@ func (s *storeSuite) cleanUp(ctx context.Context) Result {
 				return
 			}
 			if len(left) == 0 {
-				why = "DELETE of " + sc.Org + "/" + where(sc, plugin.Sanitize(key)) + " answered " + answered(err)
+				why = "DELETE of " + sc.Org + "/" + where(sc, sanitize.Text(key)) + " answered " + answered(err)
 				if _, ok := status(err); !ok {
-					why = "DELETE of " + sc.Org + "/" + where(sc, plugin.Sanitize(key)) + ": " + short(err)
+					why = "DELETE of " + sc.Org + "/" + where(sc, sanitize.Text(key)) + ": " + short(err)
 				}
 			}
 			left = append(left, abi.KeyRequest{Scope: sc, Key: key})

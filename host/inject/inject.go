@@ -23,7 +23,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/secretfile"
 )
 
@@ -298,7 +298,7 @@ func Validate(injector string, secrets []Secret, routed []int, plan *abi.Plan) (
 
 func (v *validator) add(name string, routed []int, plan *abi.Plan) error {
 	bad := func(format string, args ...any) error {
-		return &PlanError{Injector: name, Msg: "bad plan: " + plugin.Sanitize(fmt.Sprintf(format, args...))}
+		return &PlanError{Injector: name, Msg: "bad plan: " + sanitize.Text(fmt.Sprintf(format, args...))}
 	}
 	mine := map[uint32]bool{}
 	for _, i := range routed {

@@ -15,7 +15,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/envname"
 	"github.com/flytesecrets/flyte/host/mask"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/secretfile"
 )
 
@@ -246,7 +246,7 @@ func (h holds) kind() formKind {
 // add checks one injector's answer to req as a whole, then renders it.
 func (r *renderer) add(name string, req *abi.RenderRequest, plan *abi.RenderPlan) error {
 	bad := func(format string, args ...any) error {
-		return &PlanError{Injector: name, Msg: "bad render: " + plugin.Sanitize(fmt.Sprintf(format, args...))}
+		return &PlanError{Injector: name, Msg: "bad render: " + sanitize.Text(fmt.Sprintf(format, args...))}
 	}
 	asked := map[uint32]*abi.OutputRequest{}
 	for i := range req.Outputs {

@@ -41,6 +41,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/capability"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -795,23 +796,9 @@ func firstLine(s string) string {
 	return s
 }
 
-// Sanitize makes text from a plugin safe to print: no control characters
-// (terminal escapes), no zero-width or bidirectional controls, at most 300
-// bytes.
-func Sanitize(s string) string {
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return ' ' // C0 and C1 controls: terminal escapes
-		case r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0xfeff:
-			return -1 // zero-width and bidirectional controls: text that reads differently than it is
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-}
+// Sanitize makes text from a plugin safe to print (sanitize.Text, which
+// packages that run no plugin call directly).
+func Sanitize(s string) string { return sanitize.Text(s) }
 
 // Close releases the plugin's instances, runtime and directory.
 func (p *Plugin) Close(ctx context.Context) {

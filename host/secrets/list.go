@@ -10,6 +10,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // Bounds of one whole listing, whatever the store sends (abi/SPEC.md,
@@ -156,7 +157,7 @@ func (m *Manager) listAll(ctx context.Context, req *abi.ListRequest) (ListResult
 				if err := next(positionOf(d.Scope, d.Key)); err != nil {
 					return ListResult{}, nil, err
 				}
-				e := damaged(d.Scope, d.Key, plugin.Sanitize(d.Reason))
+				e := damaged(d.Scope, d.Key, sanitize.Text(d.Reason))
 				kept += entryCost + len(e.Key) + len(e.Reason) + len(e.Scope.Org) + len(e.Scope.Project) + len(e.Scope.Domain)
 				res.Damaged = append(res.Damaged, e)
 			}

@@ -27,7 +27,7 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/identity"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
 	"github.com/flytesecrets/flyte/host/state"
@@ -729,9 +729,9 @@ func (m *Manager) reread(ctx context.Context, sealer *seal.Sealer, h *history, r
 // and quoted, so that a hostile store cannot write to the terminal.
 func damaged(s abi.Scope, key, reason string) Damaged {
 	// Scope.String quotes parts that are not valid names itself.
-	sc := scope.Scope{Org: plugin.Sanitize(s.Org), Project: plugin.Sanitize(s.Project), Domain: plugin.Sanitize(s.Domain)}
+	sc := scope.Scope{Org: sanitize.Text(s.Org), Project: sanitize.Text(s.Project), Domain: sanitize.Text(s.Domain)}
 	if scope.ValidateKey(key) != nil {
-		key = strconv.Quote(plugin.Sanitize(key))
+		key = strconv.Quote(sanitize.Text(key))
 	}
 	return Damaged{Scope: sc, Key: key, Reason: reason}
 }

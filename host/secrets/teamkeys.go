@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
 )
@@ -642,7 +642,7 @@ func (m *Manager) reseal(ctx context.Context, old, cur *seal.Sealer, guard, reti
 	switch {
 	case errors.As(err, &se) && se.Code == abi.Unimplemented:
 	case errors.As(err, &se):
-		res.CompactErr = "store: " + plugin.Sanitize(se.Error())
+		res.CompactErr = "store: " + sanitize.Text(se.Error())
 	case err != nil:
 		res.CompactErr = err.Error()
 	}
