@@ -1,6 +1,7 @@
 package secretfile
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,4 +30,19 @@ func TestValidMode(t *testing.T) {
 			t.Errorf("ValidMode(%04o) = true", bad)
 		}
 	}
+}
+
+// ValidName is the rule it replaced: the regular expression below and no "..".
+var pattern = regexp.MustCompile(`^[-a-zA-Z0-9_][-a-zA-Z0-9_.]{0,254}$`)
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"app.conf", "a", ".", "..", ".x", "a..b", "a b", "é", strings.Repeat("a", 255), strings.Repeat("a", 256), "-", "_x.y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := pattern.MatchString(s) && !strings.Contains(s, "..")
+		if got := ValidName(s); got != want {
+			t.Fatalf("ValidName(%q) = %v, want %v", s, got, want)
+		}
+	})
 }
