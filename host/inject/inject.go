@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"sort"
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -226,48 +225,51 @@ func Check(task abi.Task, secrets []Secret) error {
 // returns the named injector. A secret with neither AsEnvVar nor Mount
 // (deliver = false) goes to no injector here: it is only rendered (Render).
 func Plan(ctx context.Context, task abi.Task, secrets []Secret, load func(name string) (Injector, error)) (*Applied, error) {
+	return (*Planner)(nil).Plan(ctx, task, secrets, load)
+}
+
+// Plan is the package's Plan, taking the plans of the pure built-in
+// injectors from the Planner's cache when it holds them (they are then not
+// loaded), and keeping those it had to ask for. A nil Planner caches
+// nothing.
+func (p *Planner) Plan(ctx context.Context, task abi.Task, secrets []Secret, load func(name string) (Injector, error)) (*Applied, error) {
 	if err := Check(task, secrets); err != nil {
 		return nil, err
 	}
-	routes := map[string][]int{}
-	for i, s := range secrets {
-		if s.AsEnvVar != "" || s.Mount != "" { // else it goes only into render outputs
-			routes[s.Injector] = append(routes[s.Injector], i)
-		}
-	}
-	names := make([]string, 0, len(routes))
-	for n := range routes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	v := newValidator(secrets)
-	for _, name := range names {
-		inj, err := load(name)
+	for _, r := range route(task, secrets) {
+		key, cacheable := p.cacheKey(r.name, r.req)
+		if cacheable {
+			if plan, ok := p.cached(r.name, key, secrets, r.routed); ok {
+				if err := v.add(r.name, r.routed, plan); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		inj, err := load(r.name)
 		if err != nil {
 			return nil, err
 		}
-		req := abi.PlanRequest{Task: task}
-		for _, i := range routes[name] {
-			s := secrets[i]
-			req.Secrets = append(req.Secrets, abi.SecretRequest{
-				Ref: uint32(i + 1), Key: s.Key, Group: s.Group, Kind: s.Kind, AsEnvVar: s.AsEnvVar,
-				Mount: s.Mount, Scope: s.Scope, Size: uint32(len(s.Value)),
-			})
-		}
-		out, err := inj.Call(ctx, abi.OpPlan, abi.Marshal(&req))
+		out, err := inj.Call(ctx, abi.OpPlan, r.req)
 		if err != nil {
 			var se *abi.StatusError
 			if errors.As(err, &se) {
-				return nil, &PlanError{Injector: name, Msg: "refused to plan: " + se.Message}
+				return nil, &PlanError{Injector: r.name, Msg: "refused to plan: " + se.Message}
 			}
 			return nil, err
 		}
 		var plan abi.Plan
 		if err := abi.Unmarshal(out, &plan); err != nil {
-			return nil, &PlanError{Injector: name, Msg: "sent a malformed plan"}
+			return nil, &PlanError{Injector: r.name, Msg: "sent a malformed plan"}
 		}
-		if err := v.add(name, routes[name], &plan); err != nil {
+		if err := v.add(r.name, r.routed, &plan); err != nil {
 			return nil, err
+		}
+		if cacheable {
+			// Validated: it names secrets by reference only, so it holds
+			// no value. Kept in the codec's canonical form.
+			p.cache.Put(key, abi.Marshal(&plan))
 		}
 	}
 	return v.applied, nil
