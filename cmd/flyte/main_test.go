@@ -497,7 +497,8 @@ func TestScriptsAsUser(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the scripts failed as uid %d: %v\n%s", nobody, err, out)
+		failed, logs := scriptFailures(out)
+		t.Fatalf("the scripts failed as uid %d: %v; failed: %s\n%s", nobody, err, strings.Join(failed, ", "), logs)
 	}
 	// The file-secret scripts must really have run, through a user namespace.
 	for _, name := range []string{"run_file", "run_env", "run_hostile", "run_resolve", "create_scopes", "render", "plugin_install", "hostile_http"} {
@@ -507,6 +508,42 @@ func TestScriptsAsUser(t *testing.T) {
 	}
 	t.Logf("as uid %d: %d scripts passed, %d skipped", nobody,
 		bytes.Count(out, []byte("--- PASS: TestScripts/")), bytes.Count(out, []byte("--- SKIP: TestScripts/")))
+}
+
+// scriptFailures picks out of a verbose run's output the names of the
+// scripts that failed and their own lines (the last 200 of each), which go
+// test interleaves with every other script's under "=== NAME" headers: a
+// whole verbose run is too long for CI to show.
+func scriptFailures(out []byte) ([]string, []byte) {
+	const keep = 200
+	var failed []string
+	lines := map[string][]string{}
+	cur := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "===" {
+			cur = f[2]
+			continue
+		}
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "---" && strings.HasSuffix(f[1], ":") {
+			if cur = f[2]; f[1] == "FAIL:" && strings.Contains(cur, "/") {
+				failed = append(failed, cur)
+			}
+			continue
+		}
+		lines[cur] = append(lines[cur], l)
+	}
+	var b bytes.Buffer
+	for _, name := range failed {
+		ls := lines[name]
+		if len(ls) > keep {
+			ls = ls[len(ls)-keep:]
+		}
+		fmt.Fprintf(&b, "--- %s (its last %d lines):\n%s\n", name, len(ls), strings.Join(ls, "\n"))
+	}
+	if len(failed) == 0 {
+		b.Write(out[max(0, len(out)-20000):])
+	}
+	return failed, b.Bytes()
 }
 
 // goEnv is a setting of the go command ("" without one, as in a nested
@@ -557,4 +594,17 @@ func cmdAppendfile(ts *testscript.TestScript, neg bool, args []string) {
 	_, err = f.WriteString(ts.ReadFile(args[1]))
 	ts.Check(err)
 	ts.Check(f.Close())
+}
+
+func TestScriptFailures(t *testing.T) {
+	out := "=== RUN   TestScripts/a\n=== PAUSE TestScripts/a\n=== RUN   TestScripts/b\n=== CONT  TestScripts/a\n    a line 1\n" +
+		"=== NAME  TestScripts/b\n    b line\n=== NAME  TestScripts/a\n    a line 2\n        FAIL: a.txt:3: unexpected\n" +
+		"--- FAIL: TestScripts (1.00s)\n    --- FAIL: TestScripts/a (0.50s)\n    --- PASS: TestScripts/b (0.40s)\nFAIL\n"
+	failed, logs := scriptFailures([]byte(out))
+	if strings.Join(failed, ",") != "TestScripts/a" {
+		t.Fatalf("failed: %q", failed)
+	}
+	if string(logs) != "--- TestScripts/a (its last 3 lines):\n    a line 1\n    a line 2\n        FAIL: a.txt:3: unexpected\n" {
+		t.Fatalf("logs:\n%s", logs)
+	}
 }
