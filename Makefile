@@ -2,7 +2,7 @@
 GO      ?= go
 export GOFLAGS ?= -trimpath
 
-.PHONY: all build install plugins examples conformance test lint fmt-check doc-check fuzz-check cross fuzz bench demo clean
+.PHONY: all build install plugins examples conformance test lint fmt-check doc-check fuzz-check cross fuzz bench bench-peers demo clean
 
 all: build
 
@@ -143,6 +143,11 @@ fuzz-check:
 
 bench: build examples
 	$(GO) run ./internal/bench
+
+# flyte run beside sops exec-env: builds sops and age from source (go install) into a temporary directory,
+# never the repository; it may take minutes, so it is in neither make test nor CI.
+bench-peers: build
+	$(GO) run ./internal/bench -peers
 
 # The main job on the embedded default store, with this repository's flyte.toml (store in .demo/). It is
 # named with --config: a flyte.toml flyte merely finds in the working directory may not move the store.

@@ -1,18 +1,23 @@
 // Command bench measures flyte's CLI against a native baseline and prints
 // one table. `make bench` runs it after `make build`:
 //
-//	go run ./internal/bench [-n 51] [-n-large 15] [-cold 7] [-secrets 1000] [-large 10000] [-etcd=false]
+//	go run ./internal/bench [-n 101] [-n-large 15] [-n-huge 3] [-cold 7] [-secrets 1000] [-large 10000] [-huge 100000] [-etcd=false] [-no-agent]
 //
 // It builds bin/flyte-native itself (go build -tags flytenative): the same
 // CLI, the same filestore code and ABI codec, linked natively instead of
 // loaded as WebAssembly (see cmd/flyte/native_baseline.go). Both binaries
 // run as real processes on the same store in throw-away HOME directories;
-// measurements of the two are interleaved so that drift in the machine's
-// speed hits both alike. Every figure is a median over the runs, with the
-// minimum and 90th percentile beside it. The etcd rows (etcd.go) put the
-// built-in etcd store, on a one-node etcd the bench starts on loopback,
-// beside the filestore over the same secrets. docs/PERFORMANCE.md explains
-// the rows and records a run.
+// measurements are interleaved so that drift in the machine's speed hits
+// every side alike (measure.go). Every figure is a median over the runs,
+// with the minimum and 90th percentile beside it. A command that fails is
+// reported as a FAILED row, with its message under the table, and the
+// bench goes on; it exits 1 at the end. Stores are filled in process with
+// the native store code (fill.go); peak memory is measured through a small
+// launcher (rss.go). The etcd rows (etcd.go) put the built-in etcd store,
+// on a one-node etcd the bench starts on loopback, beside the filestore
+// over the same secrets. With -peers (peers.go, `make bench-peers`) it
+// builds sops and age from source instead and compares sops exec-env with
+// flyte run. docs/PERFORMANCE.md explains the rows and records runs.
 package main
 
 import (
@@ -25,152 +30,183 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/capability"
+	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/tetratelabs/wazero"
 )
 
 var (
-	flagN       = flag.Int("n", 51, "runs per warm measurement (get at the small size, create, version)")
-	flagNLarge  = flag.Int("n-large", 15, "runs per measurement at the large size")
-	flagCold    = flag.Int("cold", 7, "cold first runs (each with an empty plugin cache)")
-	flagSecrets = flag.Int("secrets", 1000, "secrets in the store for the main get measurement")
-	flagLarge   = flag.Int("large", 10000, "secrets in the store for the large get measurement")
-	flagJobs    = flag.Int("j", 4*runtime.NumCPU(), "parallel processes while populating stores")
-	flagKeep    = flag.Bool("keep", false, "keep the temporary directories")
+	flagN        = flag.Int("n", 101, "runs per warm measurement of a small command (version, get at the small size, create, run)")
+	flagNLarge   = flag.Int("n-large", 15, "runs per measurement at the large size")
+	flagNHuge    = flag.Int("n-huge", 3, "runs per measurement at the huge size")
+	flagNPlugins = flag.Int("n-plugins", 51, "rounds of the per-plugin table (warm inspects and loads of each plugin); 0 leaves the table out")
+	flagCold     = flag.Int("cold", 7, "cold first runs (each with an empty plugin cache)")
+	flagSecrets  = flag.Int("secrets", 1000, "secrets in the store for the main get measurement")
+	flagLarge    = flag.Int("large", 10000, "secrets in the store for the large get measurement")
+	flagHuge     = flag.Int("huge", 100000, "secrets in the store for the huge get measurement (0 leaves it out)")
+	flagJobs     = flag.Int("j", 4*runtime.NumCPU(), "parallel writers while filling stores")
+	flagNoAgent  = flag.Bool("no-agent", false, "also run flyte with FLYTE_NO_AGENT=1 (the in-process path) as a second variant, in the same rounds")
+	flagNRSS     = flag.Int("n-rss", 21, "runs per peak-RSS measurement")
+	flagKeep     = flag.Bool("keep", false, "keep the temporary directories")
 )
 
 func main() {
 	flag.Parse()
-	if err := run(); err != nil {
+	var err error
+	switch {
+	case *flagRSSExec:
+		os.Exit(rssExec(flag.Args()))
+	case *flagPeers:
+		err = peers()
+	default:
+		err = run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
 // env is a throw-away user: its HOME holds the configuration, identity and
-// store; cache is its FLYTE_CACHE_DIR. Commands run in HOME, so that no
-// flyte.toml of the repository is found.
+// store; cache is its FLYTE_CACHE_DIR; extra are more variables. Commands
+// run in HOME, so that no flyte.toml of the repository is found.
 type env struct {
 	home  string
 	cache string
+	extra []string
 }
 
 func (e env) environ() []string {
-	return []string{"HOME=" + e.home, "FLYTE_CACHE_DIR=" + e.cache, "PATH=" + os.Getenv("PATH"), "LANG=C"}
+	return append([]string{"HOME=" + e.home, "FLYTE_CACHE_DIR=" + e.cache, "PATH=" + os.Getenv("PATH"), "LANG=C"}, e.extra...)
 }
 
-// exec runs bin with args as a process and returns its wall time. It fails
-// unless the process exits with status 0.
-func (e env) exec(bin string, args ...string) (time.Duration, error) {
-	d, _, err := e.execRSS(bin, args...)
-	return d, err
+// getenv reads e's environment, as flyte would see it.
+func (e env) getenv(name string) string {
+	v := ""
+	for _, kv := range e.environ() {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
 }
 
-// execRSS is exec that also returns the process's peak resident set size.
-func (e env) execRSS(bin string, args ...string) (time.Duration, int64, error) {
+// with returns e with more variables.
+func (e env) with(vars ...string) env {
+	e.extra = append(append([]string(nil), e.extra...), vars...)
+	return e
+}
+
+// command returns bin with args as a process in e: in HOME, with e's
+// environment, no input, its output discarded and its errors kept in
+// stderr.
+func (e env) command(stderr *bytes.Buffer, bin string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = e.home
 	cmd.Env = e.environ()
 	cmd.Stdin = nil
 	cmd.Stdout = io.Discard
+	cmd.Stderr = stderr
+	return cmd
+}
+
+// exec runs bin with args as a process and returns its wall time. It fails
+// unless the process exits with status 0, with what it wrote on stderr.
+func (e env) exec(bin string, args ...string) (time.Duration, error) {
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd := e.command(&stderr, bin, args...)
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return 0, commandError(bin, args, err, &stderr)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // kilobytes on Linux
-	}
-	return d, rss, nil
+	return d, nil
 }
 
-// stats summarises samples.
-type stats struct {
-	median, min, p90 time.Duration
-	n                int
-}
-
-func summarize(s []time.Duration) stats {
-	if len(s) == 0 {
-		return stats{}
-	}
-	s = slices.Clone(s)
-	slices.Sort(s)
-	var med time.Duration
-	if n := len(s); n%2 == 1 {
-		med = s[n/2]
-	} else {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	i := (len(s)*9+9)/10 - 1 // nearest-rank 90th percentile
-	return stats{median: med, min: s[0], p90: s[i], n: len(s)}
-}
-
-// pair measures a and b n times each, interleaved, alternating which goes
-// first, after one unmeasured warm-up run of each.
-func pair(n int, a, b func(i int) (time.Duration, error)) (sa, sb stats, err error) {
-	if _, err = a(-1); err != nil {
-		return
-	}
-	if _, err = b(-1); err != nil {
-		return
-	}
-	var da, db []time.Duration
-	for i := 0; i < n; i++ {
-		first, second := a, b
-		if i%2 == 1 {
-			first, second = b, a
-		}
-		d1, err := first(i)
-		if err != nil {
-			return sa, sb, err
-		}
-		d2, err := second(i)
-		if err != nil {
-			return sa, sb, err
-		}
-		if i%2 == 1 {
-			d1, d2 = d2, d1
-		}
-		da, db = append(da, d1), append(db, d2)
-	}
-	return summarize(da), summarize(db), nil
+func commandError(bin string, args []string, err error, stderr *bytes.Buffer) error {
+	return fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 }
 
 // row is one line of the table. A zero baseline prints as "-".
 type row struct {
-	what     string
-	a, b     stats
-	bytesA   int64 // for size rows
-	bytesB   int64
-	baseline string // what the baseline column holds, when not flyte-native
+	what       string
+	a, b       stats
+	errA, errB error // a failed measurement: the side stopped there
+	bytesA     int64 // for size rows
+	bytesB     int64
+	memory     bool   // a and b hold bytes (peak RSS), not times
+	baseline   string // what the baseline column holds, when not flyte-native
 }
 
 type table struct {
-	rows []row
+	head     string // what the first figures' column holds; "flyte (wasm)" when ""
+	rows     []row
+	failures []failure
 }
 
 func (t *table) add(r row) {
 	t.rows = append(t.rows, r)
-	// Progress on stderr, so that a long run shows where it is.
-	if r.a.n > 0 {
-		fmt.Fprintf(os.Stderr, "bench: %-52s %9s  %9s\n", r.what, ms(r.a.median), ms(r.b.median))
+	head := cmpOr(t.head, "flyte (wasm)")
+	for _, f := range []failure{{r.what, head, r.errA}, {r.what, cmpOr(r.baseline, "flyte-native"), r.errB}} {
+		if f.err == nil || t.failed(f.err) {
+			continue
+		}
+		t.failures = append(t.failures, f)
+		reportFailure(f)
 	}
+	// Progress on stderr, so that a long run shows where it is.
+	if r.a.n > 0 || r.errA != nil {
+		fmt.Fprintf(os.Stderr, "bench: %-60s %9s  %9s\n", r.what, r.figure(r.a, r.errA), r.figure(r.b, r.errB))
+	}
+}
+
+// failed reports whether err is already among t's failures (a baseline
+// shared by several rows fails once).
+func (t *table) failed(err error) bool {
+	for _, f := range t.failures {
+		if f.err == err {
+			return true
+		}
+	}
+	return false
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// figure is a median as the table shows it.
+func (r row) figure(s stats, err error) string {
+	switch {
+	case err != nil:
+		return "FAILED"
+	case r.memory:
+		return sizeStr(int64(s.median))
+	}
+	return ms(s.median)
+}
+
+func (r row) spread(s stats, err error) string {
+	switch {
+	case err != nil:
+		return "FAILED"
+	case s.n == 0:
+		return "-"
+	case r.memory:
+		return sizeStr(int64(s.min)) + " / " + sizeStr(int64(s.p90))
+	}
+	return ms(s.min) + " / " + ms(s.p90)
 }
 
 func ms(d time.Duration) string {
@@ -178,7 +214,7 @@ func ms(d time.Duration) string {
 		return "-"
 	}
 	switch {
-	case d < time.Millisecond:
+	case d < time.Millisecond && d > -time.Millisecond:
 		return strconv.FormatFloat(float64(d)/float64(time.Microsecond), 'f', 1, 64) + " µs"
 	case d < 10*time.Second:
 		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
@@ -201,15 +237,13 @@ func sizeStr(n int64) string {
 }
 
 // print writes the table as Markdown, padded so that it also reads well in
-// a terminal.
+// a terminal, and below it the measurements that failed.
 func (t *table) print(w io.Writer) {
-	cells := [][]string{{"what", "flyte (wasm)", "baseline", "ratio", "runs", "wasm min / p90", "baseline min / p90", "baseline is"}}
+	head := cmpOr(t.head, "flyte (wasm)")
+	cells := [][]string{{"what", head, "baseline", "ratio", "runs", head + " min / p90", "baseline min / p90", "baseline is"}}
 	for _, r := range t.rows {
-		base := r.baseline
-		if base == "" {
-			base = "flyte-native"
-		}
-		if r.a.n == 0 { // a size row
+		base := cmpOr(r.baseline, "flyte-native")
+		if r.a.n == 0 && r.errA == nil { // a size row
 			ratio := "-"
 			if r.bytesB > 0 {
 				ratio = strconv.FormatFloat(float64(r.bytesA)/float64(r.bytesB), 'f', 2, 64) + "x"
@@ -220,18 +254,25 @@ func (t *table) print(w io.Writer) {
 			continue
 		}
 		ratio := "-"
-		if r.b.n > 0 && r.b.median > 0 {
+		if r.a.n > 0 && r.errA == nil && r.b.n > 0 && r.b.median > 0 && r.errB == nil {
 			ratio = strconv.FormatFloat(float64(r.a.median)/float64(r.b.median), 'f', 1, 64) + "x"
-		} else {
+		} else if r.b.n == 0 && r.errB == nil {
 			base = "-"
 		}
 		n := strconv.Itoa(r.a.n)
 		if r.b.n > 0 && r.b.n != r.a.n {
 			n += " / " + strconv.Itoa(r.b.n)
 		}
-		cells = append(cells, []string{r.what, ms(r.a.median), ms(r.b.median), ratio, n, spread(r.a), spread(r.b), base})
+		cells = append(cells, []string{r.what, r.figure(r.a, r.errA), r.figure(r.b, r.errB), ratio, n,
+			r.spread(r.a, r.errA), r.spread(r.b, r.errB), base})
 	}
 	markdown(w, cells)
+	if len(t.failures) > 0 {
+		fmt.Fprintf(w, "\nFAILED (%d):\n", len(t.failures))
+		for _, f := range t.failures {
+			fmt.Fprintf(w, "- %s, %s: %s\n", f.what, f.column, oneLine(f.err))
+		}
+	}
 }
 
 // markdown writes cells as a Markdown table, the first row its header,
@@ -270,68 +311,52 @@ func markdown(w io.Writer, cells [][]string) {
 	}
 }
 
-// populate adds the secrets first..last-1 to e's store with bin, in
-// parallel. Scopes rotate through organization, project, domain and
-// project+domain, so that listings filter and sort a realistic mix.
-func populate(e env, bin string, first, last int) error {
-	var next atomic.Int64
-	next.Store(int64(first))
-	var wg sync.WaitGroup
-	errs := make(chan error, *flagJobs)
-	for j := 0; j < max(1, *flagJobs); j++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= last {
-					return
-				}
-				args := []string{"create", "secret", fmt.Sprintf("S%05d", i), fmt.Sprintf("bench-value-%08d-%x", i, i*2654435761)}
-				switch i % 4 {
-				case 1:
-					args = append(args, "-p", "proj"+strconv.Itoa(i%7))
-				case 2:
-					args = append(args, "-d", []string{"development", "staging", "production"}[i%3])
-				case 3:
-					args = append(args, "-p", "proj"+strconv.Itoa(i%7), "-d", []string{"development", "staging", "production"}[i%3])
-				}
-				if _, err := e.exec(bin, args...); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+// variant is one way of running flyte in a comparison. Today there is one,
+// plus, with -no-agent, flyte with FLYTE_NO_AGENT=1: the in-process path,
+// which the resident agent's fallback will be. Until the agent exists the
+// two run the same code, and their rows differ only by noise.
+type variant struct {
+	label  string   // appended to the row's name
+	env    []string // added to the command's environment
+	prefix string   // of the keys its creates make
 }
 
-// populateStore adds secrets first..last-1 to e's store and says how long
-// it took. In a fresh store the first secret is created alone: the first
-// use makes the identity and the data key, and concurrent first uses would
-// race for them.
-func populateStore(e env, bin string, first, last int) error {
-	start, count := time.Now(), last-first
-	if first == 0 && last > 0 {
-		if err := populate(e, bin, 0, 1); err != nil {
-			return err
+func variants() []variant {
+	v := []variant{{prefix: "W"}}
+	if *flagNoAgent {
+		v = append(v, variant{label: ", in-process (FLYTE_NO_AGENT=1)", env: []string{"FLYTE_NO_AGENT=1"}, prefix: "P"})
+	}
+	return v
+}
+
+// compare measures every variant of a flyte command and a baseline in the
+// same rounds (alternate) and adds a row per variant, each against the
+// baseline. It returns the results, the baseline's last.
+func (t *table) compare(n int, what string, vs []variant, run func(v variant, i int) (time.Duration, error), base side, baseline string) []result {
+	sides := make([]side, 0, len(vs)+1)
+	for _, v := range vs {
+		sides = append(sides, elapsed(func(i int) (time.Duration, error) { return run(v, i) }))
+	}
+	res := alternate(n, append(sides, elapsed(base))...)
+	b := res[len(vs)]
+	for k, v := range vs {
+		t.add(row{what: what + v.label, a: res[k].stats(), errA: res[k].err, b: b.stats(), errB: b.err, baseline: baseline})
+	}
+	return res
+}
+
+// overhead adds a row per variant for what it costs over the baseline,
+// from the differences within each round (a median of differences, which
+// is steadier than a difference of medians).
+func (t *table) overhead(what string, vs []variant, res []result, baseline string) {
+	b := res[len(vs)]
+	for k, v := range vs {
+		d := differences(res[k], b)
+		if d == nil {
+			continue // the rows above report the failure
 		}
-		first = 1
+		t.add(row{what: what + v.label, a: summarize(d), baseline: baseline})
 	}
-	if err := populate(e, bin, first, last); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "bench: populated %d secrets in %s\n", count, time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 func run() error {
@@ -342,22 +367,15 @@ func run() error {
 	if *flagPluginsOnly {
 		fmt.Println(machine())
 		fmt.Printf("load average (1 min) before: %s\n\n", loadavg())
-		if err := pluginTable(os.Stdout, root, *flagN, *flagCold, *flagCalls); err != nil {
+		if err := pluginTable(os.Stdout, root, *flagNPlugins, *flagCold, *flagCalls); err != nil {
 			return err
 		}
 		fmt.Printf("\nload average (1 min) after: %s\n", loadavg())
 		return nil
 	}
-	flyte := filepath.Join(root, "bin", "flyte")
-	native := filepath.Join(root, "bin", "flyte-native")
-	if _, err := os.Stat(flyte); err != nil {
-		return fmt.Errorf("%s is missing: run `make build` first (make bench does)", flyte)
-	}
-	fmt.Fprintln(os.Stderr, "bench: go build -tags flytenative -o bin/flyte-native ./cmd/flyte")
-	build := exec.Command("go", "build", "-tags", "flytenative", "-o", native, "./cmd/flyte")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the native baseline: %w", err)
+	flyte, native, err := binaries(root)
+	if err != nil {
+		return err
 	}
 
 	tmp, err := os.MkdirTemp("", "flyte-bench-")
@@ -377,6 +395,7 @@ func run() error {
 
 	var t table
 	begin, loadBefore := time.Now(), loadavg()
+	vs := variants()
 
 	// Sizes.
 	wasms, _ := filepath.Glob(filepath.Join(root, "host", "builtin", "wasm", "*.wasm"))
@@ -389,31 +408,23 @@ func run() error {
 	t.add(row{what: "size: binary (flyte vs flyte-native)", bytesA: fileSize(flyte), bytesB: fileSize(native)})
 
 	// Process start, no plugin: the floor of any command.
-	small, err := newEnv("small")
+	small, err := stage(tmp, "small", warmCache, native, *flagSecrets)
 	if err != nil {
 		return err
 	}
-	a, b, err := pair(*flagN, func(int) (time.Duration, error) { return small.exec(flyte, "version") },
-		func(int) (time.Duration, error) { return small.exec(native, "version") })
-	if err != nil {
-		return err
-	}
-	t.add(row{what: "flyte version (process start, no plugin)", a: a, b: b})
+	t.compare(*flagN, "flyte version (process start, no plugin)", vs[:1],
+		func(_ variant, _ int) (time.Duration, error) { return small.exec(flyte, "version") },
+		func(int) (time.Duration, error) { return small.exec(native, "version") }, "")
 
-	// get secret over the small store, populated once by the native binary.
-	if err := populateStore(small, native, 0, *flagSecrets); err != nil {
-		return err
+	// get secret over the small store.
+	getFlyte := func(e env) func(v variant, _ int) (time.Duration, error) {
+		return func(v variant, _ int) (time.Duration, error) { return e.with(v.env...).exec(flyte, "get", "secret") }
 	}
-	getSmall := [2]func(int) (time.Duration, error){
-		func(int) (time.Duration, error) { return small.exec(flyte, "get", "secret") },
-		func(int) (time.Duration, error) { return small.exec(native, "get", "secret") },
+	getNative := func(e env) side {
+		return func(int) (time.Duration, error) { return e.exec(native, "get", "secret") }
 	}
-	a, b, err = pair(*flagN, getSmall[0], getSmall[1])
-	if err != nil {
-		return err
-	}
-	warmGet := a
-	t.add(row{what: fmt.Sprintf("get secret, %d secrets, warm", *flagSecrets), a: a, b: b})
+	res := t.compare(*flagN, fmt.Sprintf("get secret, %d secrets, warm", *flagSecrets), vs, getFlyte(small), getNative(small), "")
+	warmGet := res[0].stats()
 
 	// create, warm caches, in a store of its own (create costs the same
 	// whatever the store holds).
@@ -421,33 +432,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := populateStore(cr, native, 0, 1); err != nil {
+	if err := fill(cr, native, 0, 1); err != nil {
 		return err
 	}
-	a, b, err = pair(*flagN,
-		func(i int) (time.Duration, error) {
-			return cr.exec(flyte, "create", "secret", "W"+strconv.Itoa(i+1), "bench-create-value")
+	t.compare(*flagN, "create secret, warm", vs,
+		func(v variant, i int) (time.Duration, error) {
+			return cr.with(v.env...).exec(flyte, "create", "secret", v.prefix+strconv.Itoa(i+1), "bench-create-value")
 		},
 		func(i int) (time.Duration, error) {
 			return cr.exec(native, "create", "secret", "N"+strconv.Itoa(i+1), "bench-create-value")
-		})
-	if err != nil {
-		return err
-	}
-	t.add(row{what: "create secret, warm", a: a, b: b})
+		}, "")
 
 	// The cold first run: an empty plugin cache, so the plugin compiles.
-	var cold []time.Duration
-	for i := 0; i < *flagCold; i++ {
-		c := env{home: small.home, cache: filepath.Join(tmp, "cold-"+strconv.Itoa(i))}
-		d, err := c.exec(flyte, "get", "secret")
-		if err != nil {
-			return err
-		}
-		cold = append(cold, d)
-		_ = os.RemoveAll(c.cache)
-	}
-	t.add(row{what: fmt.Sprintf("get secret, %d secrets, cold (empty cache)", *flagSecrets), a: summarize(cold), b: warmGet, baseline: "flyte, warm"})
+	t.cold(fmt.Sprintf("get secret, %d secrets, cold (empty cache)", *flagSecrets), small, tmp, warmGet, flyte, "get", "secret")
 
 	// In process, with the same warm cache: what loading the plugin costs.
 	loadS, compileS, err := inProcess(warmCache, *flagN)
@@ -459,24 +456,36 @@ func run() error {
 
 	// flyte run: a task with two env and two file secrets (namespace,
 	// tmpfs, two injector plugins, the masker) beside the bare command.
-	if err := taskRows(&t, newEnv, flyte); err != nil {
-		return err
-	}
-
-	// get secret over the large store: the small one, grown.
-	if err := populateStore(small, native, *flagSecrets, *flagLarge); err != nil {
-		return err
-	}
-	a, b, err = pair(*flagNLarge, getSmall[0], getSmall[1])
+	task, err := taskEnv(newEnv, flyte)
 	if err != nil {
 		return err
 	}
-	t.add(row{what: fmt.Sprintf("get secret, %d secrets, warm", *flagLarge), a: a, b: b})
+	taskRows(&t, task, tmp, flyte, vs)
+
+	// get secret over the large store.
+	large, err := stage(tmp, "large", warmCache, native, *flagLarge)
+	if err != nil {
+		return err
+	}
+	t.compare(*flagNLarge, fmt.Sprintf("get secret, %d secrets, warm", *flagLarge), vs, getFlyte(large), getNative(large), "")
 
 	// The etcd store over the same large store's secrets (etcd.go).
 	if *flagEtcd {
-		if err := etcdRows(&t, small, flyte, tmp); err != nil {
+		if err := etcdRows(&t, large, flyte, tmp); err != nil {
 			return err
+		}
+	}
+
+	// get secret over the huge store. A failure (before issue 8: the guest
+	// ran out of memory) is a FAILED row, not the end of the bench.
+	if *flagHuge > 0 {
+		huge, err := stage(tmp, "huge", warmCache, native, *flagHuge)
+		if err != nil {
+			return err
+		}
+		t.compare(*flagNHuge, fmt.Sprintf("get secret, %d secrets, warm", *flagHuge), vs, getFlyte(huge), getNative(huge), "")
+		if !*flagKeep {
+			_ = os.RemoveAll(huge.home) // hundreds of MB
 		}
 	}
 
@@ -485,8 +494,56 @@ func run() error {
 	fmt.Printf("load average (1 min) before / after: %s / %s\n", loadBefore, loadavg())
 	fmt.Println()
 	t.print(os.Stdout)
-	fmt.Println()
-	return pluginTable(os.Stdout, root, *flagN, *flagCold, *flagCalls)
+	if launcherFloor > 0 {
+		fmt.Printf("\npeak RSS is wait4's ru_maxrss of the command through a launcher whose own peak was at most %s (rss.go)\n", sizeStr(launcherFloor))
+	}
+	if *flagNPlugins > 0 {
+		fmt.Println()
+		if err := pluginTable(os.Stdout, root, *flagNPlugins, *flagCold, *flagCalls); err != nil {
+			return err
+		}
+	}
+	if len(t.failures) > 0 {
+		return fmt.Errorf("%d measurement(s) FAILED (listed under the table)", len(t.failures))
+	}
+	return nil
+}
+
+// binaries returns bin/flyte, which make build made, and bin/flyte-native,
+// which it builds now from the same tree.
+func binaries(root string) (flyte, native string, err error) {
+	flyte = filepath.Join(root, "bin", "flyte")
+	native = filepath.Join(root, "bin", "flyte-native")
+	if _, err := os.Stat(flyte); err != nil {
+		return "", "", fmt.Errorf("%s is missing: run `make build` first (make bench does)", flyte)
+	}
+	fmt.Fprintln(os.Stderr, "bench: go build -tags flytenative -o bin/flyte-native ./cmd/flyte")
+	build := exec.Command("go", "build", "-tags", "flytenative", "-o", native, "./cmd/flyte")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", "", fmt.Errorf("building the native baseline: %w", err)
+	}
+	return flyte, native, nil
+}
+
+// cold adds a row for -cold first runs of flyte args in e's HOME, each with
+// an empty plugin cache of its own, against warm, the warm median.
+func (t *table) cold(what string, e env, tmp string, warm stats, flyte string, args ...string) {
+	var runs []time.Duration
+	var failed error
+	for i := 0; i < *flagCold && failed == nil; i++ {
+		c := env{home: e.home, cache: filepath.Join(tmp, "cold-"+strconv.Itoa(i))}
+		d, err := elapsed(func(int) (time.Duration, error) { return c.exec(flyte, args...) })(i)
+		if err != nil {
+			failed = err
+		}
+		runs = append(runs, d)
+		_ = os.RemoveAll(c.cache)
+	}
+	if failed != nil {
+		runs = nil
+	}
+	t.add(row{what: what, a: summarize(runs), errA: failed, b: warm, baseline: "flyte, warm"})
 }
 
 const taskConfig = `
@@ -503,45 +560,72 @@ domain = "development"
 secrets = ["E1", "E2"]
 `
 
-// taskRows measures flyte run ENV -- true against a bare true, and the
-// peak memory of flyte run.
-func taskRows(t *table, newEnv func(string) (env, error), flyte string) error {
+// taskEnv is a HOME whose flyte.toml has the environments "task" (two env
+// and two file secrets) and "envonly" (the two env secrets), with the four
+// secrets created by flyte.
+func taskEnv(newEnv func(string) (env, error), flyte string) (env, error) {
 	e, err := newEnv("task")
 	if err != nil {
-		return err
+		return e, err
 	}
-	if err := os.WriteFile(filepath.Join(e.home, "flyte.toml"), []byte(taskConfig), 0o600); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(e.home, config.FileName), []byte(taskConfig), 0o600); err != nil {
+		return e, err
 	}
 	for _, k := range []string{"E1", "E2", "F1", "F2"} {
 		if _, err := e.exec(flyte, "create", "secret", k, "bench-task-value-"+k); err != nil {
-			return err
+			return e, err
 		}
 	}
-	trueBin, err := exec.LookPath("true")
-	if err != nil {
-		return err
-	}
+	return e, nil
+}
+
+// taskRows measures flyte run ENV -- /bin/true against a bare /bin/true in
+// the same rounds, the overhead (median of the differences within each
+// round), the cold first run, and the peak memory of flyte run.
+func taskRows(t *table, e env, tmp, flyte string, vs []variant) {
+	trueBin := trueBinary()
 	bare := func(int) (time.Duration, error) { return e.exec(trueBin) }
-	var rss []time.Duration // peak RSS in bytes, carried in a Duration for summarize
+	var warm stats
 	for _, c := range []struct{ env, what string }{
-		{"task", "run ENV -- true, 2 env + 2 file secrets, warm"},
-		{"envonly", "run ENV -- true, 2 env secrets (no namespace), warm"},
+		{"task", "run ENV -- /bin/true, 2 env + 2 file secrets, warm"},
+		{"envonly", "run ENV -- /bin/true, 2 env secrets, warm"},
 	} {
-		a, b, err := pair(*flagN, func(int) (time.Duration, error) {
-			d, r, err := e.execRSS(flyte, "run", c.env, "--", trueBin)
-			if c.env == "task" {
-				rss = append(rss, time.Duration(r))
-			}
-			return d, err
-		}, bare)
-		if err != nil {
-			return err
+		res := t.compare(*flagN, c.what, vs, func(v variant, _ int) (time.Duration, error) {
+			return e.with(v.env...).exec(flyte, "run", c.env, "--", trueBin)
+		}, bare, "bare /bin/true")
+		t.overhead("  overhead over bare /bin/true (median of differences)", vs, res, "-")
+		if c.env == "task" {
+			warm = res[0].stats()
 		}
-		t.add(row{what: c.what, a: a, b: b, baseline: "bare true"})
 	}
-	t.add(row{what: "peak RSS: flyte run, 2 env + 2 file secrets (median)", bytesA: int64(summarize(rss).median)})
-	return nil
+	t.cold("run ENV -- /bin/true, 2 env + 2 file secrets, cold (empty cache, 3 plugins)", e, tmp, warm, flyte, "run", "task", "--", trueBin)
+	res := alternate(*flagNRSS, append(rssSides(e, vs, flyte, "run", "task", "--", trueBin),
+		elapsed(func(int) (time.Duration, error) { return e.peakRSS(trueBin) }))...)
+	b := res[len(vs)]
+	for k, v := range vs {
+		t.add(row{what: "peak RSS: flyte run, 2 env + 2 file secrets" + v.label, a: res[k].stats(), errA: res[k].err,
+			b: b.stats(), errB: b.err, memory: true, baseline: "bare /bin/true"})
+	}
+}
+
+// rssSides measures the peak RSS of flyte args, one side per variant.
+func rssSides(e env, vs []variant, flyte string, args ...string) []side {
+	var sides []side
+	for _, v := range vs {
+		sides = append(sides, elapsed(func(int) (time.Duration, error) { return e.with(v.env...).peakRSS(flyte, args...) }))
+	}
+	return sides
+}
+
+// trueBinary is /bin/true, or true from PATH where there is none.
+func trueBinary() string {
+	if _, err := os.Stat("/bin/true"); err == nil {
+		return "/bin/true"
+	}
+	if p, err := exec.LookPath("true"); err == nil {
+		return p
+	}
+	return "/bin/true"
 }
 
 // inProcess times plugin.Host.Load of the built-in store plugin with the
@@ -651,6 +735,7 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
-	return fmt.Sprintf("machine: %d CPUs (nproc), %s%s; %s; runs: n=%d, n-large=%d, cold=%d",
-		runtime.NumCPU(), cpu, kernel, strings.TrimSpace(string(gv)), *flagN, *flagNLarge, *flagCold)
+	return fmt.Sprintf("machine: %d CPUs (nproc), %s%s; %s; runs: n=%d, n-large=%d, n-huge=%d, n-rss=%d, cold=%d, n-plugins=%d; secrets: %d, %d, %d",
+		runtime.NumCPU(), cpu, kernel, strings.TrimSpace(string(gv)), *flagN, *flagNLarge, *flagNHuge, *flagNRSS, *flagCold, *flagNPlugins,
+		*flagSecrets, *flagLarge, *flagHuge)
 }
