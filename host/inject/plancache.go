@@ -24,8 +24,9 @@ import (
 // validation holds none either (a literal value is refused), so a cached
 // plan is no secret: it may be kept in the state directory.
 //
-// The key is a hash of the plugin's identity (the SHA-256 of its module)
-// and of the whole marshalled request: any change to a secret's key,
+// The key is a hash of the plugin's identity (flyte's build ID, which
+// changes with the modules built into it, or the SHA-256 of the module: see
+// buildid.go) and of the whole marshalled request: any change to a secret's key,
 // group, kind, scope, size or destination, to the task's names, or to the
 // plugin's code, misses. A plan read from a cache goes through the same
 // validation as one an injector just sent; one that fails it, or does not
@@ -54,18 +55,22 @@ var pure = []string{"envinject", "fileinject"}
 var builtinIDs sync.Map // name -> func() ([]byte, bool)
 
 // builtinID returns the identity of the named built-in injector if it is
-// pure: the SHA-256 of its module as built into flyte.
+// pure: flyte's Go build ID with the name (see buildid.go), else the
+// SHA-256 of its module as built into flyte.
 func builtinID(name string) ([]byte, bool) {
 	if !slices.Contains(pure, name) {
 		return nil, false
 	}
 	f, _ := builtinIDs.LoadOrStore(name, sync.OnceValues(func() ([]byte, bool) {
+		if id, ok := selfBuildID(); ok && id != "" {
+			return []byte("go build id " + id + "\x00" + name), true
+		}
 		b, err := builtin.Module(name)
 		if err != nil {
 			return nil, false
 		}
 		sum := sha256.Sum256(b)
-		return sum[:], true
+		return append([]byte("sha256 "), sum[:]...), true
 	}))
 	return f.(func() ([]byte, bool))()
 }
