@@ -212,6 +212,19 @@ func (m *Manager) loadIdentity() (*age.X25519Identity, error) {
 	return id, err
 }
 
+// loadSelf is loadIdentity with the identity's public key.
+func (m *Manager) loadSelf() (*age.X25519Identity, seal.PublicKey, error) {
+	id, err := m.loadIdentity()
+	if err != nil {
+		return nil, seal.PublicKey{}, err
+	}
+	self, err := seal.IdentityPublicKey(id)
+	if err != nil {
+		return nil, seal.PublicKey{}, err
+	}
+	return id, self, nil
+}
+
 // firstPage returns the first page of the store's listing of the
 // organization (records of other organizations dropped). One call, so
 // bounded by the message limit, whatever the store does.

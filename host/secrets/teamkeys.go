@@ -192,11 +192,7 @@ func (m *Manager) openRetired(b []byte) (*seal.Sealer, error) {
 	if r.Epoch != cur.Epoch || r.KeyID == cur.KeyID {
 		return nil, nil
 	}
-	id, err := m.loadIdentity()
-	if err != nil {
-		return nil, err
-	}
-	self, err := seal.IdentityPublicKey(id)
+	id, self, err := m.loadSelf()
 	if err != nil {
 		return nil, err
 	}
@@ -259,11 +255,7 @@ func (m *Manager) Recipients(ctx context.Context) (*Team, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := m.loadIdentity()
-	if err != nil {
-		return nil, err
-	}
-	self, err := seal.IdentityPublicKey(id)
+	_, self, err := m.loadSelf()
 	if err != nil {
 		return nil, err
 	}
@@ -466,11 +458,7 @@ func (m *Manager) rekey(ctx context.Context, remove *seal.PublicKey) (*Rekeyed, 
 	case !errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("failed to read the store's retired data key: %w", err)
 	}
-	id, err := m.loadIdentity()
-	if err != nil {
-		return nil, err
-	}
-	self, err := seal.IdentityPublicKey(id)
+	id, self, err := m.loadSelf()
 	if err != nil {
 		return nil, err
 	}
