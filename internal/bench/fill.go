@@ -23,6 +23,7 @@ import (
 	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/host/state"
@@ -235,5 +236,5 @@ func (s *nativeStore) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, e
 	}
 	var msg abi.ErrorMessage
 	_ = abi.Unmarshal(out, &msg)
-	return nil, &abi.StatusError{Code: st, Message: plugin.Sanitize(msg.Message)}
+	return nil, &abi.StatusError{Code: st, Message: sanitize.Text(msg.Message)}
 }
