@@ -266,7 +266,7 @@ func reap(task int) (ws syscall.WaitStatus, done bool) {
 func teardown() {
 	idle := 0
 	for {
-		kids := children(os.Getpid())
+		kids := children(os.Getpid(), idle > 0)
 		for _, k := range kids {
 			_ = syscall.Kill(k, syscall.SIGKILL)
 		}
@@ -294,8 +294,49 @@ func teardown() {
 	}
 }
 
-// children lists the processes whose parent is pid, from /proc.
-func children(pid int) []int {
+// children lists the helper's children (pid is the helper's own): from
+// /proc/self/task/TID/children, which lists the children of each of its
+// threads, re-parented orphans included, in a few reads; where the kernel
+// has no such file (it needs CONFIG_PROC_CHILDREN), or with scan (wait4
+// said a child is left that the files did not show), by a scan of every
+// process's stat in /proc.
+func children(pid int, scan bool) []int {
+	if !scan {
+		if kids, ok := threadChildren(); ok {
+			return kids
+		}
+	}
+	return scanChildren(pid)
+}
+
+// threadChildren reads the children of each of the helper's threads.
+func threadChildren() ([]int, bool) {
+	d, err := os.Open("/proc/self/task")
+	if err != nil {
+		return nil, false
+	}
+	tids, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil || len(tids) == 0 {
+		return nil, false
+	}
+	var out []int
+	for _, tid := range tids {
+		b, err := os.ReadFile("/proc/self/task/" + tid + "/children")
+		if err != nil {
+			return nil, false
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil && p > 0 {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, true
+}
+
+// scanChildren lists the processes whose parent is pid, from /proc.
+func scanChildren(pid int) []int {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil

@@ -62,7 +62,10 @@ func launch(spec Spec, pidns, tty bool, stdin *os.File, stdout, stderr io.Writer
 	defer clear(conf)
 	cmd := exec.Command(spec.Self, InitArg)
 	cmd.Args[0] = "flyte"
-	cmd.Env = []string{}
+	// Nothing of flyte's environment; one processor for the Go runtime,
+	// which then starts fewer threads and skips reading the cgroup limits:
+	// the helper only waits and forwards signals.
+	cmd.Env = []string{"GOMAXPROCS=1"}
 	// The helper dies with flyte, and the task's whole tree with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: pdeathSignal}
 	if pidns {
