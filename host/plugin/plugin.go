@@ -663,8 +663,18 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
+// put returns inst to the pool, or closes it when it served recycleAfter
+// calls or its memory grew past half the plugin's cap: wasm memory never
+// shrinks, and a Go guest's collector runs only when the guest yields, so
+// an instance that grew across a long listing (84 MiB over 100,000
+// records, past the 64 MiB cap) is replaced before it can reach the cap.
+// A fresh instance costs one instantiation (its _initialize).
 func (p *Plugin) put(ctx context.Context, inst *instance) {
-	if inst.calls >= recycleAfter {
+	grown := false
+	if m := inst.mod.Memory(); m != nil {
+		grown = uint64(m.Size()) > uint64(p.Spec.MemoryPages)*65536/2
+	}
+	if inst.calls >= recycleAfter || grown {
 		_ = inst.mod.Close(ctx)
 		return
 	}

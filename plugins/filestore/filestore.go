@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/abi/guest"
@@ -62,6 +63,25 @@ const (
 // Store implements guest.Store and guest.Fenced over an FS.
 type Store struct {
 	fs guest.FS
+
+	mu   sync.Mutex
+	next *listCache // the directories of the listing whose next page is due
+}
+
+// listCache holds the sorted names of the directories a paged listing has
+// read, for its next page: each page used to read (and sort) its whole
+// directory again, so a listing of N records in one directory cost N/500
+// reads of N names, and 100,000 records made the guest allocate about
+// 600 MB. The cache serves only the page that continues the listing it
+// came from (the same request, with the token its last page returned); a
+// new listing reads the directories afresh. A listing thus sees each
+// directory's names as they were when it first read them: a record created
+// after that, in a directory the listing has reached, is not listed (as
+// one created before the listing's position never was), and a record
+// removed since is skipped when its file is read.
+type listCache struct {
+	req  abi.ListRequest // PageToken: the token of the page that was served
+	dirs map[string][]string
 }
 
 var _ guest.Fenced = (*Store)(nil)
@@ -252,13 +272,16 @@ func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 }
 
 // names lists the valid entries of dir (directories when dirs is true),
-// sorted by their decoded value; a missing dir is empty.
-func (st *Store) names(dir string, dirs bool) ([]string, error) {
-	ents, err := st.fs.ReadDir(dir)
-	if err != nil {
-		if abi.StatusOf(err) == abi.NotFound {
-			return nil, nil
+// sorted by their decoded value; a missing dir is empty. With a cache c,
+// a directory is read once per listing.
+func (st *Store) names(c *listCache, dir string, dirs bool) ([]string, error) {
+	if c != nil {
+		if out, ok := c.dirs[dir]; ok {
+			return out, nil
 		}
+	}
+	ents, err := st.fs.ReadDir(dir)
+	if err != nil && abi.StatusOf(err) != abi.NotFound {
 		return nil, err
 	}
 	out := make([]string, 0, len(ents))
@@ -268,7 +291,52 @@ func (st *Store) names(dir string, dirs bool) ([]string, error) {
 		}
 	}
 	sort.Strings(out)
+	if c != nil {
+		c.dirs[dir] = out
+	}
 	return out, nil
+}
+
+// sameListing reports whether req continues the listing whose page c
+// served: the same request, with that page's token.
+func sameListing(c *listCache, req *abi.ListRequest) bool {
+	a, b := c.req, *req
+	return a.Org == b.Org && a.Project == b.Project && a.HasProject == b.HasProject &&
+		a.Domain == b.Domain && a.HasDomain == b.HasDomain && a.Key == b.Key &&
+		a.PageToken == b.PageToken && a.Limit == b.Limit && a.AllOrgs == b.AllOrgs
+}
+
+// cacheFor returns the cache of the listing req continues, or a new one.
+func (st *Store) cacheFor(req *abi.ListRequest) *listCache {
+	st.mu.Lock()
+	c := st.next
+	st.next = nil
+	st.mu.Unlock()
+	if c == nil || req.PageToken == "" || !sameListing(c, req) {
+		c = &listCache{dirs: map[string][]string{}}
+	}
+	return c
+}
+
+// keep keeps c for the page after resp, if there is one.
+func (st *Store) keep(c *listCache, req *abi.ListRequest, resp *abi.ListResponse) {
+	if resp.NextPageToken == "" {
+		return
+	}
+	c.req = *req
+	c.req.PageToken = resp.NextPageToken
+	st.mu.Lock()
+	st.next = c
+	st.mu.Unlock()
+}
+
+// from returns the names of sorted that come after at (all of them when
+// resume is false).
+func from(sorted []string, at string, resume bool) []string {
+	if !resume {
+		return sorted
+	}
+	return sorted[sort.Search(len(sorted), func(i int) bool { return sorted[i] > at }):]
 }
 
 // pos is a position in listing order: organization, project, domain, key.
@@ -300,6 +368,15 @@ func parseToken(t, org string, allOrgs bool) (pos, error) {
 // List implements guest.Store; with AllOrgs (ABI 1.3) it lists every
 // organization, in (org, project, domain, key) order.
 func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
+	c := st.cacheFor(req)
+	resp, err := st.list(c, req)
+	if err == nil {
+		st.keep(c, req, resp)
+	}
+	return resp, err
+}
+
+func (st *Store) list(c *listCache, req *abi.ListRequest) (*abi.ListResponse, error) {
 	if !req.AllOrgs && !validName(req.Org) {
 		return nil, abi.Errorf(abi.InvalidArgument, "invalid organization")
 	}
@@ -319,7 +396,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 	orgs := []string{req.Org}
 	if req.AllOrgs {
 		var err error
-		if orgs, err = st.names(secretsDir, true); err != nil {
+		if orgs, err = st.names(c, secretsDir, true); err != nil {
 			return nil, err
 		}
 	}
@@ -332,7 +409,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 		// inOrg: the listing resumes inside this organization.
 		inOrg := hasAfter && o == at.org
 		base := secretsDir + "/" + o
-		projects, err := st.names(base, true)
+		projects, err := st.names(c, base, true)
 		if err != nil {
 			return nil, err
 		}
@@ -340,7 +417,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 			if req.HasProject && p != req.Project || inOrg && p < at.project {
 				continue
 			}
-			domains, err := st.names(base+"/"+part(p), true)
+			domains, err := st.names(c, base+"/"+part(p), true)
 			if err != nil {
 				return nil, err
 			}
@@ -349,12 +426,12 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 					continue
 				}
 				dir := base + "/" + part(p) + "/" + part(d)
-				keys, err := st.names(dir, false)
+				keys, err := st.names(c, dir, false)
 				if err != nil {
 					return nil, err
 				}
-				for _, k := range keys {
-					if req.Key != "" && k != req.Key || inOrg && p == at.project && d == at.domain && k <= at.key {
+				for _, k := range from(keys, at.key, inOrg && p == at.project && d == at.domain) {
+					if req.Key != "" && k != req.Key {
 						continue
 					}
 					if len(resp.Records)+len(resp.Damaged) == limit {

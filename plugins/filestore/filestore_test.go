@@ -563,3 +563,66 @@ func TestGuardedWritesRaceMetaSwap(t *testing.T) {
 	stop()
 	wg.Wait()
 }
+
+// countingFS counts the directory listings a store makes.
+type countingFS struct {
+	*fsgrant.Call
+	readDirs int
+}
+
+func (c *countingFS) ReadDir(p string) ([]abi.DirEntry, error) {
+	c.readDirs++
+	return c.Call.ReadDir(p)
+}
+
+// A paged listing reads each directory once: the page that continues a
+// listing (the same request with the token its last page returned) uses
+// the names its first page read; any other request reads afresh.
+func TestListReadsEachDirectoryOnce(t *testing.T) {
+	dir := t.TempDir()
+	c := &countingFS{Call: fsgrant.New(dir).Begin(context.Background())}
+	defer c.End()
+	s := filestore.New(c)
+	for i := range 10 {
+		if _, err := s.Create(rec("p", "", fmt.Sprintf("K%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := abi.ListRequest{Org: "acme", Limit: 3}
+	var keys []string
+	for {
+		resp, err := s.List(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.Records {
+			keys = append(keys, r.Key)
+		}
+		if len(keys) == 3 {
+			// Created after the listing read its directory: not listed
+			// by this listing.
+			if _, err := s.Create(rec("p", "", "K99")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp.NextPageToken == "" {
+			break
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if len(keys) != 10 || c.readDirs != 3 { // the organization, its project, its domain
+		t.Fatalf("listed %v with %d directory reads, want K0..K9 with 3", keys, c.readDirs)
+	}
+	// A new listing reads afresh, and sees K99.
+	c.readDirs = 0
+	resp, err := s.List(&abi.ListRequest{Org: "acme", Limit: 20})
+	if err != nil || len(resp.Records) != 11 || c.readDirs != 3 {
+		t.Fatalf("new listing: %d records, %d directory reads, %v", len(resp.Records), c.readDirs, err)
+	}
+	// A token with another request is not the cached listing's.
+	c.readDirs = 0
+	resp, err = s.List(&abi.ListRequest{Org: "acme", Limit: 3, Key: "K5", PageToken: "p/@/K0"})
+	if err != nil || len(resp.Records) != 1 || c.readDirs != 3 {
+		t.Fatalf("other request: %+v, %d directory reads, %v", resp.Records, c.readDirs, err)
+	}
+}
