@@ -133,6 +133,8 @@ fuzz:
 	$(GO) test ./host/httpgrant -run XXX -fuzz '^FuzzReveals$$' -fuzztime 30s
 	$(GO) test ./host/inject -run XXX -fuzz '^FuzzRender$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzSections$$' -fuzztime 30s
+	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzMarker$$' -fuzztime 30s
+	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzStub$$' -fuzztime 30s
 	$(GO) test ./host/fsgrant -run XXX -fuzz '^FuzzParseDirents$$' -fuzztime 30s
 
 # Every fuzz target of the tree is run by `make fuzz` (a target nobody runs finds nothing).

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/tetratelabs/wazero"
 )
 
 // Inspection is what can be read of a module without running it.
@@ -38,20 +37,22 @@ type Inspection struct {
 func (h *Host) Inspect(ctx context.Context, name string, wasm []byte) (in *Inspection, err error) {
 	sum := sha256.Sum256(wasm)
 	in = &Inspection{SHA256: hex.EncodeToString(sum[:]), Size: len(wasm)}
-	var rt wazero.Runtime
+	var c *compiled
 	defer func() {
 		if r := recover(); r != nil {
 			in, err = nil, &Error{Plugin: name, Msg: "failed to load: the WebAssembly runtime failed on it (" + cause(fmt.Sprint(r)) + ")"}
 		}
-		if rt != nil {
-			_ = rt.Close(ctx)
+		if c != nil {
+			c.close(ctx)
 		}
 	}()
 	desc, walked, err := describeSection(wasm)
 	if err != nil {
 		return nil, &Error{Plugin: name, Msg: err.Error()}
 	}
-	rt, compiled, err := h.compile(ctx, name, wasm, in.SHA256, 0)
+	// Nothing of it runs: its stub, if it has one, describes it as well.
+	c, err = h.compile(ctx, name, wasm, in.SHA256, 0, true)
+	compiled := c.mod
 	if err != nil {
 		return nil, &Error{Plugin: name, Msg: compileError(name, err), Err: err}
 	}

@@ -29,22 +29,20 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/capability"
+	"github.com/flytesecrets/flyte/host/progress"
 	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -88,7 +86,9 @@ type Spec struct {
 type Options struct {
 	// CacheDir holds compiled code; "" disables the cache.
 	CacheDir string
-	// Progress, when set, receives a line before a cold compile.
+	// Progress, when set, shows cold compiles: on a terminal, a line per
+	// plugin redrawn in place with its progress (host/progress); anywhere
+	// else, a line when each starts.
 	Progress io.Writer
 	// Log, when set, receives the guests' log messages.
 	Log io.Writer
@@ -102,17 +102,22 @@ type Options struct {
 type Host struct {
 	opts  Options
 	cache wazero.CompilationCache
+	// entryDir is where wazero keeps its entries in the cache (compile.go).
+	entryDir string
+	progress *progress.Display
+	// compiling counts the cold compiles running.
+	compiling atomic.Int32
 }
 
 // NewHost returns a Host.
 func NewHost(opts Options) (*Host, error) {
-	h := &Host{opts: opts}
+	h := &Host{opts: opts, progress: progress.New(opts.Progress, nil)}
 	if opts.CacheDir != "" {
 		c, err := openCache(opts.CacheDir)
 		if err != nil {
 			return nil, err
 		}
-		h.cache = c
+		h.cache, h.entryDir = c, entryDir(opts.CacheDir)
 	}
 	return h, nil
 }
@@ -136,7 +141,12 @@ type Plugin struct {
 	host     *Host
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
-	modCfg   wazero.ModuleConfig
+	// cache is the compilation cache of a cold compile's own (compile.go),
+	// closed after rt.
+	cache wazero.CompilationCache
+	// stub: compiled is the module's stub over its cached code (compile.go).
+	stub   bool
+	modCfg wazero.ModuleConfig
 	// grants are the granted capabilities the module imports, opened.
 	grants map[string]capability.Instance
 	// section is the module's flyte.describe section, if it has one.
@@ -172,7 +182,21 @@ func (e *Error) Unwrap() error { return e.Err }
 // Whatever the module holds, Load returns: its start function and its
 // description run under the call deadline, and a panic of the runtime on a
 // module it should have refused becomes an error.
-func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
+func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
+	p, err := h.load(ctx, s, true)
+	if p == nil && err == nil {
+		// Its stub did not start: wazero compiled the stub itself instead
+		// of taking the module's cached code (compile.go). Once more, with
+		// the module.
+		h.dropMarker(hex.EncodeToString(func() []byte { b := sha256.Sum256(s.Wasm); return b[:] }()))
+		p, err = h.load(ctx, s, false)
+	}
+	return p, err
+}
+
+// load is Load; with stub, the module may be compiled as its stub, and
+// when that stub does not start load returns nil and no error.
+func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err error) {
 	sum := sha256.Sum256(s.Wasm)
 	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h}
 	fail := func(msg string, err error) (*Plugin, error) {
@@ -203,11 +227,12 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 	if p.section, walked, err = describeSection(s.Wasm); err != nil {
 		return fail(err.Error(), nil)
 	}
-	rt, compiled, err := h.compile(ctx, s.Name, s.Wasm, p.SHA256, p.Spec.MemoryPages)
-	p.rt = rt
+	c, err := h.compile(ctx, s.Name, s.Wasm, p.SHA256, p.Spec.MemoryPages, stub)
+	p.rt, p.cache, p.stub = c.rt, c.cache, c.stub
 	if err != nil {
 		return fail(compileError(s.Name, err), err)
 	}
+	compiled := c.mod
 	p.compiled = compiled
 	if !walked {
 		return fail(sectionsMalformed, nil)
@@ -247,6 +272,10 @@ func (h *Host) Load(ctx context.Context, s Spec) (p *Plugin, err error) {
 		WithStderr(io.Discard)
 
 	inst, err := p.newInstance(ctx)
+	if err != nil && p.stub {
+		p.Close(ctx)
+		return nil, nil
+	}
 	if err != nil {
 		return fail(startError(err), err)
 	}
@@ -331,39 +360,6 @@ func capabilityImport(compiled wazero.CompiledModule) string {
 	return ""
 }
 
-// compile compiles a module (or loads it from the cache) in a runtime of
-// its own, which the caller closes; the progress line announces a cold
-// compile.
-func (h *Host) compile(ctx context.Context, name string, wasm []byte, sum string, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
-	// Custom sections are not kept (findDescribe reads flyte.describe from
-	// the bytes): neither asked for nor kept for DWARF debug information,
-	// which would keep every one of them, and flyte's messages take the
-	// first line of a trap only.
-	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithDebugInfoEnabled(false)
-	if pages != 0 {
-		cfg = cfg.WithMemoryLimitPages(pages)
-	}
-	if h.cache != nil {
-		cfg = cfg.WithCompilationCache(h.cache)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	cold := h.markCompiled(sum, false)
-	if cold && h.opts.Progress != nil {
-		fmt.Fprintf(h.opts.Progress, "flyte: compiling plugin %s (%s, first use only)...\n", name, sizeString(len(wasm)))
-	}
-	cctx := experimental.WithCompilationWorkers(ctx, runtime.NumCPU())
-	compiled, err := rt.CompileModule(cctx, wasm)
-	if err != nil {
-		return rt, nil, err
-	}
-	if cold {
-		h.markCompiled(sum, true)
-	}
-	return rt, compiled, nil
-}
-
 // capabilities are the registered capabilities this host has.
 func (h *Host) capabilities() []*capability.Capability {
 	all := capability.All()
@@ -430,33 +426,6 @@ func (p *Plugin) guestText(s string) string {
 		}
 	}
 	return Sanitize(s)
-}
-
-// markCompiled reports whether the module was not known to be in the
-// cache; with set, it records that it now is.
-func (h *Host) markCompiled(sum string, set bool) bool {
-	if h.opts.CacheDir == "" {
-		return true
-	}
-	m := filepath.Join(h.opts.CacheDir, "compiled-"+sum)
-	if set {
-		_ = os.WriteFile(m, nil, 0o600)
-		return false
-	}
-	_, err := os.Stat(m)
-	return err != nil
-}
-
-// sizeString is a module's size for the progress line: "2.1 MB", "19 KB"
-// (under a megabyte), "512 bytes" (under a kilobyte).
-func sizeString(n int) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%d KB", n/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // majorExport matches the marker export of any ABI major.
@@ -821,6 +790,9 @@ func (p *Plugin) Close(ctx context.Context) {
 	}
 	if p.rt != nil {
 		_ = p.rt.Close(ctx)
+	}
+	if p.cache != nil {
+		_ = p.cache.Close(ctx)
 	}
 	for _, g := range p.grants {
 		_ = g.Close()
