@@ -526,19 +526,23 @@ func binaries(root string) (flyte, native string, err error) {
 	return flyte, native, nil
 }
 
-// cold adds a row for -cold first runs of flyte args in e's HOME, each with
-// an empty plugin cache of its own, against warm, the warm median.
+// cold adds a row for -cold first runs of flyte args in e's HOME, against
+// warm, the warm median. Each run is a first use on a new machine: an
+// empty plugin cache and an empty state directory (XDG_STATE_HOME) of its
+// own, so that nothing compiled and no plan cached by an earlier run helps.
 func (t *table) cold(what string, e env, tmp string, warm stats, flyte string, args ...string) {
 	var runs []time.Duration
 	var failed error
 	for i := 0; i < *flagCold && failed == nil; i++ {
-		c := env{home: e.home, cache: filepath.Join(tmp, "cold-"+strconv.Itoa(i))}
+		stateHome := filepath.Join(tmp, "cold-state-"+strconv.Itoa(i))
+		c := env{home: e.home, cache: filepath.Join(tmp, "cold-"+strconv.Itoa(i)), extra: []string{"XDG_STATE_HOME=" + stateHome}}
 		d, err := elapsed(func(int) (time.Duration, error) { return c.exec(flyte, args...) })(i)
 		if err != nil {
 			failed = err
 		}
 		runs = append(runs, d)
 		_ = os.RemoveAll(c.cache)
+		_ = os.RemoveAll(stateHome)
 	}
 	if failed != nil {
 		runs = nil
