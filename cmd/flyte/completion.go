@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/scope"
-	"github.com/flytesecrets/flyte/host/secrets"
 )
 
 var cmdCompletion = &command{
@@ -352,27 +352,23 @@ func (c *cli) offerArguments(cs *candidates, cmd *command, i int) {
 	}
 }
 
-// storeNames lists the names in the store, without opening a record (secrets.Manager.Names). With
+// storeNames lists the names in the store, without opening a record (core.Core.Names). With
 // byScope, the listing keeps the scope that -p and -d name, when they were given and are valid. A
 // partial listing (the deadline came first) is still an answer.
-func (c *cli) storeNames(byScope bool) (secrets.Names, bool) {
+func (c *cli) storeNames(byScope bool) (core.Names, bool) {
 	k, err := c.engine()
 	if err != nil {
-		return secrets.Names{}, false
+		return core.Names{}, false
 	}
-	m, err := k.Secrets(c.ctx)
-	if err != nil {
-		return secrets.Names{}, false
-	}
-	var f secrets.Filter
+	var req core.NamesRequest
 	if byScope && c.fs != nil {
 		if c.fs.Changed("project") && scope.ValidateProject(c.project) == nil {
-			f.Project = &c.project
+			req.Project = &c.project
 		}
 		if c.fs.Changed("domain") && scope.ValidateName("domain", c.domain) == nil {
-			f.Domain = &c.domain
+			req.Domain = &c.domain
 		}
 	}
-	n, _ := m.Names(c.ctx, f)
+	n, _ := k.Names(c.ctx, req) // what a failed listing found is still offered
 	return n, true
 }

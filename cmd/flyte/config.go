@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -112,12 +113,14 @@ func (c *cli) listTrusted() error {
 	if err != nil {
 		return plainError(err)
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tSHA256\tPLUGINS\tSTATUS")
-	for _, e := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", e.Path, e.SHA256[:12], len(e.Plugins), e.Status)
-	}
-	return tw.Flush()
+	return c.buffered(func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILE\tSHA256\tPLUGINS\tSTATUS")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", e.Path, e.SHA256[:12], len(e.Plugins), e.Status)
+		}
+		return tw.Flush()
+	})
 }
 
 // loadConfig finds and reads the configuration, with the trust rules of package trust.

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/identity"
-	"github.com/flytesecrets/flyte/host/mask"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 var cmdIdentity = &command{
@@ -66,7 +64,7 @@ func (c *cli) identity(args []string) error {
 	}
 	src := c.identitySource(cfg)
 	if c.verbose > 0 {
-		fmt.Fprintf(c.stderr, "flyte: identity: %s\n", plugin.Sanitize(src.String()))
+		fmt.Fprintf(c.stderr, "flyte: identity: %s\n", sanitize.Text(src.String()))
 	}
 	id, err := src.Load()
 	if errors.Is(err, fs.ErrNotExist) {
@@ -143,23 +141,6 @@ func identityNotice(path string) string {
 	return "flyte: created your identity: " + path + "\n" +
 		"flyte: back it up: without it, the store's secrets cannot be read\n" +
 		"flyte: 'flyte identity' prints your recipient (age1...), which a teammate adds to share a store with you\n"
-}
-
-// identityMask is what a task's output masks of the identity: the key in
-// every form a value gets (mask.Forms), upper and lower case. It is the
-// identity the command already read, or else, unless reading it means
-// running FLYTE_IDENTITY_CMD, the identity there is.
-func identityMask(k *core.Core) [][]byte {
-	src := k.Identity()
-	id := src.Loaded()
-	if id == nil && src.Variable() != identity.EnvCmd {
-		id, _ = src.Load()
-	}
-	if id == nil {
-		return nil
-	}
-	key := id.String()
-	return append(mask.Forms([]byte(key)), mask.Forms([]byte(strings.ToLower(key)))...)
 }
 
 // lockedHint is the hint for a store the identity does not unlock, when an

@@ -7,32 +7,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/dockercfg"
-	"github.com/flytesecrets/flyte/host/mask"
-	"github.com/flytesecrets/flyte/host/secrets"
 	"golang.org/x/term"
 )
-
-// imagePullMask is what a task's output must not show of its image_pull
-// secrets beyond the whole value: each auth string, its decoded
-// USER:PASSWORD and the password, in every form mask.Forms covers.
-func imagePullMask(resolved []secrets.Resolved) [][]byte {
-	var out [][]byte
-	for _, s := range resolved {
-		if s.Kind != abi.SecretImagePull {
-			continue
-		}
-		parts := dockercfg.Sensitive(s.Value)
-		for _, p := range parts {
-			out = append(out, mask.Forms(p)...) // copies
-		}
-		for _, p := range parts {
-			clear(p)
-		}
-	}
-	return out
-}
 
 // imagePull builds an image_pull secret's value, flyte-sdk's docker config
 // JSON, from --from-docker-config or from --registry, --username and

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,8 +10,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/migrate"
-	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/flytesecrets/flyte/host/scope"
 )
 
 var cmdStoreMigrate = &command{
@@ -86,26 +86,7 @@ func (c *cli) storeMigrate(args []string) error {
 		d.identityCreated()
 		dk.Close()
 	}()
-	if k.Location() == dk.Location() {
-		return withHint(fmt.Errorf("%s names the store this configuration uses", dcfg.Path),
-			"CONFIG must name another store: another store.path, or the etcd store")
-	}
-	src, err := k.Secrets(c.ctx)
-	if err != nil {
-		return err
-	}
-	dst, err := dk.Secrets(c.ctx)
-	if err != nil {
-		return err
-	}
-	if err := sameStore(c.ctx, src, dst); err != nil {
-		if errors.Is(err, errSameStore) {
-			return withHint(fmt.Errorf("%s names the store this configuration uses (its data key has the same store id)", dcfg.Path),
-				"CONFIG must name another store: another store.path, or the etcd store")
-		}
-		return c.migrateError(err, migrate.Summary{})
-	}
-	sum, err := migrate.Run(c.ctx, src, dst, func(s migrate.Step) {
+	sum, err := k.Migrate(c.ctx, dk, func(s migrate.Step) {
 		what := "migrated"
 		if s.Outcome == migrate.Unchanged {
 			what = "unchanged"
@@ -157,10 +138,16 @@ func (c *cli) loadTarget(to string) (*config.Config, error) {
 // migrateError adds hints to what stopped a migration.
 func (c *cli) migrateError(err error, sum migrate.Summary) error {
 	var damaged *migrate.DamagedError
-	var locked *secrets.LockedError
-	var conflict *secrets.ConflictError
+	var locked *core.LockedError
+	var conflict *core.ConflictError
+	var dstDamaged *migrate.DestinationDamagedError
+	var kind *migrate.KindError
 	var hinter interface{ Hint() string }
 	switch {
+	case errors.As(err, &dstDamaged):
+		return withHint(err, deleteInDestination(dstDamaged.Damaged.Key, dstDamaged.Damaged.Scope))
+	case errors.As(err, &kind):
+		return withHint(err, deleteInDestination(kind.Key, kind.Scope))
 	case errors.As(err, &damaged):
 		for _, d := range damaged.Damaged {
 			fmt.Fprintf(c.stderr, "flyte: secret %s (%s scope): %s\n", d.Key, d.Scope, d.Reason)
@@ -178,39 +165,8 @@ func (c *cli) migrateError(err error, sum migrate.Summary) error {
 	return err
 }
 
-var errSameStore = errors.New("same store")
-
-// sameStore reports errSameStore when both stores hold a data key with the
-// same store id: one store reached by two names (localhost and 127.0.0.1,
-// another endpoint of the same etcd cluster), which the comparison of
-// locations cannot tell. Nothing is written: a store without a data key, or
-// one that cannot say its id (a legacy bare key, a store older than ABI
-// 1.3), is left to that comparison.
-func sameStore(ctx context.Context, src, dst *secrets.Manager) error {
-	id := func(m *secrets.Manager) (string, error) {
-		t, err := m.Recipients(ctx)
-		var fence *secrets.FenceError
-		switch {
-		case errors.Is(err, secrets.ErrNoDataKey), errors.Is(err, secrets.ErrLegacyKey), errors.As(err, &fence):
-			return "", nil
-		case err != nil:
-			return "", err
-		}
-		return t.StoreID, nil
-	}
-	s, err := id(src)
-	if err != nil {
-		return fmt.Errorf("source store: %w", err)
-	}
-	if s == "" {
-		return nil
-	}
-	d, err := id(dst)
-	if err != nil {
-		return fmt.Errorf("destination store: %w", err)
-	}
-	if d == s {
-		return errSameStore
-	}
-	return nil
+// deleteInDestination is the hint for a secret of the destination that a
+// migration will not replace.
+func deleteInDestination(key string, s scope.Scope) string {
+	return "delete it in the destination (flyte -c CONFIG delete secret " + join(key, scopeFlags(s)) + "), then run the migration again"
 }

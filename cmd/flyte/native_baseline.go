@@ -23,17 +23,18 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/abi/guest"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/plugin"
-	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/plugins/filestore"
 )
 
 func init() {
-	nativeStore = func(dir string) secrets.Store { return &nativeFileStore{dir: fsgrant.New(dir)} }
+	nativeStore = func(dir string) core.Store { return &nativeFileStore{dir: fsgrant.New(dir)} }
 }
 
-// nativeFileStore is a secrets.Store that runs the filestore plugin's
+// nativeFileStore is a core.Store that runs the filestore plugin's
 // dispatch in-process.
 type nativeFileStore struct {
 	dir *fsgrant.Dir
@@ -61,5 +62,5 @@ func (s *nativeFileStore) Call(ctx context.Context, op abi.Op, in []byte) ([]byt
 	}
 	var m abi.ErrorMessage
 	_ = abi.Unmarshal(out, &m)
-	return nil, &abi.StatusError{Code: st, Message: plugin.Sanitize(m.Message)}
+	return nil, &abi.StatusError{Code: st, Message: sanitize.Text(m.Message)}
 }

@@ -2,19 +2,20 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/flytesecrets/flyte/host/core"
 )
 
 // version is the flyte release; set with -ldflags "-X main.version=...".
 var version = "0.1.0-dev"
 
 // nativeStore is set only in benchmark builds (-tags flytenative).
-var nativeStore func(dir string) secrets.Store
+var nativeStore func(dir string) core.Store
 
 var cmdPluginList = &command{
 	Name:      "plugin list",
@@ -33,18 +34,21 @@ fails to load is listed with the reason, and the command exits with status 1.`,
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tABI\tVERSION\tSIZE\tSHA256\tSOURCE")
 		var failed []error
-		for _, p := range k.Plugins(c.ctx) {
-			if p.Err != nil {
-				failed = append(failed, p.Err)
-				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t(failed to load)\n", p.Name)
-				continue
+		err = c.buffered(func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tABI\tVERSION\tSIZE\tSHA256\tSOURCE")
+			for _, p := range k.Plugins(c.ctx) {
+				if p.Err != nil {
+					failed = append(failed, p.Err)
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t(failed to load)\n", p.Name)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Kind, p.ABI, p.Info.Version, p.Size, p.SHA256, p.Source)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", p.Name, p.Kind, p.ABI, p.Info.Version, p.Size, p.SHA256, p.Source)
-		}
-		if err := tw.Flush(); err != nil {
+			return tw.Flush()
+		})
+		if err != nil {
 			return err
 		}
 		for _, err := range failed {

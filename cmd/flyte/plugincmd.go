@@ -23,6 +23,7 @@ import (
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/safefile"
+	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/scope"
 )
 
@@ -171,7 +172,7 @@ func readPluginFile(path string) ([]byte, error) {
 // shownArg is a command-line argument as a message may repeat it: as
 // given when it is plain printable text, else what names it.
 func shownArg(arg, what string) string {
-	if arg == "" || plugin.Sanitize(arg) != arg || strings.ContainsAny(arg, " \t'\"\\") {
+	if arg == "" || sanitize.Text(arg) != arg || strings.ContainsAny(arg, " \t'\"\\") {
 		return what
 	}
 	return arg
@@ -222,7 +223,7 @@ func (c *cli) pluginInspect(args []string) error {
 	}
 	if pin := strings.ToLower(t.spec.SHA256); pin != "" && pin != in.SHA256 {
 		// As Load refuses it: what is shown must be what is configured.
-		return &plugin.Error{Plugin: t.name, Msg: "content does not match its pinned sha256 (pinned " + plugin.Sanitize(pin) + ", file is " + in.SHA256 + ")"}
+		return &plugin.Error{Plugin: t.name, Msg: "content does not match its pinned sha256 (pinned " + sanitize.Text(pin) + ", file is " + in.SHA256 + ")"}
 	}
 	j := inspectJSON{Name: t.name, Source: t.source, Kind: "not declared (no " + abi.DescribeSection + " section)",
 		ABI: fmt.Sprintf("v%d (minor not declared)", in.Major), Ops: []string{}, Capabilities: []capabilityJSON{},
@@ -253,7 +254,7 @@ func (c *cli) pluginInspect(args []string) error {
 	w := c.stdout
 	line := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
 	line("name", j.Name)
-	line("source", plugin.Sanitize(j.Source))
+	line("source", sanitize.Text(j.Source))
 	line("kind", j.Kind)
 	line("abi", j.ABI)
 	if j.Version != "" {

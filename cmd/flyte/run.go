@@ -4,13 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
-	"github.com/flytesecrets/flyte/host/identity"
-	"github.com/flytesecrets/flyte/host/inject"
-	"github.com/flytesecrets/flyte/host/mask"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/scope"
-	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/host/task"
 	"github.com/spf13/pflag"
 )
@@ -78,14 +74,14 @@ func (c *cli) run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var project, domain *string
+	req := core.TaskRequest{Environment: name, Mask: !c.noMask}
 	if c.fs.Changed("project") {
-		project = &c.project
+		req.Project = &c.project
 	}
 	if c.fs.Changed("domain") {
-		domain = &c.domain
+		req.Domain = &c.domain
 	}
-	env, p, d, err := k.Environment(name, project, domain)
+	env, p, d, err := k.Environment(req.Environment, req.Project, req.Domain)
 	if err != nil {
 		return given(err)
 	}
@@ -96,34 +92,16 @@ func (c *cli) run(args []string) error {
 	if err != nil {
 		return c.startFailed(err)
 	}
-	t, err := k.PrepareTask(c.ctx, env, p, d)
+	t, err := k.PrepareTask(c.ctx, req)
 	if err != nil {
 		return c.explainTask(err, p, d)
 	}
-	defer t.Close()
+	defer t.Wipe()
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	spec := task.Spec{
-		Path: path, Args: argv, Env: taskEnv(identity.Strip(os.Environ()), t.Applied.Env),
-		Files: t.Applied.Files, Stdin: c.stdin, Stdout: c.stdout, Stderr: c.stderr, Self: self,
-	}
-	if !c.noMask {
-		spec.Mask = [][]byte{}
-		for _, v := range t.Values() {
-			spec.Mask = append(spec.Mask, mask.Forms(v)...)
-		}
-		// Rendered forms joining literal text with secrets: whole, so
-		// that a line of the template alone stays visible.
-		for _, v := range t.WholeValues() {
-			spec.Mask = append(spec.Mask, mask.WholeForms(v)...)
-		}
-		// imagepull.go: the credential inside an image_pull secret
-		spec.Mask = append(spec.Mask, imagePullMask(t.Secrets)...)
-		spec.Mask = append(spec.Mask, identityMask(k)...) // identity.go
-	}
-	code, err := task.Run(spec)
+	code, err := t.Start(task.Command{Path: path, Args: argv, Environ: os.Environ(), Stdin: c.stdin, Stdout: c.stdout, Stderr: c.stderr, Self: self})
 	if err != nil {
 		var ns *task.NamespaceError
 		if errors.As(err, &ns) {
@@ -146,31 +124,12 @@ func (c *cli) startFailed(err error) error {
 	return err
 }
 
-// taskEnv is the parent's environment with the injected variables set,
-// replacing any of the same name.
-func taskEnv(parent []string, injected []inject.EnvVar) []string {
-	set := map[string]bool{}
-	for _, v := range injected {
-		set[v.Name] = true
-	}
-	out := make([]string, 0, len(parent)+len(injected))
-	for _, kv := range parent {
-		if name, _, _ := strings.Cut(kv, "="); !set[name] {
-			out = append(out, kv)
-		}
-	}
-	for _, v := range injected {
-		out = append(out, v.Name+"="+string(v.Value))
-	}
-	return out
-}
-
 // explainTask adds hints to a failed resolution.
 func (c *cli) explainTask(err error, project, domain string) error {
-	var me *secrets.MissingError
+	var me *core.MissingError
 	if errors.As(err, &me) {
 		var hints []string
-		flags := scope.Scope{Project: project, Domain: domain}.Flags()
+		flags := scopeFlags(scope.Scope{Project: project, Domain: domain})
 		for _, k := range me.Keys {
 			hints = append(hints, "create it with: flyte create secret "+join(flags, k))
 		}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/scope"
-	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 )
@@ -211,16 +211,7 @@ func (c *cli) write(args []string, update bool) error {
 	if err != nil {
 		return err
 	}
-	m, err := k.Secrets(c.ctx)
-	if err != nil {
-		return err
-	}
-	var sec secrets.Secret
-	if update {
-		sec, err = m.Update(c.ctx, s, key, kind, value, c.ifVersion)
-	} else {
-		sec, err = m.Create(c.ctx, s, key, kind, value)
-	}
+	sec, err := k.Write(c.ctx, core.WriteRequest{Scope: s, Key: key, Kind: kind, Value: value, Update: update, IfVersion: c.ifVersion})
 	if err != nil {
 		return c.explain(err, key)
 	}
@@ -315,10 +306,10 @@ func (c *cli) readValue(args []string) ([]byte, abi.SecretKind, error) {
 	}
 	switch {
 	case len(v) == 0:
-		return nil, 0, withHint(secrets.ErrEmpty, "a secret needs a value of 1 byte to 1 MiB")
-	case len(v) > secrets.MaxValue:
+		return nil, 0, withHint(core.ErrEmpty, "a secret needs a value of 1 byte to 1 MiB")
+	case len(v) > core.MaxValue:
 		clear(v)
-		return nil, 0, secrets.ErrTooLarge
+		return nil, 0, core.ErrTooLarge
 	}
 	return v, kind, nil
 }
@@ -342,7 +333,7 @@ func readFile(path string, stdin io.Reader) ([]byte, error) {
 		}
 		r = f
 	}
-	v, err := io.ReadAll(io.LimitReader(r, secrets.MaxValue+1))
+	v, err := io.ReadAll(io.LimitReader(r, core.MaxValue+1))
 	if err != nil {
 		clear(v)
 		return nil, fmt.Errorf("cannot read the --from-file file: %w", unwrapPath(err))
@@ -373,7 +364,7 @@ func (c *cli) readStdin() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(v) <= secrets.MaxValue+1 {
+	if len(v) <= core.MaxValue+1 {
 		if n := len(v); n > 0 && v[n-1] == '\n' {
 			v = v[:n-1]
 			if n := len(v); n > 0 && v[n-1] == '\r' {
@@ -386,23 +377,23 @@ func (c *cli) readStdin() ([]byte, error) {
 
 // explain adds hints to the service's errors.
 func (c *cli) explain(err error, key string) error {
-	var exists *secrets.ExistsError
-	var missing *secrets.NotFoundError
-	var locked *secrets.LockedError
-	var conflict *secrets.ConflictError
-	var kindChange *secrets.KindChangeError
-	var unsupported *secrets.KindUnsupportedError
-	var notRecipient *secrets.NotRecipientError
+	var exists *core.ExistsError
+	var missing *core.NotFoundError
+	var locked *core.LockedError
+	var conflict *core.ConflictError
+	var kindChange *core.KindChangeError
+	var unsupported *core.KindUnsupportedError
+	var notRecipient *core.NotRecipientError
 	switch {
 	case errors.As(err, &exists):
-		return withHint(err, "to change its value, run: flyte update secret "+join(key, exists.Scope.Flags()))
+		return withHint(err, "to change its value, run: flyte update secret "+join(key, scopeFlags(exists.Scope)))
 	case errors.As(err, &missing):
 		var hints []string
 		for _, s := range missing.ExistsIn {
-			hints = append(hints, fmt.Sprintf("%s exists in %s scope: flyte %s %s", key, s, c.cmd.Name, join(key, s.Flags())))
+			hints = append(hints, fmt.Sprintf("%s exists in %s scope: flyte %s %s", key, s, c.cmd.Name, join(key, scopeFlags(s))))
 		}
 		if len(hints) == 0 && c.cmd.Name == "update secret" {
-			hints = append(hints, "to create it, run: flyte create secret "+join(key, missing.Scope.Flags()))
+			hints = append(hints, "to create it, run: flyte create secret "+join(key, scopeFlags(missing.Scope)))
 		}
 		return withHint(err, hints...)
 	case errors.As(err, &notRecipient):
@@ -437,7 +428,7 @@ func (c *cli) explain(err error, key string) error {
 	case errors.As(err, &unsupported):
 		return withHint(err, "use a store plugin built for plugin ABI v1.1 or later ('flyte plugin list' shows each one's ABI)")
 	case errors.As(err, &conflict):
-		return withHint(err, "someone changed it meanwhile: check with 'flyte get secret "+join(key, conflict.Scope.Flags())+" -o json' before updating again")
+		return withHint(err, "someone changed it meanwhile: check with 'flyte get secret "+join(key, scopeFlags(conflict.Scope))+" -o json' before updating again")
 	}
 	return err
 }
@@ -466,57 +457,47 @@ func (c *cli) get(args []string) error {
 	case c.fs.Changed("output"):
 		format = c.output
 	}
-	var f secrets.Filter
+	req := core.ListRequest{Resolve: c.resolve}
 	if len(args) == 1 {
 		if err := scope.ValidateKey(args[0]); err != nil {
 			return keyGiven(err)
 		}
-		f.Key = args[0]
+		req.Key = args[0]
 	}
 	if _, err := c.scope(); err != nil {
 		return err
 	}
-	if c.fs.Changed("project") {
-		f.Project = &c.project
+	if c.fs.Changed("project") || c.resolve {
+		req.Project = &c.project
 	}
-	if c.fs.Changed("domain") {
-		f.Domain = &c.domain
+	if c.fs.Changed("domain") || c.resolve {
+		req.Domain = &c.domain
 	}
 	k, err := c.engine()
 	if err != nil {
 		return err
 	}
-	m, err := k.Secrets(c.ctx)
+	res, err := k.List(c.ctx, req)
 	if err != nil {
-		return err
+		return c.explain(err, req.Key)
 	}
-	var res secrets.ListResult
-	if c.resolve {
-		res, err = m.Visible(c.ctx, c.project, c.domain)
-		if f.Key != "" {
-			res.Secrets = keep(res.Secrets, f.Key)
+	if req.Key != "" && len(res.Secrets) == 0 && len(res.Damaged) == 0 {
+		return fmt.Errorf("secret %s not found", req.Key)
+	}
+	err = c.buffered(func(w io.Writer) error {
+		if format == "json" || format == "json-raw" {
+			return writeJSON(w, res.Secrets, format == "json")
 		}
-	} else {
-		res, err = m.List(c.ctx, f)
-	}
-	if err != nil {
-		return c.explain(err, f.Key)
-	}
-	if f.Key != "" && len(res.Secrets) == 0 && len(res.Damaged) == 0 {
-		return fmt.Errorf("secret %s not found", f.Key)
-	}
-	switch format {
-	case "json", "json-raw":
-		err = writeJSON(c.stdout, res.Secrets, format == "json")
-	default:
-		err = writeTable(c.stdout, res.Secrets, format == "table")
+		return writeTable(w, res.Secrets, format == "table")
+	})
+	if format != "json" && format != "json-raw" {
 		unsealedNote(c.stderr, res.Secrets)
 	}
 	if err != nil {
 		return err
 	}
 	// Reported in the order of the table, whichever check caught them.
-	slices.SortFunc(res.Damaged, func(a, b secrets.Damaged) int {
+	slices.SortFunc(res.Damaged, func(a, b core.Damaged) int {
 		return cmp.Or(cmp.Compare(a.Scope.Project, b.Scope.Project), cmp.Compare(a.Scope.Domain, b.Scope.Domain),
 			cmp.Compare(a.Key, b.Key))
 	})
@@ -524,8 +505,8 @@ func (c *cli) get(args []string) error {
 		fmt.Fprintf(c.stderr, "flyte: secret %s (%s scope): %s\n", d.Key, d.Scope, d.Reason)
 	}
 	if n := len(res.Damaged); n > 0 {
-		eg := join(res.Damaged[0].Key, res.Damaged[0].Scope.Flags())
-		if !slices.ContainsFunc(res.Damaged, func(d secrets.Damaged) bool { return !d.Rollback }) {
+		eg := join(res.Damaged[0].Key, scopeFlags(res.Damaged[0].Scope))
+		if !slices.ContainsFunc(res.Damaged, func(d core.Damaged) bool { return !d.Rollback }) {
 			fmt.Fprintf(c.stderr, "flyte: hint: the store serves older records than this machine has seen: whoever can write it put them back; check the store, then delete and recreate each, e.g. flyte delete secret %s\n", eg)
 		} else {
 			fmt.Fprintf(c.stderr, "flyte: hint: flyte did not write these records as they are; delete and recreate each, e.g. flyte delete secret %s\n", eg)
@@ -538,7 +519,7 @@ func (c *cli) get(args []string) error {
 // unsealedNote says, under a table, which secrets were written before
 // flyte sealed versions and times into records (-o json has
 // "sealed_version": false for them).
-func unsealedNote(w io.Writer, list []secrets.Secret) {
+func unsealedNote(w io.Writer, list []core.Secret) {
 	var old []string
 	for _, s := range list {
 		if !s.SealedVersion {
@@ -554,16 +535,6 @@ func unsealedNote(w io.Writer, list []secrets.Secret) {
 	}
 }
 
-func keep(list []secrets.Secret, key string) []secrets.Secret {
-	var out []secrets.Secret
-	for _, s := range list {
-		if s.Key == key {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -575,7 +546,7 @@ const timeLayout = "2006-01-02T15:04:05Z"
 
 // writeTable writes the secrets in columns, aligned, or separated by one
 // space (table-simple: no field holds a space; empty ones are "-").
-func writeTable(w io.Writer, list []secrets.Secret, aligned bool) error {
+func writeTable(w io.Writer, list []core.Secret, aligned bool) error {
 	var tw io.Writer = w
 	sep := " "
 	if aligned {
@@ -609,7 +580,7 @@ type jsonSecret struct {
 
 // writeJSON writes the secrets as an indented JSON array, or (json-raw) as
 // one JSON object a line.
-func writeJSON(w io.Writer, list []secrets.Secret, indent bool) error {
+func writeJSON(w io.Writer, list []core.Secret, indent bool) error {
 	out := make([]jsonSecret, 0, len(list))
 	for _, s := range list {
 		out = append(out, jsonSecret{
@@ -646,11 +617,7 @@ func (c *cli) delete(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := k.Secrets(c.ctx)
-	if err != nil {
-		return err
-	}
-	if err := m.Delete(c.ctx, s, key); err != nil {
+	if err := k.Delete(c.ctx, core.DeleteRequest{Scope: s, Key: key}); err != nil {
 		return c.explain(err, key)
 	}
 	fmt.Fprintf(c.stdout, "Successfully deleted secret %s.\n", key) // flyte-sdk's words, exactly

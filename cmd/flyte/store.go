@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/seal"
-	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/host/state"
 	"github.com/spf13/pflag"
 )
@@ -136,25 +137,16 @@ func (c *cli) labelArg() (string, error) {
 	return label, nil
 }
 
-// team returns the Manager of the configured store.
-func (c *cli) team() (*secrets.Manager, error) {
-	k, err := c.engine()
-	if err != nil {
-		return nil, err
-	}
-	return k.Secrets(c.ctx)
-}
-
 // teamError adds hints to the team-keys errors.
 func (c *cli) teamError(err error) error {
-	var fe *secrets.FenceError
-	var locked *secrets.LockedError
+	var fe *core.FenceError
+	var locked *core.LockedError
 	switch {
 	case errors.As(err, &fe):
 		return withHint(fmt.Errorf("store plugin %s: %w", c.cfg.Store.Plugin, err), "the built-in filestore and etcd stores speak it")
 	case errors.As(err, &locked):
 		return c.explain(err, "")
-	case errors.Is(err, secrets.ErrUnfinished):
+	case errors.Is(err, core.ErrUnfinished):
 		return err
 	}
 	return err
@@ -171,56 +163,58 @@ func (c *cli) storeRecipientsList(args []string) error {
 	if err := c.argCount(args, 0, 0, ""); err != nil {
 		return err
 	}
-	m, err := c.team()
+	k, err := c.engine()
 	if err != nil {
 		return err
 	}
-	t, err := m.Recipients(c.ctx)
+	t, err := k.Recipients(c.ctx)
 	if err != nil {
 		return c.teamError(err)
 	}
-	if strings.HasPrefix(c.outputFormat, "json") {
-		out := struct {
-			StoreID    string          `json:"store_id"`
-			Epoch      uint64          `json:"epoch"`
-			Unfinished bool            `json:"unfinished_reseal"`
-			Recipients []recipientJSON `json:"recipients"`
-		}{StoreID: t.StoreID, Epoch: t.Epoch, Unfinished: t.Unfinished, Recipients: []recipientJSON{}}
-		for _, r := range t.Members {
-			out.Recipients = append(out.Recipients, recipientJSON{r.Label, r.Public.String(), r.Public == t.You, r.Public == t.Creator})
-		}
-		var b []byte
-		if c.outputFormat == "json-raw" {
-			b, err = json.Marshal(out)
-		} else {
-			b, err = json.MarshalIndent(out, "", "  ")
-		}
-		if err != nil {
+	return c.buffered(func(w io.Writer) error {
+		if strings.HasPrefix(c.outputFormat, "json") {
+			out := struct {
+				StoreID    string          `json:"store_id"`
+				Epoch      uint64          `json:"epoch"`
+				Unfinished bool            `json:"unfinished_reseal"`
+				Recipients []recipientJSON `json:"recipients"`
+			}{StoreID: t.StoreID, Epoch: t.Epoch, Unfinished: t.Unfinished, Recipients: []recipientJSON{}}
+			for _, r := range t.Members {
+				out.Recipients = append(out.Recipients, recipientJSON{r.Label, r.Public.String(), r.Public == t.You, r.Public == t.Creator})
+			}
+			var b []byte
+			if c.outputFormat == "json-raw" {
+				b, err = json.Marshal(out)
+			} else {
+				b, err = json.MarshalIndent(out, "", "  ")
+			}
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(w, "%s\n", b)
 			return err
 		}
-		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
-		return err
-	}
-	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "LABEL\tRECIPIENT\t")
-	for _, r := range t.Members {
-		var marks []string
-		if r.Public == t.You {
-			marks = append(marks, "(you)")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LABEL\tRECIPIENT\t")
+		for _, r := range t.Members {
+			var marks []string
+			if r.Public == t.You {
+				marks = append(marks, "(you)")
+			}
+			if r.Public == t.Creator {
+				marks = append(marks, "(vouched)")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Label, r.Public, strings.Join(marks, " "))
 		}
-		if r.Public == t.Creator {
-			marks = append(marks, "(vouched)")
+		if err := tw.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Label, r.Public, strings.Join(marks, " "))
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "epoch %d, store id %s\n", t.Epoch, t.StoreID)
-	if t.Unfinished {
-		fmt.Fprintln(c.stdout, "a re-seal under a new data key is unfinished: run 'flyte store rekey' to finish it")
-	}
-	return nil
+		fmt.Fprintf(w, "epoch %d, store id %s\n", t.Epoch, t.StoreID)
+		if t.Unfinished {
+			fmt.Fprintln(w, "a re-seal under a new data key is unfinished: run 'flyte store rekey' to finish it")
+		}
+		return nil
+	})
 }
 
 func (c *cli) storeRecipientsAdd(args []string) error {
@@ -232,11 +226,11 @@ func (c *cli) storeRecipientsAdd(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := c.team()
+	k, err := c.engine()
 	if err != nil {
 		return err
 	}
-	t, err := m.AddRecipient(c.ctx, pub, label)
+	t, err := k.AddRecipient(c.ctx, core.RecipientRequest{Recipient: pub, Label: label})
 	if err != nil {
 		return c.teamError(err)
 	}
@@ -254,11 +248,11 @@ func (c *cli) storeRecipientsRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := c.team()
+	k, err := c.engine()
 	if err != nil {
 		return err
 	}
-	res, err := m.RemoveRecipient(c.ctx, pub)
+	res, err := k.RemoveRecipient(c.ctx, core.RecipientRequest{Recipient: pub})
 	if err != nil {
 		return c.teamError(err)
 	}
@@ -277,11 +271,11 @@ func (c *cli) storeRekey(args []string) error {
 	if err := c.argCount(args, 0, 0, ""); err != nil {
 		return err
 	}
-	m, err := c.team()
+	k, err := c.engine()
 	if err != nil {
 		return err
 	}
-	res, err := m.Rekey(c.ctx)
+	res, err := k.Rekey(c.ctx)
 	if err != nil {
 		return c.teamError(err)
 	}
@@ -296,7 +290,7 @@ func (c *cli) storeRekey(args []string) error {
 }
 
 // resealReport prints what a re-seal left alone, and a failed compaction.
-func (c *cli) resealReport(res *secrets.Rekeyed) {
+func (c *cli) resealReport(res *core.Rekeyed) {
 	for _, d := range res.Damaged {
 		fmt.Fprintf(c.stderr, "flyte: warning: secret %s (%s) was not re-sealed: %s\n", d.Key, scopeWithOrg(d.Scope), d.Reason)
 	}
@@ -306,7 +300,7 @@ func (c *cli) resealReport(res *secrets.Rekeyed) {
 }
 
 // rotateWarning lists the secrets a removed member may have seen.
-func (c *cli) rotateWarning(label string, refs []secrets.SecretRef) {
+func (c *cli) rotateWarning(label string, refs []core.SecretRef) {
 	if len(refs) == 0 {
 		return
 	}
@@ -351,8 +345,7 @@ func (c *cli) storeAccept(args []string) error {
 		}
 		src = c.identitySource(cfg)
 	}
-	m := secrets.New(nil, secrets.Options{Source: src, StateDir: state.Path(c.getenv)})
-	if err := m.Accept(pub, label); err != nil {
+	if err := core.Accept(core.Options{Identity: src, StateDir: state.Path(c.getenv)}, core.RecipientRequest{Recipient: pub, Label: label}); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "accepted %s (%s): this machine uses the store data keys it vouches for\n", label, pub)

@@ -8,14 +8,14 @@ import (
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/identity"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/sanitize"
 )
 
 // -v/--verbose says on standard error where flyte's inputs come from, never
 // a value: -v the configuration file, the store, the identity and the state
 // directory; -vv also the organization and domains, the plugin cache and
 // each configured plugin's file and whether its SHA-256 is pinned. Paths
-// are printed with plugin.Sanitize (a repository's flyte.toml chose some).
+// are printed with sanitize.Text (a repository's flyte.toml chose some).
 // FLYTE_DEBUG, not -v, shows the plugins' own log lines.
 
 // verboseEngine reports what engine is about to use.
@@ -26,7 +26,7 @@ func (c *cli) verboseEngine(cfg *config.Config, opts core.Options) {
 	say := func(format string, args ...any) {
 		for i, a := range args {
 			if s, ok := a.(string); ok {
-				args[i] = plugin.Sanitize(s)
+				args[i] = sanitize.Text(s)
 			}
 		}
 		fmt.Fprintf(c.stderr, "flyte: "+format+"\n", args...)

@@ -10,6 +10,7 @@ import (
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/scope"
+	"github.com/flytesecrets/flyte/host/task"
 	"github.com/flytesecrets/flyte/internal/wasmtest"
 )
 
@@ -29,7 +30,7 @@ func buildBadinject(t *testing.T) string {
 // TestPrepareTaskRenders runs the whole path with real plugins: the
 // built-in store and envinject, and badinject rendering: PLAN, then
 // RENDER, the values filled in by the host, every rendered form in
-// Values or WholeValues, and a hostile answer refusing the whole task.
+// Mask or MaskWhole, and a hostile answer refusing the whole task.
 func TestPrepareTaskRenders(t *testing.T) {
 	wasm := buildBadinject(t)
 	dir := t.TempDir()
@@ -74,46 +75,60 @@ secrets = ["db_user", "db_password"]
 			t.Fatal(err)
 		}
 	}
-	prepare := func(name string) (*Task, error) {
-		e, _ := cfg.Environment(name)
-		return c.PrepareTask(ctx, e, "", "")
+	prepare := func(name string) (*task.Prepared, error) {
+		return c.PrepareTask(ctx, TaskRequest{Environment: name, Mask: true})
 	}
 
-	task, err := prepare("ok")
+	p, err := prepare("ok")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer task.Close()
-	a := task.Applied
+	defer p.Wipe()
 	wantURL := "db_user=app_user,db_password=" + password
 	var got []string
-	for _, e := range a.Env {
+	for _, e := range p.Env {
 		got = append(got, e.Name+"="+string(e.Value))
 	}
 	if strings.Join(got, " ") != "DB_USER=app_user DATABASE_URL="+wantURL {
 		t.Errorf("env = %q", got)
 	}
-	if len(a.Files) != 1 || a.Files[0].Name != "app.conf" || a.Files[0].Mode != 0o440 || string(a.Files[0].Value) != "db_password="+password {
-		t.Errorf("files = %+v", a.Files)
+	if len(p.Files) != 1 || p.Files[0].Name != "app.conf" || p.Files[0].Mode != 0o440 || string(p.Files[0].Value) != "db_password="+password {
+		t.Errorf("files = %+v", p.Files)
 	}
+	// The identity is masked as written and in lower case.
+	id, err := c.Identity().Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{id.String(): true, strings.ToLower(id.String()): true}
 	values, whole := map[string]bool{}, map[string]bool{}
-	for _, v := range task.Values() {
+	for _, v := range p.Secrets {
 		values[string(v)] = true
 	}
-	for _, v := range task.WholeValues() {
+	for _, v := range p.Mask {
+		if !ids[string(v)] {
+			values[string(v)] = true
+		}
+		delete(ids, string(v))
+	}
+	for _, v := range p.MaskWhole {
 		whole[string(v)] = true
 	}
 	// The secrets are masked with their lines; the outputs, which join
 	// them with literal text, whole.
 	if len(values) != 2 || !values["app_user"] || !values[password] {
-		t.Errorf("Values = %q", task.Values())
+		t.Errorf("Secrets and Mask hold %d values, not the 2 secrets", len(values))
 	}
 	if len(whole) != 2 || !whole[wantURL] || !whole["db_password="+password] {
-		t.Errorf("WholeValues = %q", task.WholeValues())
+		t.Errorf("MaskWhole = %q", p.MaskWhole)
 	}
-	task.Close()
-	if strings.Trim(string(a.Files[0].Value), "\x00") != "" {
-		t.Error("Close left a rendered file's value")
+	if len(ids) != 0 {
+		t.Error("Mask misses a form of the identity")
+	}
+	file := p.Files[0].Value
+	p.Wipe()
+	if strings.Trim(string(file), "\x00") != "" {
+		t.Error("Wipe left a rendered file's value")
 	}
 
 	for name, want := range map[string]string{
@@ -122,9 +137,9 @@ secrets = ["db_user", "db_password"]
 		"render-deep":     "injector badinject: bad render: output /etc/flyte/secrets/app.conf nests parts more than 8 deep",
 		"old":             "injector envinject does not render outputs: its ops do not include RENDER (101)",
 	} {
-		task, err := prepare(name)
+		p, err := prepare(name)
 		if err == nil || err.Error() != want {
-			t.Errorf("%s: %v, %v\nwant %s", name, task, err, want)
+			t.Errorf("%s: %v, %v\nwant %s", name, p, err, want)
 		}
 		if err != nil && strings.Contains(err.Error(), password) {
 			t.Errorf("%s: the error holds the password", name)

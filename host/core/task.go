@@ -8,9 +8,12 @@ import (
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/config"
+	"github.com/flytesecrets/flyte/host/dockercfg"
+	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/secrets"
+	"github.com/flytesecrets/flyte/host/task"
 )
 
 // UnknownEnvironmentError names an environment flyte.toml does not define.
@@ -27,48 +30,32 @@ func (e *UnknownEnvironmentError) Error() string {
 	return "unknown environment: defined are " + strings.Join(e.Known, ", ")
 }
 
-// Task is a task ready to run: its secrets and where they go.
-type Task struct {
-	Secrets []secrets.Resolved
-	Applied *inject.Applied
+// TaskRequest asks for a task of an environment, ready to start (see
+// PrepareTask). It is a plain value: the CLI builds it from its flags.
+type TaskRequest struct {
+	// Environment names an [[environments]] entry of the configuration.
+	Environment string
+	// Project and Domain, when set, replace the environment's own.
+	Project *string `json:",omitempty"`
+	Domain  *string `json:",omitempty"`
+	// Mask asks for what the task's output masker needs (false for
+	// --no-mask).
+	Mask bool
 }
 
-// Close clears the task's secret values, and what was rendered from them,
+// prepared is a task's resolved secrets and validated plan.
+type prepared struct {
+	secrets []secrets.Resolved
+	applied *inject.Applied
+}
+
+// wipe clears the task's secret values, and what was rendered from them,
 // from memory.
-func (t *Task) Close() {
-	for _, s := range t.Secrets {
+func (t *prepared) wipe() {
+	for _, s := range t.secrets {
 		clear(s.Value)
 	}
-	t.Applied.Wipe()
-}
-
-// Values returns what the task's output must not show, nor any line of:
-// every secret value the task received, and every rendered form made of
-// secrets alone (inject.Applied.Mask: an escaped password, a key
-// base64-decoded). Each is masked with its encodings and those of its
-// lines (mask.Forms).
-func (t *Task) Values() [][]byte {
-	out := make([][]byte, 0, len(t.Secrets))
-	for _, s := range t.Secrets {
-		out = append(out, s.Value)
-	}
-	if t.Applied != nil {
-		out = append(out, t.Applied.Mask...)
-	}
-	return out
-}
-
-// WholeValues returns the rendered forms that join literal text with
-// secrets (inject.Applied.MaskWhole: a docker auth's user:password and its
-// base64, each rendered output), which the task's output must not show
-// whole. Each is masked with its encodings but not line by line
-// (mask.WholeForms): a line of one may be the template's text alone, and
-// the secrets in it are among Values.
-func (t *Task) WholeValues() [][]byte {
-	if t.Applied == nil {
-		return nil
-	}
-	return t.Applied.MaskWhole
+	t.applied.Wipe()
 }
 
 // Environment returns the named environment, with project and domain
@@ -94,12 +81,64 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 	return env, p, d, nil
 }
 
-// PrepareTask resolves the environment's secrets for a task in project and
-// domain, checks that each fits its request (inject.Check), and has the
-// injectors plan where they go. Nothing is applied. No injector is loaded,
-// so none of its code runs, before the check: a request the secrets
-// cannot fit is the user's mistake, reported as such.
-func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project, domain string) (*Task, error) {
+// PrepareTask resolves the secrets of the environment req names for a task
+// in its project and domain, checks that each fits its request
+// (inject.Check), and has the injectors plan where they go. Nothing is
+// applied: the caller starts the task (task.Prepared.Start) and wipes it.
+// No injector is loaded, so none of its code runs, before the check: a
+// request the secrets cannot fit is the user's mistake, reported as such.
+func (c *Core) PrepareTask(ctx context.Context, req TaskRequest) (*task.Prepared, error) {
+	env, project, domain, err := c.Environment(req.Environment, req.Project, req.Domain)
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.prepare(ctx, env, project, domain)
+	if err != nil {
+		return nil, err
+	}
+	p := &task.Prepared{Env: t.applied.Env, Files: t.applied.Files, Mask: t.applied.Mask, MaskWhole: t.applied.MaskWhole, Masked: req.Mask}
+	for _, s := range t.secrets {
+		p.Secrets = append(p.Secrets, s.Value)
+	}
+	if req.Mask {
+		p.Mask = append(p.Mask, imagePullMask(t.secrets)...)
+		p.Mask = append(p.Mask, c.identityMask()...)
+	}
+	return p, nil
+}
+
+// imagePullMask is what a task's output must not show of its image_pull
+// secrets beyond the whole value: each auth string, its decoded
+// USER:PASSWORD and the password (copies).
+func imagePullMask(resolved []secrets.Resolved) [][]byte {
+	var out [][]byte
+	for _, s := range resolved {
+		if s.Kind == abi.SecretImagePull {
+			out = append(out, dockercfg.Sensitive(s.Value)...)
+		}
+	}
+	return out
+}
+
+// identityMask is what a task's output must not show of the identity: the
+// key, upper and lower case. It is the identity the command already read,
+// or else, unless reading it means running FLYTE_IDENTITY_CMD, the
+// identity there is.
+func (c *Core) identityMask() [][]byte {
+	src := c.opts.Identity
+	id := src.Loaded()
+	if id == nil && src.Variable() != identity.EnvCmd {
+		id, _ = src.Load()
+	}
+	if id == nil {
+		return nil
+	}
+	key := id.String()
+	return [][]byte{[]byte(key), []byte(strings.ToLower(key))}
+}
+
+// prepare resolves and plans the task of env in project and domain.
+func (c *Core) prepare(ctx context.Context, env *config.Environment, project, domain string) (*prepared, error) {
 	m, err := c.Secrets(ctx)
 	if err != nil {
 		return nil, err
@@ -112,7 +151,7 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{Secrets: resolved}
+	t := &prepared{secrets: resolved}
 	in := make([]inject.Secret, len(env.Secrets))
 	for i, req := range env.Secrets {
 		r := resolved[i]
@@ -121,9 +160,9 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 			AsEnvVar: req.AsEnvVar, Mount: req.Mount, Injector: req.Injector, Value: r.Value,
 		}
 	}
-	task := abi.Task{Environment: env.Name, Org: c.cfg.Organization, Project: project, Domain: domain}
-	if err := inject.Check(task, in); err != nil {
-		t.Close()
+	job := abi.Task{Environment: env.Name, Org: c.cfg.Organization, Project: project, Domain: domain}
+	if err := inject.Check(job, in); err != nil {
+		t.wipe()
 		return nil, err
 	}
 	// The injectors load in parallel; Plan and Render ask them in name order.
@@ -139,14 +178,14 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 		}
 	}
 	c.Prefetch(ctx, abi.KindInjector, injectors...)
-	t.Applied, err = inject.Plan(ctx, task, in, func(name string) (inject.Injector, error) {
+	t.applied, err = inject.Plan(ctx, job, in, func(name string) (inject.Injector, error) {
 		return c.load(ctx, name, abi.KindInjector)
 	})
 	if err == nil && len(env.Render) > 0 {
-		err = c.render(ctx, task, env, in, t.Applied)
+		err = c.render(ctx, job, env, in, t.applied)
 	}
 	if err != nil {
-		t.Close()
+		t.wipe()
 		return nil, err
 	}
 	return t, nil
@@ -156,7 +195,7 @@ func (c *Core) PrepareTask(ctx context.Context, env *config.Environment, project
 // RENDER request names the same secrets by the same refs) and adds them to
 // applied. Each output's injector must speak RENDER; the values never
 // travel through it.
-func (c *Core) render(ctx context.Context, task abi.Task, env *config.Environment, in []inject.Secret, applied *inject.Applied) error {
+func (c *Core) render(ctx context.Context, job abi.Task, env *config.Environment, in []inject.Secret, applied *inject.Applied) error {
 	index := map[string]int{}
 	for i, s := range env.Secrets {
 		index[s.Key] = i
@@ -172,7 +211,7 @@ func (c *Core) render(ctx context.Context, task abi.Task, env *config.Environmen
 			outs[j].Refs = append(outs[j].Refs, i)
 		}
 	}
-	rendered, err := inject.Render(ctx, task, in, outs, func(name string) (inject.Injector, error) {
+	rendered, err := inject.Render(ctx, job, in, outs, func(name string) (inject.Injector, error) {
 		p, err := c.load(ctx, name, abi.KindInjector)
 		if err != nil {
 			return nil, err

@@ -79,7 +79,7 @@ func (e *DamagedError) Hint() string {
 
 // DestinationDamagedError says the destination holds a damaged record
 // where a secret of the source would go: it is neither trusted nor
-// overwritten.
+// overwritten. The CLI's hint names the command that deletes it.
 type DestinationDamagedError struct {
 	Damaged secrets.Damaged
 }
@@ -89,14 +89,9 @@ func (e *DestinationDamagedError) Error() string {
 		e.Damaged.Key, e.Damaged.Scope, e.Damaged.Reason)
 }
 
-// Hint says what to do.
-func (e *DestinationDamagedError) Hint() string {
-	return "delete it in the destination (flyte -c CONFIG delete secret " + e.Damaged.Key + flags(e.Damaged.Scope) + "), then run the migration again"
-}
-
 // KindError says the destination holds a secret under the same key and
 // scope with another kind: a task would receive it differently, so it is
-// not replaced.
+// not replaced. The CLI's hint names the command that deletes it.
 type KindError struct {
 	Key        string
 	Scope      scope.Scope
@@ -106,18 +101,6 @@ type KindError struct {
 func (e *KindError) Error() string {
 	return fmt.Sprintf("the destination's secret %s in %s scope has type %s, not %s as in the source; nothing was migrated",
 		e.Key, e.Scope, e.Have, e.Want)
-}
-
-// Hint says what to do.
-func (e *KindError) Hint() string {
-	return "delete it in the destination (flyte -c CONFIG delete secret " + e.Key + flags(e.Scope) + "), then run the migration again"
-}
-
-func flags(s scope.Scope) string {
-	if f := s.Flags(); f != "" {
-		return " " + f
-	}
-	return ""
 }
 
 // ChangedError says the source changed while it was being migrated.

@@ -4,10 +4,7 @@
 // It is pure logic with no I/O so that the CLI, the host and the store adapters agree on one definition.
 package scope
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // Scope says where a secret lives: the organization plus an optional project and an optional domain
 // ("" = not narrowed).
@@ -30,19 +27,6 @@ func (s Scope) String() string {
 	default:
 		return "project " + display(s.Project) + ", domain " + display(s.Domain)
 	}
-}
-
-// Flags returns the CLI flags that select the scope ("", "-p P", "-d D" or "-p P -d D"), so that hints can
-// print a command the user can paste, such as `flyte delete secret KEY -p P`.
-func (s Scope) Flags() string {
-	var f []string
-	if s.Project != "" {
-		f = append(f, "-p "+display(s.Project))
-	}
-	if s.Domain != "" {
-		f = append(f, "-d "+display(s.Domain))
-	}
-	return strings.Join(f, " ")
 }
 
 // Candidates returns the scopes a task in (project, domain) may read from, most specific first:

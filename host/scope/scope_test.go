@@ -172,25 +172,21 @@ func TestAt(t *testing.T) {
 	}
 }
 
-func TestStringAndFlags(t *testing.T) {
+func TestString(t *testing.T) {
 	tests := []struct {
-		s     Scope
-		str   string
-		flags string
+		s   Scope
+		str string
 	}{
-		{Scope{Org: "acme"}, "organization", ""},
-		{Scope{Org: "acme", Project: "p"}, "project p", "-p p"},
-		{Scope{Org: "acme", Domain: "development"}, "domain development", "-d development"},
-		{Scope{Org: "acme", Project: "my_project", Domain: "staging"}, "project my_project, domain staging", "-p my_project -d staging"},
+		{Scope{Org: "acme"}, "organization"},
+		{Scope{Org: "acme", Project: "p"}, "project p"},
+		{Scope{Org: "acme", Domain: "development"}, "domain development"},
+		{Scope{Org: "acme", Project: "my_project", Domain: "staging"}, "project my_project, domain staging"},
 		// Never valid in a store, but must not print raw control characters if it gets that far.
-		{Scope{Org: "acme", Project: "a\x1b]0;x\a"}, `project "a\x1b]0;x\a"`, `-p "a\x1b]0;x\a"`},
+		{Scope{Org: "acme", Project: "a\x1b]0;x\a"}, `project "a\x1b]0;x\a"`},
 	}
 	for _, tt := range tests {
 		if got := tt.s.String(); got != tt.str {
 			t.Errorf("%#v.String() = %q, want %q", tt.s, got, tt.str)
-		}
-		if got := tt.s.Flags(); got != tt.flags {
-			t.Errorf("%#v.Flags() = %q, want %q", tt.s, got, tt.flags)
 		}
 	}
 }
@@ -330,10 +326,8 @@ func FuzzValidateProject(f *testing.F) {
 		}
 		// Whatever a scope holds, its descriptions stay printable.
 		s := Scope{Org: "o", Project: p, Domain: p}
-		for _, out := range []string{s.String(), s.Flags()} {
-			if !printable(out) {
-				t.Fatalf("Scope with project %q prints unprintable %q", p, out)
-			}
+		if out := s.String(); !printable(out) {
+			t.Fatalf("Scope with project %q prints unprintable %q", p, out)
 		}
 	})
 }
