@@ -113,9 +113,10 @@ func (h *Host) compile(ctx context.Context, name string, wasm []byte, sum string
 	if h.cache == nil {
 		return h.compileCold(cctx, name, wasm, sum, pages, false)
 	}
-	m, ok := h.readMarker(sum)
-	if !ok || (m.dir != "" && m.dir != filepath.Base(h.entryDir)) {
+	m, cold := h.claim(sum)
+	if cold != nil {
 		// Never compiled here, or by another version of wazero.
+		defer h.release(sum, cold)
 		return h.compileCold(cctx, name, wasm, sum, pages, true)
 	}
 	if stub && m.stub != "" && m.dir != "" {
@@ -130,6 +131,42 @@ func (h *Host) compile(ctx context.Context, name string, wasm []byte, sum string
 	c = &compiled{rt: runtimeWith(ctx, h.cache, pages)}
 	c.mod, err = c.rt.CompileModule(cctx, wasm)
 	return c, err
+}
+
+// claim reads the marker of the module whose SHA-256 is sum, after any
+// cold compile of it that this Host runs ended (one module loaded under
+// two names compiles once). When there
+// is none, or it is another wazero version's, the module is the caller's to
+// compile: cold is then closed by release once the marker is written.
+func (h *Host) claim(sum string) (m marker, cold chan struct{}) {
+	for {
+		h.mu.Lock()
+		wait := h.inflight[sum]
+		if wait == nil {
+			m, ok := h.readMarker(sum)
+			if ok && (m.dir == "" || m.dir == filepath.Base(h.entryDir)) {
+				h.mu.Unlock()
+				return m, nil
+			}
+			if h.inflight == nil {
+				h.inflight = map[string]chan struct{}{}
+			}
+			cold = make(chan struct{})
+			h.inflight[sum] = cold
+			h.mu.Unlock()
+			return marker{}, cold
+		}
+		h.mu.Unlock()
+		<-wait
+	}
+}
+
+// release ends the cold compile claim returned.
+func (h *Host) release(sum string, cold chan struct{}) {
+	h.mu.Lock()
+	delete(h.inflight, sum)
+	h.mu.Unlock()
+	close(cold)
 }
 
 // compileStub compiles the module's stub, whose cache entry is the file

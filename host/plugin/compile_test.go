@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -302,4 +303,53 @@ func FuzzStub(f *testing.F) {
 func findDescribeOK(b []byte) ([]byte, bool) {
 	p, ok, _ := findDescribe(b)
 	return p, ok
+}
+
+// One module loaded under two names at once, on a cold cache, compiles
+// once: the second load waits for the first's compile and takes its stub.
+func TestConcurrentColdLoadsCompileOnce(t *testing.T) {
+	wasm, err := builtin.Module("envinject")
+	if err != nil {
+		t.Skip("built-in envinject missing (build with make):", err)
+	}
+	var w bytes.Buffer
+	h, err := NewHost(Options{CacheDir: t.TempDir(), Progress: &syncWriter{w: &w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	loaded := make(chan *Plugin, 2)
+	for _, name := range []string{"a", "b"} {
+		go func() {
+			p, err := h.Load(ctx, Spec{Name: name, Wasm: wasm, Kind: abi.KindInjector})
+			if err != nil {
+				t.Error(err)
+			}
+			loaded <- p
+		}()
+	}
+	stubs := 0
+	for range 2 {
+		if p := <-loaded; p != nil {
+			if p.stub {
+				stubs++
+			}
+			p.Close(ctx)
+		}
+	}
+	if n := strings.Count(w.String(), "\n"); n != 1 || stubs != 1 {
+		t.Fatalf("%d progress lines (%q), %d stubs; want 1 and 1", n, w.String(), stubs)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

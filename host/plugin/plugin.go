@@ -107,6 +107,10 @@ type Host struct {
 	progress *progress.Display
 	// compiling counts the cold compiles running.
 	compiling atomic.Int32
+	// inflight are the cold compiles into the cache running, by module
+	// SHA-256: closed when each ends (compile.go).
+	mu       sync.Mutex
+	inflight map[string]chan struct{}
 }
 
 // NewHost returns a Host.
@@ -122,8 +126,10 @@ func NewHost(opts Options) (*Host, error) {
 	return h, nil
 }
 
-// Close releases the compilation cache.
+// Close releases the compilation cache. On a terminal, the line of a
+// compile still running (a load the caller gave up on) is ended.
 func (h *Host) Close() error {
+	h.progress.Close()
 	if h.cache != nil {
 		return h.cache.Close(context.Background())
 	}

@@ -78,6 +78,7 @@ const (
 	running = iota
 	done
 	failed
+	stopped
 )
 
 // Start shows that the work label describes has begun ("compiling plugin
@@ -137,6 +138,29 @@ func (t *Task) Done(ok bool) {
 	d.tick = nil
 }
 
+// Close ends the lines of the tasks still running, on a terminal, as
+// stopped (the process is about to exit, or the work goes on unseen): no
+// line is left half drawn. Their Done does nothing then.
+func (d *Display) Close() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.Live() || d.tick == nil {
+		return
+	}
+	for _, t := range d.block {
+		if t.state == running {
+			t.took, t.state = time.Since(t.start), stopped
+		}
+	}
+	d.draw(time.Now())
+	d.block, d.drawn = nil, 0
+	close(d.tick)
+	d.tick = nil
+}
+
 // loop redraws the block until stop is closed.
 func (d *Display) loop(stop chan struct{}) {
 	t := time.NewTicker(redraw)
@@ -185,6 +209,8 @@ func (t *Task) line(now time.Time) string {
 		return head + " done in " + Seconds(t.took)
 	case failed:
 		return head + " failed after " + Seconds(t.took)
+	case stopped:
+		return head + " stopped after " + Seconds(t.took)
 	}
 	elapsed := now.Sub(t.start)
 	if t.expect <= 0 {

@@ -246,3 +246,27 @@ func TestDumbTerminal(t *testing.T) {
 		t.Fatal("TERM=dumb is live")
 	}
 }
+
+// Close ends the lines of tasks still running as stopped; their Done then
+// changes nothing.
+func TestClose(t *testing.T) {
+	master, slave := openPty(t, 200)
+	defer master.Close()
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(master)
+		got <- string(b)
+	}()
+	d := New(slave, func(string) string { return "xterm" })
+	a := d.Start("compiling plugin a (1 KB, first use only)", time.Hour)
+	d.Start("compiling plugin b (1 KB, first use only)", time.Hour).Done(true)
+	d.Close()
+	a.Done(true)
+	d.Close()
+	slave.Close()
+	lines := screen(<-got)
+	if len(lines) != 2 || !regexp.MustCompile(`^flyte: compiling plugin a \(1 KB, first use only\)\.\.\. stopped after \d+\.\ds$`).MatchString(lines[0]) ||
+		!regexp.MustCompile(`^flyte: compiling plugin b \(1 KB, first use only\)\.\.\. done in \d+\.\ds$`).MatchString(lines[1]) {
+		t.Fatalf("screen:\n%s", strings.Join(lines, "\n"))
+	}
+}
