@@ -23,6 +23,7 @@ import (
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/grant"
 	"github.com/flytesecrets/flyte/host/identity"
+	"github.com/flytesecrets/flyte/host/inject"
 	"github.com/flytesecrets/flyte/host/plugin"
 	"github.com/flytesecrets/flyte/host/secrets"
 )
@@ -49,6 +50,10 @@ type Options struct {
 	// Identity is where the identity comes from (identity.Resolve); nil
 	// means the configuration's identity file.
 	Identity *identity.Source
+	// PlanCache keeps the plans of the built-in injectors (inject.Planner);
+	// nil means the state directory's (inject.StateCache), or none without
+	// StateDir. A resident process would keep them in memory.
+	PlanCache inject.PlanCache
 }
 
 // Core is a configured flyte.
@@ -80,6 +85,9 @@ func New(cfg *config.Config, opts Options) (*Core, error) {
 	}
 	if opts.Identity == nil {
 		opts.Identity = identity.File(cfg.Seal.Identity)
+	}
+	if opts.PlanCache == nil && opts.StateDir != "" {
+		opts.PlanCache = inject.NewStateCache(opts.StateDir)
 	}
 	return &Core{cfg: cfg, opts: opts, host: h, loads: map[string]*loadCall{}}, nil
 }

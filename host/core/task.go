@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/builtin"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/dockercfg"
 	"github.com/flytesecrets/flyte/host/identity"
@@ -165,20 +166,18 @@ func (c *Core) prepare(ctx context.Context, env *config.Environment, project, do
 		t.wipe()
 		return nil, err
 	}
-	// The injectors load in parallel; Plan and Render ask them in name order.
-	var injectors []string
-	for _, s := range env.Secrets {
-		if s.Injector != "" && !slices.Contains(injectors, s.Injector) {
-			injectors = append(injectors, s.Injector)
-		}
-	}
+	// The injectors load in parallel; Plan and Render ask them in name
+	// order. An injector whose plan the plan cache holds is not loaded
+	// for Plan.
+	planner := inject.NewPlanner(c.opts.PlanCache, c.builtinPlugin)
+	injectors := planner.Uncached(job, in)
 	for _, o := range env.Render {
 		if !slices.Contains(injectors, o.Injector) {
 			injectors = append(injectors, o.Injector)
 		}
 	}
 	c.Prefetch(ctx, abi.KindInjector, injectors...)
-	t.applied, err = inject.Plan(ctx, job, in, func(name string) (inject.Injector, error) {
+	t.applied, err = planner.Plan(ctx, job, in, func(name string) (inject.Injector, error) {
 		return c.load(ctx, name, abi.KindInjector)
 	})
 	if err == nil && len(env.Render) > 0 {
@@ -189,6 +188,13 @@ func (c *Core) prepare(ctx context.Context, env *config.Environment, project, do
 		return nil, err
 	}
 	return t, nil
+}
+
+// builtinPlugin reports whether the named plugin is flyte's built-in
+// module: built in, and not replaced by a [plugins.NAME] entry.
+func (c *Core) builtinPlugin(name string) bool {
+	_, configured := c.cfg.Plugins[name]
+	return !configured && slices.Contains(builtin.Names(), name)
 }
 
 // render has the environment's render outputs rendered (after PLAN: the
