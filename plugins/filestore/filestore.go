@@ -62,8 +62,12 @@ const (
 
 // Store implements guest.Store and guest.Fenced over an FS.
 type Store struct {
-	fs guest.FS
+	fs    guest.FS
+	lists *listState
+}
 
+// listState is what a store keeps between calls for paged listings.
+type listState struct {
 	mu   sync.Mutex
 	next *listCache // the directories of the listing whose next page is due
 }
@@ -87,7 +91,14 @@ type listCache struct {
 var _ guest.Fenced = (*Store)(nil)
 
 // New returns a store over fs.
-func New(fs guest.FS) *Store { return &Store{fs: fs} }
+func New(fs guest.FS) *Store { return &Store{fs: fs, lists: new(listState)} }
+
+// On returns a store over fs that shares st's state between calls (the
+// listing cache). A wasm guest keeps one Store for its instance; a native
+// link that gets a new fs for every call (flyte's native baseline) makes
+// each call's store with On from one kept Store, so that its listings
+// read each directory once too.
+func (st *Store) On(fs guest.FS) *Store { return &Store{fs: fs, lists: st.lists} }
 
 func part(s string) string {
 	if s == "" {
@@ -308,10 +319,10 @@ func sameListing(c *listCache, req *abi.ListRequest) bool {
 
 // cacheFor returns the cache of the listing req continues, or a new one.
 func (st *Store) cacheFor(req *abi.ListRequest) *listCache {
-	st.mu.Lock()
-	c := st.next
-	st.next = nil
-	st.mu.Unlock()
+	st.lists.mu.Lock()
+	c := st.lists.next
+	st.lists.next = nil
+	st.lists.mu.Unlock()
 	if c == nil || req.PageToken == "" || !sameListing(c, req) {
 		c = &listCache{dirs: map[string][]string{}}
 	}
@@ -325,9 +336,9 @@ func (st *Store) keep(c *listCache, req *abi.ListRequest, resp *abi.ListResponse
 	}
 	c.req = *req
 	c.req.PageToken = resp.NextPageToken
-	st.mu.Lock()
-	st.next = c
-	st.mu.Unlock()
+	st.lists.mu.Lock()
+	st.lists.next = c
+	st.lists.mu.Unlock()
 }
 
 // from returns the names of sorted that come after at (all of them when

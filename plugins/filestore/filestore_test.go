@@ -626,3 +626,42 @@ func TestListReadsEachDirectoryOnce(t *testing.T) {
 		t.Fatalf("other request: %+v, %d directory reads, %v", resp.Records, c.readDirs, err)
 	}
 }
+
+// Stores made with On share the listing cache: a native link that gets a
+// new fs for every call still reads each directory once per listing.
+func TestOnSharesListings(t *testing.T) {
+	dir := t.TempDir()
+	d := fsgrant.New(dir)
+	kept := filestore.New(nil)
+	reads := 0
+	page := func(req *abi.ListRequest) *abi.ListResponse {
+		c := &countingFS{Call: d.Begin(context.Background())}
+		defer c.End()
+		resp, err := kept.On(c).List(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads += c.readDirs
+		return resp
+	}
+	call(d, func(s *filestore.Store) {
+		for i := range 6 {
+			if _, err := s.Create(rec("", "", fmt.Sprintf("K%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	req := abi.ListRequest{Org: "acme", Limit: 2}
+	n := 0
+	for {
+		resp := page(&req)
+		n += len(resp.Records)
+		if resp.NextPageToken == "" {
+			break
+		}
+		req.PageToken = resp.NextPageToken
+	}
+	if n != 6 || reads != 3 {
+		t.Fatalf("%d records with %d directory reads, want 6 with 3", n, reads)
+	}
+}

@@ -119,7 +119,7 @@ func TestList100kWasm(t *testing.T) {
 
 // BenchmarkList measures a whole listing per record at 10k and 100k
 // records, through the wasm module and natively (the same store code
-// linked in, a new Store per call as flyte's native baseline makes):
+// linked in, each call's Store made with On from one kept Store):
 //
 //	go test ./plugins/filestore -run XXX -bench List -benchtime 3x
 func BenchmarkList(b *testing.B) {
@@ -145,17 +145,19 @@ func BenchmarkList(b *testing.B) {
 	}
 }
 
-// listNative lists org as flyte's native baseline does: each page one call
-// of the store's dispatch over a fresh fsgrant.Call and a fresh Store.
+// listNative lists org as flyte's native baseline can: each page one call
+// of the store's dispatch over a fresh fsgrant.Call, with a store made by
+// On from one kept Store (sharing its listing cache).
 func listNative(t testing.TB, dir, org string) int {
 	t.Helper()
 	d := fsgrant.New(dir)
 	defer d.Close()
+	kept := New(nil)
 	req := abi.ListRequest{Org: org}
 	n := 0
 	for {
 		c := d.Begin(context.Background())
-		st, out := guest.Dispatch(guest.StoreHandler(Info, New(c)), abi.OpList, abi.Marshal(&req))
+		st, out := guest.Dispatch(guest.StoreHandler(Info, kept.On(c)), abi.OpList, abi.Marshal(&req))
 		c.End()
 		if st != abi.OK {
 			t.Fatalf("list: status %v", st)
