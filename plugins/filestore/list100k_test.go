@@ -124,9 +124,18 @@ func TestList100kWasm(t *testing.T) {
 //	go test ./plugins/filestore -run XXX -bench List -benchtime 3x
 func BenchmarkList(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		dir := bulkStore(b, n)
+		// Made by the first sub-benchmark that runs: -bench may skip both.
+		// In the parent's temporary directory, which outlives them.
+		var dir string
+		parent := b
+		fixture := func(*testing.B) string {
+			if dir == "" {
+				dir = bulkStore(parent, n)
+			}
+			return dir
+		}
 		b.Run(fmt.Sprintf("wasm/%dk", n/1000), func(b *testing.B) {
-			p := loadWasm(b, dir)
+			p := loadWasm(b, fixture(b))
 			for b.Loop() {
 				if got, _ := listWasm(b, p, "acme"); got != n {
 					b.Fatalf("listed %d", got)
@@ -136,7 +145,7 @@ func BenchmarkList(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("native/%dk", n/1000), func(b *testing.B) {
 			for b.Loop() {
-				if got := listNative(b, dir, "acme"); got != n {
+				if got := listNative(b, fixture(b), "acme"); got != n {
 					b.Fatalf("listed %d", got)
 				}
 			}
