@@ -739,7 +739,10 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		kernel = ", Linux " + strings.TrimSpace(string(b))
 	}
-	return fmt.Sprintf("machine: %d CPUs (nproc), %s%s; %s; runs: n=%d, n-large=%d, n-huge=%d, n-rss=%d, cold=%d, n-plugins=%d; secrets: %d, %d, %d",
-		runtime.NumCPU(), cpu, kernel, strings.TrimSpace(string(gv)), *flagN, *flagNLarge, *flagNHuge, *flagNRSS, *flagCold, *flagNPlugins,
-		*flagSecrets, *flagLarge, *flagHuge)
+	runs := fmt.Sprintf("n=%d, n-large=%d, n-huge=%d, n-rss=%d, cold=%d, n-plugins=%d; secrets: %d, %d, %d",
+		*flagN, *flagNLarge, *flagNHuge, *flagNRSS, *flagCold, *flagNPlugins, *flagSecrets, *flagLarge, *flagHuge)
+	if *flagPeers {
+		runs = fmt.Sprintf("n=%d, n-rss=%d", *flagN, *flagNRSS)
+	}
+	return fmt.Sprintf("machine: %d CPUs (nproc), %s%s; %s; runs: %s", runtime.NumCPU(), cpu, kernel, strings.TrimSpace(string(gv)), runs)
 }
