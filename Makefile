@@ -136,6 +136,11 @@ fuzz:
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzMarker$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzStub$$' -fuzztime 30s
 	$(GO) test ./host/fsgrant -run XXX -fuzz '^FuzzParseDirents$$' -fuzztime 30s
+	$(GO) test ./cmd/flyte -run XXX -fuzz '^FuzzScopeFlags$$' -fuzztime 30s
+	$(GO) test ./host/sanitize -run XXX -fuzz '^FuzzText$$' -fuzztime 30s
+	$(GO) test ./host/secretfile -run XXX -fuzz '^FuzzValidName$$' -fuzztime 30s
+	$(GO) test ./host/inject -run XXX -fuzz '^FuzzParsePlans$$' -fuzztime 30s
+	$(GO) test ./host/inject -run XXX -fuzz '^FuzzParseGoBuildID$$' -fuzztime 30s
 
 # Every fuzz target of the tree is run by `make fuzz` (a target nobody runs finds nothing).
 fuzz-check:
