@@ -37,7 +37,7 @@ import (
 // inside the cache (compiling-*): wazero compiles (and validates) the real
 // module there, then the stub, and the stub's entry is replaced by a hard
 // link to the real one; both entries are renamed into the cache, and only
-// then is the marker compiled-<sha256> written, naming the stub's entry.
+// then is the marker compiled2-<sha256> written, naming the stub's entry.
 // A warm load uses the stub only when the marker names an entry that
 // exists, and checks after the compile that wazero did not replace it: a
 // stub compiled for what it is (every call traps) is never run; the load
@@ -51,7 +51,10 @@ import (
 const compileDirPrefix = "compiling-"
 
 // markerPrefix names the markers of compiled modules in the cache.
-const markerPrefix = "compiled-"
+// ("compiled2-" since stubs name their module: a "compiled-" marker, of
+// a flyte whose stubs did not, is not read, so each module is compiled
+// once more and gets a stub of its own).
+const markerPrefix = "compiled2-"
 
 // maxMarker bounds a marker file.
 const maxMarker = 4 << 10

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -25,8 +26,11 @@ func TestStubModule(t *testing.T) {
 	if !ok {
 		t.Fatal("no stub")
 	}
-	if len(stub) >= len(wasm) || bytes.Contains(stub, []byte(abi.DescribeSection)) {
-		t.Fatalf("stub of %d bytes, module %d, custom sections kept: %v", len(stub), len(wasm), bytes.Contains(stub, []byte(abi.DescribeSection)))
+	sections, _ := stubSections(wasm)
+	sum := sha256.Sum256(wasm)
+	if len(sections) >= len(wasm) || bytes.Contains(stub, []byte(abi.DescribeSection)) || !bytes.Equal(stub[:len(sections)], sections) ||
+		!bytes.HasSuffix(stub, append([]byte("flyte.stub-of"), sum[:]...)) {
+		t.Fatalf("stub of %d bytes, module %d, custom sections kept: %v, ends with %q", len(stub), len(wasm), bytes.Contains(stub, []byte(abi.DescribeSection)), stub[len(sections):])
 	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
@@ -352,4 +356,52 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// Two modules that differ only in their code get stubs of their own, and
+// so cache entries of their own: a warm load of one never runs the other's
+// code, whichever compiled last (a module built from a built-in's sections
+// with code of its own must not take the built-in over).
+func TestStubsOfModulesWithTheSameSections(t *testing.T) {
+	cache := t.TempDir()
+	a := wasmtest.Guest()
+	b := wasmtest.Guest()
+	b.Func(abi.HandleExport).Body = wasmtest.I32Const(int32(abi.NotFound))
+	wa, wb := a.Encode(), b.Encode()
+	sa, _ := stubModule(wa)
+	sb, _ := stubModule(wb)
+	if bytes.Equal(sa, sb) {
+		t.Fatal("two modules with the same sections have the same stub")
+	}
+	ctx := context.Background()
+	call := func(w []byte, name string) (bool, error) {
+		h, err := NewHost(Options{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		p, err := h.Load(ctx, Spec{Name: name, Wasm: w, Kind: abi.KindStore})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close(ctx)
+		_, err = p.Call(ctx, abi.OpGet, abi.Marshal(&abi.KeyRequest{Scope: abi.Scope{Org: "acme"}, Key: "K"}))
+		return p.stub, err
+	}
+	want := func(what string, stub, gotStub bool, err error, code abi.Status) {
+		t.Helper()
+		if gotStub != stub || abi.StatusOf(err) != code {
+			t.Errorf("%s: stub %v, answered %v; want stub %v and status %v", what, gotStub, err, stub, code)
+		}
+	}
+	aCode := func() abi.Status { _, err := call(wa, "a"); return abi.StatusOf(err) }()
+	if aCode == abi.NotFound {
+		t.Fatal("module A answers as B does: the test cannot tell them apart")
+	}
+	s, err := call(wb, "b")
+	want("B cold", false, s, err, abi.NotFound)
+	s, err = call(wa, "a")
+	want("A warm after B", true, s, err, aCode)
+	s, err = call(wb, "b")
+	want("B warm", true, s, err, abi.NotFound)
 }

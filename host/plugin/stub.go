@@ -1,11 +1,34 @@
 package plugin
 
+import "crypto/sha256"
+
 // stubModule returns a copy of a module whose every function body is
 // replaced by `unreachable` and whose custom sections are dropped; every
 // other section (types, imports, functions, tables, memory, globals,
-// exports, start, elements, data count, data) is copied as it is. ok is
-// false when the section headers or the code section cannot be walked.
+// exports, start, elements, data count, data) is copied as it is. A custom
+// section "flyte.stub-of" holding the module's SHA-256 ends it: wazero
+// names a cache entry after every byte of what it compiles, so two modules
+// that differ only in their code (or custom sections) get two stubs, and
+// two cache entries; without it, one module's stub entry could hold
+// another's code. ok is false when the section headers or the code
+// section cannot be walked.
 func stubModule(wasm []byte) (stub []byte, ok bool) {
+	stub, ok = stubSections(wasm)
+	if !ok {
+		return nil, false
+	}
+	const name = "flyte.stub-of"
+	sum := sha256.Sum256(wasm)
+	body := appendUleb32(nil, uint32(len(name)))
+	body = append(body, name...)
+	body = append(body, sum[:]...)
+	stub = append(stub, 0)
+	stub = appendUleb32(stub, uint32(len(body)))
+	return append(stub, body...), true
+}
+
+// stubSections is stubModule without the section that names the module.
+func stubSections(wasm []byte) (stub []byte, ok bool) {
 	const header = 8
 	if len(wasm) < header || string(wasm[:4]) != "\x00asm" {
 		return nil, false
