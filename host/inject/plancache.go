@@ -247,6 +247,10 @@ const (
 	// MaxCachedPlan bounds one cached plan: a plan of MaxEnv variables
 	// and MaxFiles files with names of a few hundred bytes.
 	MaxCachedPlan = 256 << 10
+	// MaxPlanFile bounds the whole file, well under state.MaxFile (which
+	// MaxCachedPlans plans of MaxCachedPlan bytes would pass, and a file
+	// the state directory refuses to read could never be rewritten).
+	MaxPlanFile = 4 << 20
 )
 
 // PlanFile is the state file of the plan cache.
@@ -318,14 +322,23 @@ func (c *StateCache) Put(key PlanKey, plan []byte) {
 	_ = c.dir.Update(PlanFile, func(old []byte) ([]byte, error) {
 		entries, _ := ParsePlans(old)
 		out := []PlanEntry{{Key: key, Plan: plan}}
+		size := len(planMagic) + planEntrySize(plan)
 		for _, e := range entries {
-			if e.Key != key && len(out) < MaxCachedPlans {
-				out = append(out, e)
+			if e.Key == key {
+				continue
 			}
+			if len(out) == MaxCachedPlans || size+planEntrySize(e.Plan) > MaxPlanFile {
+				break
+			}
+			out = append(out, e)
+			size += planEntrySize(e.Plan)
 		}
 		return FormatPlans(out), nil
 	})
 }
+
+// planEntrySize is the size of a plan's entry in the plan file.
+func planEntrySize(plan []byte) int { return len(PlanKey{}) + 4 + len(plan) }
 
 // PlanEntry is one plan of the plan file.
 type PlanEntry struct {

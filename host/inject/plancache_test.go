@@ -251,6 +251,30 @@ func TestStateCacheBound(t *testing.T) {
 	}
 }
 
+// Plans of the largest size fill the file only up to MaxPlanFile, so that
+// the state directory can always read it back (and rewrite it).
+func TestStateCacheBytesBound(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	c := NewStateCache(dir)
+	plan := make([]byte, MaxCachedPlan)
+	for i := range MaxCachedPlans {
+		c.Put(PlanKey{byte(i)}, plan)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, PlanFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ParsePlans(b)
+	if err != nil || len(b) > MaxPlanFile || len(entries) != (MaxPlanFile-len(planMagic))/planEntrySize(plan) ||
+		entries[0].Key != (PlanKey{byte(MaxCachedPlans - 1)}) {
+		t.Fatalf("%d bytes, %d entries, %v", len(b), len(entries), err)
+	}
+	c.Put(PlanKey{200}, []byte{1})
+	if b, _ := os.ReadFile(filepath.Join(dir, PlanFile)); !bytes.Contains(b, []byte{200}) {
+		t.Fatal("the full file was not rewritten")
+	}
+}
+
 func TestMemoryCacheBound(t *testing.T) {
 	c := NewMemoryCache(2)
 	c.Put(PlanKey{1}, []byte{1})
