@@ -201,8 +201,12 @@ func installPeers(tmp string) (bin string, versions []string, err error) {
 		return slices.Contains([]string{"GOBIN", "GOPATH", "GOMODCACHE", "GOFLAGS", "GOWORK", "GOTOOLCHAIN"}, k)
 	})
 	// GOTOOLCHAIN=local: build with this toolchain, never download another;
-	// -modcacherw: a temporary module cache can be removed afterwards.
-	environ = append(environ, "GOBIN="+bin, "GOPATH="+gopath, "GOMODCACHE="+modcache, "GOTOOLCHAIN=local", "GOFLAGS=-modcacherw", "GOWORK=off")
+	// -modcacherw only for a temporary module cache, so that it can be
+	// removed afterwards: the user's own stays read-only, as go keeps it.
+	environ = append(environ, "GOBIN="+bin, "GOPATH="+gopath, "GOMODCACHE="+modcache, "GOTOOLCHAIN=local", "GOWORK=off")
+	if *flagPeersModcache == "temp" {
+		environ = append(environ, "GOFLAGS=-modcacherw")
+	}
 	proxy, _ := exec.Command("go", "env", "GOPROXY").Output()
 	for _, pkgs := range [][]string{
 		{sopsPkg + "@" + *flagSopsVersion},
