@@ -27,6 +27,7 @@
 package filestore
 
 import (
+	"crypto/rand"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,14 +77,21 @@ type listState struct {
 // read, for its next page: each page used to read (and sort) its whole
 // directory again, so a listing of N records in one directory cost N/500
 // reads of N names, and 100,000 records made the guest allocate about
-// 600 MB. The cache serves only the page that continues the listing it
-// came from (the same request, with the token its last page returned); a
-// new listing reads the directories afresh. A listing thus sees each
-// directory's names as they were when it first read them: a record created
+// 600 MB. A listing's first page draws a random listing id, which every
+// page token of that listing carries (a token from before ids were added
+// gets a new one); the cache serves only the page that continues the
+// listing it came from (the same id, the same request, with the token its
+// last page returned). Any other request reads the directories afresh: a
+// new listing, a page of another listing that reached the same position
+// (on a pooled instance that served an older one), a page whose previous
+// one another instance served, or a token without an id. A listing thus
+// sees each directory's names as they were when it first read them (on the
+// store serving it; never names read before it began): a record created
 // after that, in a directory the listing has reached, is not listed (as
 // one created before the listing's position never was), and a record
 // removed since is skipped when its file is read.
 type listCache struct {
+	id   string          // the listing id its tokens carry
 	req  abi.ListRequest // PageToken: the token of the page that was served
 	dirs map[string][]string
 }
@@ -308,25 +316,23 @@ func (st *Store) names(c *listCache, dir string, dirs bool) ([]string, error) {
 	return out, nil
 }
 
-// sameListing reports whether req continues the listing whose page c
-// served: the same request, with that page's token.
-func sameListing(c *listCache, req *abi.ListRequest) bool {
-	a, b := c.req, *req
-	return a.Org == b.Org && a.Project == b.Project && a.HasProject == b.HasProject &&
-		a.Domain == b.Domain && a.HasDomain == b.HasDomain && a.Key == b.Key &&
-		a.PageToken == b.PageToken && a.Limit == b.Limit && a.AllOrgs == b.AllOrgs
-}
-
-// cacheFor returns the cache of the listing req continues, or a new one.
-func (st *Store) cacheFor(req *abi.ListRequest) *listCache {
+// cacheFor returns the cache of the listing req continues (the page at
+// at), or an empty one: for the listing id the token carries (this store
+// did not serve the page before, or no longer holds its names), or for a
+// new id on a first page or a token without one.
+func (st *Store) cacheFor(req *abi.ListRequest, at pos) *listCache {
 	st.lists.mu.Lock()
 	c := st.lists.next
 	st.lists.next = nil
 	st.lists.mu.Unlock()
-	if c == nil || req.PageToken == "" || !sameListing(c, req) {
-		c = &listCache{dirs: map[string][]string{}}
+	if c != nil && at.id != "" && c.id == at.id && c.req == *req {
+		return c
 	}
-	return c
+	id := at.id
+	if id == "" {
+		id = rand.Text()
+	}
+	return &listCache{id: id, dirs: map[string][]string{}}
 }
 
 // keep keeps c for the page after resp, if there is one.
@@ -350,28 +356,42 @@ func from(sorted []string, at string, resume bool) []string {
 	return sorted[sort.Search(len(sorted), func(i int) bool { return sorted[i] > at }):]
 }
 
-// pos is a position in listing order: organization, project, domain, key.
-type pos struct{ org, project, domain, key string }
+// pos is a position in listing order (organization, project, domain,
+// key), and the id of the listing that reached it ("" in a token from
+// before listing ids).
+type pos struct{ org, project, domain, key, id string }
 
-// pageToken encodes a position; names never contain '/'. A listing of one
-// organization leaves it out.
-func pageToken(p pos, allOrgs bool) string {
+// idMark starts the first field of a token that carries a listing id; no
+// name starts with it.
+const idMark = "~"
+
+// pageToken encodes a position of listing id; names never contain '/'. A
+// listing of one organization leaves the organization out.
+func pageToken(p pos, id string, allOrgs bool) string {
 	t := part(p.project) + "/" + part(p.domain) + "/" + p.key
 	if allOrgs {
 		t = p.org + "/" + t
 	}
-	return t
+	return idMark + id + "/" + t
 }
 
 // parseToken decodes a page token of a listing of org, or of every
-// organization.
+// organization. A token without a listing id (made before there were
+// any) is still a position.
 func parseToken(t, org string, allOrgs bool) (pos, error) {
+	var id string
+	if rest, ok := strings.CutPrefix(t, idMark); ok {
+		var found bool
+		if id, t, found = strings.Cut(rest, "/"); !found || !validName(id) {
+			return pos{}, abi.Errorf(abi.InvalidArgument, "bad page token")
+		}
+	}
 	f := strings.Split(t, "/")
 	if allOrgs && len(f) == 4 {
-		return pos{f[0], unpart(f[1]), unpart(f[2]), f[3]}, nil
+		return pos{f[0], unpart(f[1]), unpart(f[2]), f[3], id}, nil
 	}
 	if !allOrgs && len(f) == 3 {
-		return pos{org, unpart(f[0]), unpart(f[1]), f[2]}, nil
+		return pos{org, unpart(f[0]), unpart(f[1]), f[2], id}, nil
 	}
 	return pos{}, abi.Errorf(abi.InvalidArgument, "bad page token")
 }
@@ -379,31 +399,32 @@ func parseToken(t, org string, allOrgs bool) (pos, error) {
 // List implements guest.Store; with AllOrgs (ABI 1.3) it lists every
 // organization, in (org, project, domain, key) order.
 func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
-	c := st.cacheFor(req)
-	resp, err := st.list(c, req)
+	if !req.AllOrgs && !validName(req.Org) {
+		return nil, abi.Errorf(abi.InvalidArgument, "invalid organization")
+	}
+	var at pos
+	if req.PageToken != "" {
+		var err error
+		if at, err = parseToken(req.PageToken, req.Org, req.AllOrgs); err != nil {
+			return nil, err
+		}
+	}
+	c := st.cacheFor(req, at)
+	resp, err := st.list(c, req, at)
 	if err == nil {
 		st.keep(c, req, resp)
 	}
 	return resp, err
 }
 
-func (st *Store) list(c *listCache, req *abi.ListRequest) (*abi.ListResponse, error) {
-	if !req.AllOrgs && !validName(req.Org) {
-		return nil, abi.Errorf(abi.InvalidArgument, "invalid organization")
-	}
+// list serves the page of req after at, reading directories through c.
+func (st *Store) list(c *listCache, req *abi.ListRequest, at pos) (*abi.ListResponse, error) {
 	limit := int(req.Limit)
 	if limit <= 0 {
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	var at pos
 	hasAfter := req.PageToken != ""
-	if hasAfter {
-		var err error
-		if at, err = parseToken(req.PageToken, req.Org, req.AllOrgs); err != nil {
-			return nil, err
-		}
-	}
 	orgs := []string{req.Org}
 	if req.AllOrgs {
 		var err error
@@ -446,7 +467,7 @@ func (st *Store) list(c *listCache, req *abi.ListRequest) (*abi.ListResponse, er
 						continue
 					}
 					if len(resp.Records)+len(resp.Damaged) == limit {
-						resp.NextPageToken = pageToken(last(resp), req.AllOrgs)
+						resp.NextPageToken = pageToken(last(resp), c.id, req.AllOrgs)
 						return resp, nil
 					}
 					s := abi.Scope{Org: o, Project: p, Domain: d}
@@ -455,7 +476,7 @@ func (st *Store) list(c *listCache, req *abi.ListRequest) (*abi.ListResponse, er
 					case err == nil:
 						n := len(r.Sealed) + 256
 						if size+n > pageBytes && len(resp.Records)+len(resp.Damaged) > 0 {
-							resp.NextPageToken = pageToken(last(resp), req.AllOrgs)
+							resp.NextPageToken = pageToken(last(resp), c.id, req.AllOrgs)
 							return resp, nil
 						}
 						size += n
@@ -486,7 +507,7 @@ func last(r *abi.ListResponse) pos {
 			s, k = d.Scope, d.Key
 		}
 	}
-	return pos{s.Org, s.Project, s.Domain, k}
+	return pos{org: s.Org, project: s.Project, domain: s.Domain, key: k}
 }
 
 // after reports whether (a, ak) comes after (b, bk) in listing order:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -663,5 +664,139 @@ func TestOnSharesListings(t *testing.T) {
 	}
 	if n != 6 || reads != 3 {
 		t.Fatalf("%d records with %d directory reads, want 6 with 3", n, reads)
+	}
+}
+
+// keysOf lists req to its end on the stores given, one page each in turn
+// (the last one serving the rest), and returns the keys and tokens.
+func keysOf(t *testing.T, req abi.ListRequest, stores ...*filestore.Store) (keys, tokens []string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		resp, err := stores[min(i, len(stores)-1)].List(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range resp.Records {
+			keys = append(keys, r.Key)
+		}
+		if resp.NextPageToken == "" {
+			return keys, tokens
+		}
+		tokens = append(tokens, resp.NextPageToken)
+		req.PageToken = resp.NextPageToken
+	}
+}
+
+// Two pooled instances of the store, X and Y: X served page 1 of a listing
+// that was then abandoned; a later listing's page 1 goes to Y and reaches
+// the same position, and its page 2 goes to X. X must not continue it
+// from the names the abandoned listing read (which lack K9).
+func TestListCacheIsPerListing(t *testing.T) {
+	dir := t.TempDir()
+	c := fsgrant.New(dir).Begin(context.Background())
+	defer c.End()
+	x, y := filestore.New(c), filestore.New(c)
+	for i := range 6 {
+		if _, err := x.Create(rec("p", "", fmt.Sprintf("K%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := abi.ListRequest{Org: "acme", Limit: 3}
+	old, err := x.List(&req) // abandoned: X keeps its names
+	if err != nil || old.NextPageToken == "" {
+		t.Fatalf("page 1: %v, token %t", err, old.NextPageToken != "")
+	}
+	if _, err := y.Create(rec("p", "", "K9")); err != nil {
+		t.Fatal(err)
+	}
+	keys, tokens := keysOf(t, req, y, x)
+	if want := "[K0 K1 K2 K3 K4 K5 K9]"; fmt.Sprint(keys) != want {
+		t.Fatalf("a listing started after K9 was created listed %v, want %s", keys, want)
+	}
+	if tokens[0] == old.NextPageToken {
+		t.Fatalf("two listings reached the same position with the same token %q", old.NextPageToken)
+	}
+	// Each token of one listing carries its id: the same prefix.
+	id, _, _ := strings.Cut(tokens[0], "/")
+	for _, tok := range tokens {
+		if !strings.HasPrefix(tok, id+"/") {
+			t.Fatalf("tokens %q do not share the listing id", tokens)
+		}
+	}
+}
+
+// A token from before listing ids (a bare position) still continues a
+// listing, reading afresh even where a cached listing stands at that
+// position; and its next token carries an id again.
+func TestListTokenWithoutID(t *testing.T) {
+	dir := t.TempDir()
+	c := &countingFS{Call: fsgrant.New(dir).Begin(context.Background())}
+	defer c.End()
+	s := filestore.New(c)
+	for i := range 6 {
+		if _, err := s.Create(rec("p", "", fmt.Sprintf("K%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := abi.ListRequest{Org: "acme", Limit: 2}
+	if _, err := s.List(&req); err != nil { // cached, at K1
+		t.Fatal(err)
+	}
+	if _, err := s.Create(rec("p", "", "K2a")); err != nil {
+		t.Fatal(err)
+	}
+	c.readDirs = 0
+	req.PageToken = "p/@/K1"
+	resp, err := s.List(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Records[0].Key + " " + resp.Records[1].Key; got != "K2 K2a" || c.readDirs != 3 {
+		t.Fatalf("old token: %s with %d directory reads, want K2 K2a with 3", got, c.readDirs)
+	}
+	if !strings.HasPrefix(resp.NextPageToken, "~") {
+		t.Fatal("the page after an old token has a token without a listing id")
+	}
+	// The listing goes on from the names that page read.
+	c.readDirs = 0
+	req.PageToken = resp.NextPageToken
+	keys, _ := keysOf(t, req, s)
+	if fmt.Sprint(keys) != "[K3 K4 K5]" || c.readDirs != 0 {
+		t.Fatalf("rest: %v with %d directory reads, want [K3 K4 K5] with 0", keys, c.readDirs)
+	}
+	// All-organizations tokens without an id still work too.
+	keys, _ = keysOf(t, abi.ListRequest{AllOrgs: true, Limit: 2, PageToken: "acme/p/@/K4"}, s)
+	if fmt.Sprint(keys) != "[K5]" {
+		t.Fatalf("old all-organizations token: %v", keys)
+	}
+	for _, tok := range []string{"~", "~/p/@/K1", "~x!/p/@/K1", "~abc", "~abc/p/@", "~abc/~def/p/@/K1"} {
+		if _, err := s.List(&abi.ListRequest{Org: "acme", PageToken: tok}); code(err) != abi.InvalidArgument {
+			t.Fatalf("token %q: %v", tok, err)
+		}
+	}
+}
+
+// A page token is whatever the host sends back: any string is a page or
+// INVALID_ARGUMENT, and no page answers with its own token.
+func TestListAnyPageToken(t *testing.T) {
+	d := fsgrant.New(t.TempDir())
+	call(d, func(s *filestore.Store) {
+		for i := range 4 {
+			if _, err := s.Create(rec("p", "", fmt.Sprintf("K%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	kept := filestore.New(nil)
+	for _, tok := range []string{"", "p/@/K1", "acme/p/@/K1", "~ABC/p/@/K1", "~ABC/acme/p/@/K1", "~", "~/", "~A/~B/p/@/K", "@/@/", "p/@/K1/", "~A//@/", "/", "~A/acme//@/K3"} {
+		for _, allOrgs := range []bool{false, true} {
+			c := d.Begin(context.Background())
+			req := &abi.ListRequest{Org: "acme", AllOrgs: allOrgs, Limit: 2, PageToken: tok}
+			resp, err := kept.On(c).List(req)
+			c.End()
+			if err != nil && code(err) != abi.InvalidArgument || err == nil && resp.NextPageToken != "" && resp.NextPageToken == tok {
+				t.Fatalf("token %q (all organizations %t): %v", tok, allOrgs, err)
+			}
+		}
 	}
 }
