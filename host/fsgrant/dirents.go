@@ -10,6 +10,10 @@ const (
 	kindUnknown // the filesystem did not say
 )
 
+// listed reports whether a listing shows an entry of kind k: directories
+// and regular files only.
+func (k entryKind) listed() bool { return k == kindDir || k == kindFile }
+
 // rawEntry is one name of a directory as the kernel listed it.
 type rawEntry struct {
 	name string

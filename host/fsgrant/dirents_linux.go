@@ -39,19 +39,7 @@ func readDirFile(f *os.File) ([]rawEntry, error) {
 			if n <= 0 {
 				return
 			}
-			if err := parseDirents(buf[:n], func(name string, typ uint8) {
-				if name == "." || name == ".." {
-					return
-				}
-				k := kindOf(typ)
-				if k == kindUnknown {
-					var st unix.Stat_t
-					if unix.Fstatat(int(fd), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-						k = kindOfMode(st.Mode)
-					}
-				}
-				out = append(out, rawEntry{name: name, kind: k})
-			}); err != nil {
+			if out, err = appendDirents(out, int(fd), buf[:n]); err != nil {
 				lerr = err
 				return
 			}
@@ -60,6 +48,27 @@ func readDirFile(f *os.File) ([]rawEntry, error) {
 		return nil, err
 	}
 	return out, lerr
+}
+
+// appendDirents appends to out the entries of buf, dirent64 records read
+// from the directory fd, without "." and "..". An entry of type DT_UNKNOWN
+// is fstatat'ed relative to fd without following a symlink; one that
+// cannot be (it was removed since) stays kindUnknown, which is not listed.
+func appendDirents(out []rawEntry, fd int, buf []byte) ([]rawEntry, error) {
+	err := parseDirents(buf, func(name string, typ uint8) {
+		if name == "." || name == ".." {
+			return
+		}
+		k := kindOf(typ)
+		if k == kindUnknown {
+			var st unix.Stat_t
+			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				k = kindOfMode(st.Mode)
+			}
+		}
+		out = append(out, rawEntry{name: name, kind: k})
+	})
+	return out, err
 }
 
 func kindOf(typ uint8) entryKind {

@@ -3,6 +3,7 @@ package fsgrant
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,4 +137,103 @@ func FuzzParseDirents(f *testing.F) {
 			}
 		})
 	})
+}
+
+// An entry whose type the filesystem does not report (DT_UNKNOWN) is
+// fstatat'ed relative to the directory's descriptor, never the working
+// directory, and without following a link: symlinks (to a file, to a
+// directory, out of the directory, dangling), FIFOs and sockets are never
+// listed; files and directories are; a name removed since is not listed.
+func TestDirentsUnknownType(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(name string) string { return filepath.Join(dir, name) }
+	must(os.WriteFile(in("file"), []byte("x"), 0o600))
+	must(os.Mkdir(in("sub"), 0o700))
+	must(os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o600))
+	must(os.Symlink("file", in("linkfile")))
+	must(os.Symlink("sub", in("linkdir")))
+	must(os.Symlink(outside, in("linkout")))
+	must(os.Symlink(filepath.Join(outside, "secret"), in("linkoutfile")))
+	must(os.Symlink("missing", in("dangling")))
+	must(unix.Mkfifo(in("fifo"), 0o600))
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	must(err)
+	defer unix.Close(sock)
+	must(unix.Bind(sock, &unix.SockaddrUnix{Name: in("sock")}))
+	// The working directory holds the same names with other types (file
+	// and sub swapped, the links as plain files), so that a stat relative
+	// to it, or one that followed a link, gives another answer.
+	cwd := t.TempDir()
+	must(os.Mkdir(filepath.Join(cwd, "file"), 0o700))
+	must(os.WriteFile(filepath.Join(cwd, "sub"), nil, 0o600))
+	for _, n := range []string{"linkfile", "linkdir", "linkout", "linkoutfile", "dangling", "fifo", "sock", "gone"} {
+		must(os.WriteFile(filepath.Join(cwd, n), nil, 0o600))
+	}
+	t.Chdir(cwd)
+
+	want := map[string]entryKind{
+		"file": kindFile, "sub": kindDir,
+		"linkfile": kindOther, "linkdir": kindOther, "linkout": kindOther, "linkoutfile": kindOther, "dangling": kindOther,
+		"fifo": kindOther, "sock": kindOther,
+		"gone": kindUnknown, // listed by the kernel, removed before the stat
+	}
+	buf := append(dirent(".", unix.DT_UNKNOWN), dirent("..", unix.DT_UNKNOWN)...)
+	for name := range want {
+		buf = append(buf, dirent(name, unix.DT_UNKNOWN)...)
+	}
+	f, err := os.Open(dir)
+	must(err)
+	defer f.Close()
+	ents, err := appendDirents(nil, int(f.Fd()), buf)
+	must(err)
+	got := map[string]entryKind{}
+	var listed []string
+	for _, e := range ents {
+		got[e.name] = e.kind
+		if e.kind.listed() {
+			listed = append(listed, e.name)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("kinds %v, want %v", got, want)
+	}
+	slices.Sort(listed)
+	if want := []string{"file", "sub"}; !slices.Equal(listed, want) {
+		t.Fatalf("listed %q, want %q", listed, want)
+	}
+	// A known type is taken as given, without a stat: "file" says
+	// directory here, and "gone" is a regular file.
+	ents, err = appendDirents(nil, int(f.Fd()), append(dirent("file", unix.DT_DIR), dirent("gone", unix.DT_REG)...))
+	must(err)
+	if want := []rawEntry{{"file", kindDir}, {"gone", kindFile}}; !slices.Equal(ents, want) {
+		t.Fatalf("known types: %+v, want %+v", ents, want)
+	}
+}
+
+// kindOf and kindOfMode list directories and regular files only.
+func TestKinds(t *testing.T) {
+	for typ, want := range map[uint8]entryKind{
+		unix.DT_DIR: kindDir, unix.DT_REG: kindFile, unix.DT_UNKNOWN: kindUnknown,
+		unix.DT_LNK: kindOther, unix.DT_FIFO: kindOther, unix.DT_SOCK: kindOther,
+		unix.DT_CHR: kindOther, unix.DT_BLK: kindOther, unix.DT_WHT: kindOther, 255: kindOther,
+	} {
+		if got := kindOf(typ); got != want {
+			t.Errorf("kindOf(%d) = %d, want %d", typ, got, want)
+		}
+	}
+	for mode, want := range map[uint32]entryKind{
+		unix.S_IFDIR | 0o755: kindDir, unix.S_IFREG | 0o600: kindFile, unix.S_IFREG | unix.S_ISUID | 0o4755: kindFile,
+		unix.S_IFLNK | 0o777: kindOther, unix.S_IFIFO | 0o600: kindOther, unix.S_IFSOCK | 0o755: kindOther,
+		unix.S_IFCHR | 0o600: kindOther, unix.S_IFBLK | 0o600: kindOther, 0: kindOther,
+	} {
+		if got := kindOfMode(mode); got != want {
+			t.Errorf("kindOfMode(%o) = %d, want %d", mode, got, want)
+		}
+	}
 }

@@ -314,7 +314,7 @@ func (d *Dir) ReadDir(p string) ([]abi.DirEntry, error) {
 			}
 			continue
 		}
-		if e.kind == kindDir || e.kind == kindFile {
+		if e.kind.listed() {
 			out = append(out, abi.DirEntry{Name: name, Dir: e.kind == kindDir})
 		}
 	}
