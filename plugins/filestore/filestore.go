@@ -27,7 +27,7 @@
 package filestore
 
 import (
-	"crypto/rand"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,9 +330,23 @@ func (st *Store) cacheFor(req *abi.ListRequest, at pos) *listCache {
 	}
 	id := at.id
 	if id == "" {
-		id = rand.Text()
+		id = newListingID()
 	}
 	return &listCache{id: id, dirs: map[string][]string{}}
+}
+
+// newListingID returns 26 random characters of base32's alphabet (130
+// bits, as crypto/rand.Text). math/rand/v2's generator is seeded by the
+// host's random source; the id needs to be unique, not secret, and
+// crypto/rand would link fmt and reflect into the guest (through
+// math/big), which TestGuestsStaySmall refuses.
+func newListingID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	b := make([]byte, 26)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(b)
 }
 
 // keep keeps c for the page after resp, if there is one.
