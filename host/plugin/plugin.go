@@ -200,6 +200,16 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	return p, err
 }
 
+// stubTrapped reports whether a start failed as a stub that wazero
+// compiled for what it is fails: a trap at its first instruction,
+// `unreachable`. Any other failure (a start that ran out of time on a busy
+// machine) is the module's own, and its marker stays: dropping it would
+// make the next process compile the module again (TestEtcdLeaderKilled
+// saw concurrent creates print the compile line).
+func stubTrapped(err error) bool {
+	return strings.Contains(err.Error(), "wasm error: unreachable")
+}
+
 // load is Load; with stub, the module may be compiled as its stub, and
 // when that stub does not start load returns nil and no error.
 func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err error) {
@@ -278,7 +288,7 @@ func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err erro
 		WithStderr(io.Discard)
 
 	inst, err := p.newInstance(ctx)
-	if err != nil && p.stub {
+	if err != nil && p.stub && stubTrapped(err) {
 		p.Close(ctx)
 		return nil, nil
 	}
