@@ -17,17 +17,13 @@ import (
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/abi/guest"
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
-	"github.com/flytesecrets/flyte/host/fsgrant"
 	"github.com/flytesecrets/flyte/host/identity"
-	"github.com/flytesecrets/flyte/host/plugin"
-	"github.com/flytesecrets/flyte/host/sanitize"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/secrets"
 	"github.com/flytesecrets/flyte/host/state"
-	"github.com/flytesecrets/flyte/plugins/filestore"
+	"github.com/flytesecrets/flyte/internal/nativestore"
 )
 
 // fill adds the secrets first..last-1 to e's store and says how long it
@@ -206,35 +202,6 @@ func cmpErr(a, b error) error {
 	return b
 }
 
-// nativeStore is a secrets.Store that runs the filestore plugin's dispatch
-// in this process over the fs capability, as cmd/flyte/native_baseline.go
-// does for flyte-native (which, being package main of another command,
-// cannot be imported): bounded requests and answers, the same per-call
-// directory view (fsgrant.Call, whose locks are released when the call
-// returns), a non-OK status as an *abi.StatusError with the plugin's
-// sanitized message.
-type nativeStore struct {
-	dir *fsgrant.Dir
-}
-
-func newNativeStore(dir string) secrets.Store { return &nativeStore{dir: fsgrant.New(dir)} }
-
-func (s *nativeStore) Call(ctx context.Context, op abi.Op, in []byte) ([]byte, error) {
-	if len(in) > abi.MaxMessage {
-		return nil, &plugin.Error{Plugin: filestore.Info.Name, Msg: "request too large"}
-	}
-	ctx, cancel := context.WithTimeout(ctx, plugin.DefaultTimeout)
-	defer cancel()
-	fs := s.dir.Begin(ctx)
-	defer fs.End()
-	st, out := guest.Dispatch(guest.StoreHandler(filestore.Info, filestore.New(fs)), op, in)
-	if len(out) > abi.MaxMessage {
-		return nil, &plugin.Error{Plugin: filestore.Info.Name, Msg: "answer larger than the limit"}
-	}
-	if st == abi.OK {
-		return out, nil
-	}
-	var msg abi.ErrorMessage
-	_ = abi.Unmarshal(out, &msg)
-	return nil, &abi.StatusError{Code: st, Message: sanitize.Text(msg.Message)}
-}
+// newNativeStore links the filestore's code in this process, as
+// flyte-native does (internal/nativestore).
+func newNativeStore(dir string) secrets.Store { return nativestore.New(dir) }
