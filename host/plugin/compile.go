@@ -37,7 +37,8 @@ import (
 // inside the cache (compiling-*): wazero compiles (and validates) the real
 // module there, then the stub, and the stub's entry is replaced by a hard
 // link to the real one; both entries are renamed into the cache, and only
-// then is the marker compiled2-<sha256> written, naming the stub's entry.
+// then is the marker compiled2-<sha256>-<wazero's directory> written,
+// naming the stub's entry.
 // A warm load uses the stub only when the marker names an entry that
 // exists, and checks after the compile that wazero did not replace it: a
 // stub compiled for what it is (every call traps) is never run; the load
@@ -410,9 +411,17 @@ func (m marker) format() []byte {
 	return b.Bytes()
 }
 
-// markerPath is the marker of the module whose SHA-256 is sum.
+// markerPath is the marker of the module whose SHA-256 is sum, for this
+// wazero's directory of entries: compiled2-SUM-wazero-VERSION-ARCH-OS. Two
+// flyte builds of different wazero versions (or one that finds no version
+// in its build information: "dev") sharing a cache keep their entries in
+// two directories, and so their markers apart too: with one marker per
+// module, each would find the other's, compile again and write its own,
+// and the next run of the other would do the same (TestEtcdLeaderKilled
+// printed the compile line in CI, where test binaries of both kinds share
+// one cache).
 func (h *Host) markerPath(sum string) string {
-	return filepath.Join(h.opts.CacheDir, markerPrefix+sum)
+	return filepath.Join(h.opts.CacheDir, markerPrefix+sum+"-"+filepath.Base(h.entryDir))
 }
 
 // readMarker reads the marker of a module: ok is false when it has none

@@ -206,7 +206,7 @@ func TestStubFallback(t *testing.T) {
 			p := loadBuiltin(t, cache, &w)
 			m := marker1(t, cache)
 			m = c.tamper(filepath.Join(cache, cacheSubdir, m.dir), m)
-			h := &Host{opts: Options{CacheDir: cache}}
+			h := &Host{opts: Options{CacheDir: cache}, entryDir: entryDir(cache)}
 			h.writeMarker(p.SHA256, m)
 			w.Reset()
 			if p := loadBuiltin(t, cache, &w); p.stub {
@@ -404,4 +404,26 @@ func TestStubsOfModulesWithTheSameSections(t *testing.T) {
 	want("A warm after B", true, s, err, aCode)
 	s, err = call(wb, "b")
 	want("B warm", true, s, err, abi.NotFound)
+}
+
+// Two flyte builds of different wazero versions sharing a cache keep
+// their markers apart: the other's compile does not make this one's next
+// load cold (each would otherwise compile after every run of the other).
+func TestMarkerPerWazeroVersion(t *testing.T) {
+	cache := t.TempDir()
+	var w bytes.Buffer
+	p := loadBuiltin(t, cache, &w)
+	if w.Len() == 0 {
+		t.Fatal("the first load showed no compile")
+	}
+	// What a build of another wazero writes after its own compile.
+	other := &Host{opts: Options{CacheDir: cache}, entryDir: filepath.Join(cache, cacheSubdir, "wazero-v0.0.1-amd64-linux")}
+	other.writeMarker(p.SHA256, marker{dir: "wazero-v0.0.1-amd64-linux", stub: strings.Repeat("a", 64)})
+	w.Reset()
+	if p := loadBuiltin(t, cache, &w); !p.stub {
+		t.Error("the warm load after another version's compile used no stub")
+	}
+	if w.Len() != 0 {
+		t.Fatalf("the warm load after another version's compile showed: %q", w.String())
+	}
 }
