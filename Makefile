@@ -138,6 +138,8 @@ fuzz:
 	$(GO) test ./host/fsgrant -run XXX -fuzz '^FuzzParseDirents$$' -fuzztime 30s
 	$(GO) test ./cmd/flyte -run XXX -fuzz '^FuzzScopeFlags$$' -fuzztime 30s
 	$(GO) test ./host/sanitize -run XXX -fuzz '^FuzzText$$' -fuzztime 30s
+	$(GO) test ./host/agent -run XXX -fuzz '^FuzzReply$$' -fuzztime 30s
+	$(GO) test ./host/agent -run XXX -fuzz '^FuzzRequest$$' -fuzztime 30s
 	$(GO) test ./host/secretfile -run XXX -fuzz '^FuzzValidName$$' -fuzztime 30s
 	$(GO) test ./host/inject -run XXX -fuzz '^FuzzParsePlans$$' -fuzztime 30s
 	$(GO) test ./host/inject -run XXX -fuzz '^FuzzParseGoBuildID$$' -fuzztime 30s

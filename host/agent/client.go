@@ -1,0 +1,371 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startTimeout bounds the start of an agent, and waitTimeout the exit of
+// one that was asked to stop.
+const (
+	startTimeout = 30 * time.Second
+	waitTimeout  = 10 * time.Second
+)
+
+// DirFor is the agent's directory for the environment getenv describes:
+// $XDG_RUNTIME_DIR/flyte, or else flyte-agent-UID in the temporary
+// directory ($TMPDIR, else /tmp). One agent serves each directory.
+func DirFor(getenv func(string) string) string {
+	if d := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(filepath.Clean(d), "flyte")
+	}
+	tmp := getenv("TMPDIR")
+	if !filepath.IsAbs(tmp) {
+		tmp = "/tmp"
+	}
+	return filepath.Join(filepath.Clean(tmp), fmt.Sprintf("flyte-agent-%d", os.Geteuid()))
+}
+
+// Client reaches the agent of a directory, and starts it when needed.
+type Client struct {
+	// Dir is the agent's directory (DirFor).
+	Dir string
+	// Build is this flyte's build id: an agent of another build is told
+	// to stop and replaced, never used.
+	Build string
+	// Command starts an agent: a program and its arguments, to which Dir
+	// is appended. The agent gets no environment, no standard streams,
+	// a session of its own, and "/" as its working directory.
+	Command []string
+}
+
+// UnavailableError says the agent could not be reached or started, or
+// went away during a request. Sent says the request had been sent: a
+// request that changes the store may then have been done.
+type UnavailableError struct {
+	Err  error
+	Sent bool
+}
+
+func (e *UnavailableError) Error() string { return "agent unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// ForeignError is an agent socket served by a process of another uid.
+type ForeignError struct{ UID uint32 }
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("the agent socket is served by uid %d, not by you (uid %d): refused", e.UID, os.Geteuid())
+}
+
+// ErrNotRunning says no agent of this build serves the directory.
+var ErrNotRunning = errors.New("no agent is running")
+
+// Call sends the request op with the body req and the configuration
+// setup, starting an agent if none runs, and decodes the answer into
+// resp. The agent's standard error output goes to stderr as it comes;
+// created is the identity file the request created, if any. The error is
+// an *UnavailableError when the agent could not serve the request; any
+// other error is the request's own, as an in-process core would have
+// returned it (with its message, hint and fields).
+func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp any, stderr io.Writer) (created string, err error) {
+	conn, _, err := c.connect(true)
+	if err != nil {
+		return "", &UnavailableError{Err: err}
+	}
+	defer conn.Close()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	err = send(conn, request{Op: op, Setup: setup, Body: body})
+	clear(body)
+	if err != nil {
+		return "", &UnavailableError{Err: err}
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for {
+		var r reply
+		if err := receive(conn, MaxFrame, &r); err != nil {
+			return "", &UnavailableError{Err: err, Sent: true}
+		}
+		if !r.Done {
+			if stderr != nil {
+				_, _ = stderr.Write(r.Stderr)
+			}
+			continue
+		}
+		if len(r.Body) > 0 && resp != nil {
+			uerr := json.Unmarshal(r.Body, resp)
+			clear(r.Body)
+			if uerr != nil && r.Err == nil {
+				return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", uerr), Sent: true}
+			}
+		}
+		if r.Err != nil {
+			return r.Created, r.Err.decode()
+		}
+		return r.Created, nil
+	}
+}
+
+// Start starts the agent unless one of this build runs, and returns its
+// status.
+func (c *Client) Start() (*Status, error) {
+	conn, st, err := c.connect(true)
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	return st, nil
+}
+
+// Status returns the running agent's status, or ErrNotRunning; an agent
+// of another build is reported as ErrNotRunning with its status.
+func (c *Client) Status() (*Status, error) {
+	conn, st, err := c.connect(false)
+	if err != nil {
+		return st, err
+	}
+	defer conn.Close()
+	if err := send(conn, request{Op: OpStatus}); err != nil {
+		return nil, err
+	}
+	var r reply
+	if err := receive(conn, 64<<10, &r); err != nil {
+		return nil, err
+	}
+	var now Status
+	if err := json.Unmarshal(r.Body, &now); err != nil {
+		return nil, err
+	}
+	return &now, nil
+}
+
+// Stop asks the running agent, of any build, to exit, and waits until it
+// has. It reports whether one was running.
+func (c *Client) Stop() (bool, error) {
+	d, err := openDir(c.Dir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	conn, _, err := c.dial(d)
+	if err != nil {
+		if errors.Is(err, ErrNotRunning) {
+			return false, nil
+		}
+		return false, err
+	}
+	stopErr := stopOn(conn)
+	conn.Close()
+	if stopErr != nil {
+		return true, stopErr
+	}
+	return true, waitGone(d)
+}
+
+// connect returns a connection to the agent of this build, after its
+// welcome, ready for a request; with start, an agent that is missing,
+// gone (a stale socket) or of another build is (re)started first.
+func (c *Client) connect(start bool) (*net.UnixConn, *Status, error) {
+	if !supported {
+		return nil, nil, errUnsupported
+	}
+	d, err := openDir(c.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Close()
+	conn, st, err := c.dial(d)
+	switch {
+	case err == nil && c.ours(st):
+		return conn, st, nil
+	case err == nil:
+		conn.Close()
+		if !start {
+			return nil, st, fmt.Errorf("%w of this build (the running agent is of build %s)", ErrNotRunning, st.Build)
+		}
+	case !start || !errors.Is(err, ErrNotRunning):
+		return nil, nil, err
+	}
+	// Two first commands start one agent: the second waits for the first.
+	lk, _, err := d.lock(startLock, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lk.Close()
+	conn, st, err = c.dial(d)
+	switch {
+	case err == nil && c.ours(st):
+		return conn, st, nil
+	case err == nil: // another build: it stops, and is replaced
+		err = stopOn(conn)
+		conn.Close()
+		if err == nil {
+			err = waitGone(d)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot stop the agent of another build: %w", err)
+		}
+	case !errors.Is(err, ErrNotRunning):
+		return nil, nil, err
+	}
+	if err := c.spawn(); err != nil {
+		return nil, nil, err
+	}
+	conn, st, err = c.dial(d)
+	if err == nil && !c.ours(st) {
+		conn.Close()
+		return nil, nil, fmt.Errorf("the agent started is of build %s, not %s", st.Build, c.Build)
+	}
+	return conn, st, err
+}
+
+func (c *Client) ours(st *Status) bool {
+	return st.Version == Version && st.Build == c.Build && c.Build != ""
+}
+
+// dial connects to the socket in d, checks that the agent runs as this
+// user, and exchanges the hello and the welcome. A socket that is missing
+// or that nobody listens on is ErrNotRunning.
+func (c *Client) dial(d *socketDir) (*net.UnixConn, *Status, error) {
+	addr, err := d.socketAddr()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: addr, Net: "unix"})
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, nil, ErrNotRunning
+		}
+		return nil, nil, fmt.Errorf("cannot connect to the agent: %w", err)
+	}
+	uid, err := peerUID(conn)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if int(uid) != os.Geteuid() {
+		conn.Close()
+		return nil, nil, &ForeignError{UID: uid}
+	}
+	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	var st Status
+	if err := send(conn, hello{Version: Version, Build: c.Build}); err != nil {
+		conn.Close()
+		return nil, nil, ErrNotRunning // it went away meanwhile
+	}
+	if err := receive(conn, 64<<10, &st); err != nil {
+		conn.Close()
+		return nil, nil, ErrNotRunning
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, &st, nil
+}
+
+// stopOn asks the agent at the other end of conn, after its welcome, to
+// exit.
+func stopOn(conn *net.UnixConn) error {
+	if err := send(conn, request{Op: OpStop}); err != nil {
+		return err
+	}
+	var r reply
+	return receive(conn, 64<<10, &r)
+}
+
+// waitGone waits until no agent holds d's run lock.
+func waitGone(d *socketDir) error {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		lk, ok, err := d.lock(runLock, false)
+		if err != nil {
+			return err
+		}
+		if ok {
+			lk.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the agent did not exit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// spawn starts an agent detached from this process, and waits until it
+// listens (or found another agent listening).
+func (c *Client) spawn() error {
+	if len(c.Command) == 0 {
+		return errors.New("no command to start the agent with")
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+	cmd := exec.Command(c.Command[0], append(slices.Clone(c.Command[1:]), c.Dir)...)
+	cmd.Env = []string{} // nothing of the client's (its identity variables least of all)
+	cmd.Dir = "/"
+	cmd.ExtraFiles = []*os.File{pw} // descriptor 3: "ready" once it listens
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return fmt.Errorf("cannot start the agent: %w", err)
+	}
+	go func() { _ = cmd.Wait() }() // reaped if it ends while this process lives
+	_ = pr.SetReadDeadline(time.Now().Add(startTimeout))
+	b, _ := io.ReadAll(io.LimitReader(pr, 64))
+	switch strings.TrimSpace(string(b)) {
+	case ReadyLine, BusyLine:
+		return nil
+	}
+	return errors.New("the agent did not start")
+}
+
+// What an agent started by a client writes on descriptor 3: it listens,
+// or another agent holds the directory.
+const (
+	ReadyLine = "ready"
+	BusyLine  = "busy"
+)
+
+// ServeMain is the agent's process (a client's Command): it listens on
+// the socket in dir, tells the client that started it on descriptor 3,
+// and serves until it is stopped or idle. It returns the process's exit
+// status.
+func ServeMain(dir, build string, idle time.Duration) int {
+	ready := os.NewFile(3, "ready")
+	tell := func(line string) {
+		if ready != nil {
+			_, _ = ready.WriteString(line + "\n")
+			ready.Close()
+		}
+	}
+	s, err := Listen(dir, build, idle)
+	if errors.Is(err, ErrRunning) {
+		tell(BusyLine)
+		return 0
+	}
+	if err != nil {
+		tell("error")
+		return 1
+	}
+	tell(ReadyLine)
+	if err := s.Serve(); err != nil {
+		return 1
+	}
+	return 0
+}
