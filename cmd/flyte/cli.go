@@ -39,7 +39,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdPluginInspect, cmdPluginInstall, cmdPluginRemove, cmdPluginTest, cmdConfigTrust, cmdIdentity, cmdStoreRecipientsList, cmdStoreRecipientsAdd, cmdStoreRecipientsRemove, cmdStoreRekey, cmdStoreAccept, cmdStoreMigrate, cmdCompletion, cmdVersion}
+	commands = []*command{cmdCreate, cmdUpdate, cmdGet, cmdDelete, cmdRun, cmdPluginList, cmdPluginInspect, cmdPluginInstall, cmdPluginRemove, cmdPluginTest, cmdConfigTrust, cmdIdentity, cmdStoreRecipientsList, cmdStoreRecipientsAdd, cmdStoreRecipientsRemove, cmdStoreRekey, cmdStoreAccept, cmdStoreMigrate, cmdAgentStart, cmdAgentStop, cmdAgentStatus, cmdCompletion, cmdVersion}
 }
 
 // cli is one invocation: its streams, environment and parsed flags.
@@ -74,6 +74,9 @@ type cli struct {
 
 	cfg  *config.Config
 	core *core.Core
+
+	coreOpts     core.Options // what engine made the core with (agent.go sends it to the agent)
+	agentCreated string       // the identity file the agent created for this command (agent.go)
 }
 
 // usageError is a misuse of the command line: exit 2.
@@ -106,6 +109,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}()
 	err := c.dispatch(args)
 	c.identityCreated() // identity.go
+	c.agentIdentityCreated()
 	return c.report(err)
 }
 
@@ -146,6 +150,9 @@ func (c *cli) report(err error) int {
 func (c *cli) dispatch(args []string) error {
 	if len(args) > 0 && args[0] == completeCmd { // the completion scripts' hidden entry (completion.go)
 		return c.complete(args[1:])
+	}
+	if len(args) == 2 && args[0] == agentServeArg { // the agent's process (agent.go)
+		return c.agentServe(args[1])
 	}
 	// Global flags may come before the command, as in flyte-sdk's flyte: they are parsed with the
 	// command's own flags, as if they followed its name, and errors name their original positions.
@@ -464,7 +471,7 @@ func (c *cli) engine() (*core.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.core = k
+	c.core, c.coreOpts = k, opts
 	return k, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/agent"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/internal/httpfixture"
 	"github.com/flytesecrets/flyte/internal/wasmtest"
@@ -33,6 +34,13 @@ func TestMain(m *testing.M) {
 	// FLYTE_IDENTITY_CMD's timeout, to see a hanging command stopped.
 	if d, err := time.ParseDuration(os.Getenv("FLYTE_TEST_IDENTITY_CMD_TIMEOUT")); err == nil {
 		identityCmdTimeout = d
+	}
+	// flyte run inside the test binary never starts an agent (it would
+	// start the test binary), nor do the flyte processes the tests start
+	// unless a script turns it on (TestScriptsAgent).
+	if filepath.Base(os.Args[0]) != "flyte" {
+		noAgent = true
+		os.Setenv(envNoAgent, "1")
 	}
 	testscript.Main(m, map[string]func(){
 		"flyte": main,
@@ -68,6 +76,16 @@ func scriptEnv(e *testscript.Env) error {
 	e.Setenv("XDG_CACHE_HOME", "")
 	e.Setenv("FLYTE_CONFIG", "")
 	e.Setenv("FLYTE_DEBUG", "")
+	// Each script has its own runtime directory, so its own agent (off
+	// unless TestScriptsAgent or the script turns it on), stopped when the
+	// script ends.
+	run := filepath.Join(e.WorkDir, ".run")
+	if err := os.Mkdir(run, 0o700); err != nil {
+		return err
+	}
+	e.Setenv("XDG_RUNTIME_DIR", run)
+	e.Setenv(envNoAgent, "1")
+	e.Defer(func() { stopScriptAgent(filepath.Base(e.WorkDir), run) })
 	for _, v := range identity.Variables {
 		e.Setenv(v, "")
 	}
@@ -130,6 +148,39 @@ var (
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, scriptParams(t))
+}
+
+// TestScriptsAgent runs the scripts again with the agent on: their output
+// must be the same. Each script has its own runtime directory, so its own
+// agent, stopped when it ends; the agents must have served the commands.
+func TestScriptsAgent(t *testing.T) {
+	p := scriptParams(t)
+	setup := p.Setup
+	p.Setup = func(e *testscript.Env) error {
+		if err := setup(e); err != nil {
+			return err
+		}
+		e.Setenv(envNoAgent, "")
+		return nil
+	}
+	agentServed.Clear()
+	testscript.Run(t, p)
+	if t.Failed() {
+		return
+	}
+	served := map[string]uint64{}
+	agentServed.Range(func(k, v any) bool { served[k.(string)] = v.(uint64); return true })
+	total := uint64(0)
+	for name, n := range served {
+		if n == 0 {
+			t.Errorf("%s: its agent served nothing", name)
+		}
+		total += n
+	}
+	if len(served) < 40 {
+		t.Errorf("only %d scripts had an agent serve their commands", len(served))
+	}
+	t.Logf("agents of %d scripts served %d requests", len(served), total)
 }
 
 // scriptParams are the scripts' settings: commands, conditions, and the
@@ -508,6 +559,20 @@ func TestScriptsAsUser(t *testing.T) {
 	}
 	t.Logf("as uid %d: %d scripts passed, %d skipped", nobody,
 		bytes.Count(out, []byte("--- PASS: TestScripts/")), bytes.Count(out, []byte("--- SKIP: TestScripts/")))
+}
+
+// agentServed holds, by script, how many requests its agent served, for
+// the scripts whose agent ran (stopScriptAgent).
+var agentServed sync.Map
+
+// stopScriptAgent stops the agent of a script's runtime directory run, if
+// one runs, and records what it served.
+func stopScriptAgent(name, run string) {
+	cl := &agent.Client{Dir: filepath.Join(run, "flyte"), Build: buildID()}
+	if st, err := cl.Status(); err == nil {
+		agentServed.Store(name, st.Served)
+	}
+	_, _ = cl.Stop()
 }
 
 // scriptFailures picks out of a verbose run's output the names of the

@@ -70,7 +70,7 @@ func (c *cli) run(args []string) error {
 		return withHint(usagef("missing command after --"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
 	}
 	name, argv := args[0], args[1:]
-	k, err := c.engine()
+	k, err := c.service() // agent.go: the agent, or the core in-process
 	if err != nil {
 		return err
 	}

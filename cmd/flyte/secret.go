@@ -207,7 +207,7 @@ func (c *cli) write(args []string, update bool) error {
 	if err != nil {
 		return err
 	}
-	k, err := c.engine()
+	k, err := c.service()
 	if err != nil {
 		return err
 	}
@@ -473,7 +473,7 @@ func (c *cli) get(args []string) error {
 	if c.fs.Changed("domain") || c.resolve {
 		req.Domain = &c.domain
 	}
-	k, err := c.engine()
+	k, err := c.service()
 	if err != nil {
 		return err
 	}
@@ -613,7 +613,7 @@ func (c *cli) delete(args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := c.engine()
+	k, err := c.service()
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
@@ -467,5 +468,24 @@ func put(t *testing.T, c *Client, setup *Setup, key string) {
 	}
 	if sec.Key != key || sec.Version != 1 {
 		t.Fatalf("created %+v", sec)
+	}
+}
+
+// An agent with no request for its idle period exits by itself, and takes
+// its socket with it.
+func TestIdleExit(t *testing.T) {
+	if DefaultIdle != 10*time.Minute {
+		t.Fatalf("DefaultIdle is %v; the README says 10 minutes", DefaultIdle)
+	}
+	dir := runDir(t)
+	s, err := Listen(dir, "A", time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(); err != nil { // returns once idle
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, socketName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket after the idle exit: %v", err)
 	}
 }

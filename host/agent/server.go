@@ -257,7 +257,7 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 		cancel()
 	}()
 	out := &stream{conn: conn}
-	w, err := s.warmFor(req.Setup)
+	w, key, err := s.warmFor(req.Setup)
 	if err != nil {
 		out.finish(reply{Err: encodeError(err)})
 		return
@@ -279,6 +279,36 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 	}
 	out.finish(r)
 	clear(body)
+	s.restamp(w, key, req.Setup)
+}
+
+// restamp files the core w, kept under key, under what its setup's key is
+// now: a store directory this request created, which the core holds open,
+// is no longer "absent", so that a request after the directory is removed
+// again gets a core of its own.
+func (s *Server) restamp(w *warm, key string, setup *Setup) {
+	now, err := setupKey(setup)
+	if err != nil || now == key {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cores[key] != w {
+		return
+	}
+	delete(s.cores, key)
+	if _, taken := s.cores[now]; !taken {
+		s.cores[now] = w
+		return
+	}
+	go w.close()
+}
+
+// close closes the core, after the request it serves, if any.
+func (w *warm) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.core.Close()
 }
 
 // do performs the operation op with the request body on k, and returns
@@ -340,28 +370,23 @@ func do(ctx context.Context, k *core.Core, op string, body json.RawMessage) (jso
 func malformed(err error) error { return fmt.Errorf("agent protocol: malformed request: %w", err) }
 
 // warmFor returns the core of setup's configuration, made on first use.
-func (s *Server) warmFor(setup *Setup) (*warm, error) {
+func (s *Server) warmFor(setup *Setup) (*warm, string, error) {
 	key, err := setupKey(setup)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if w, ok := s.cores[key]; ok {
 		w.used = time.Now()
-		return w, nil
+		return w, key, nil
 	}
 	if len(s.cores) >= maxCores {
 		oldest := slices.MinFunc(slices.Collect(maps.Keys(s.cores)), func(a, b string) int {
 			return s.cores[a].used.Compare(s.cores[b].used)
 		})
-		old := s.cores[oldest]
+		go s.cores[oldest].close()
 		delete(s.cores, oldest)
-		go func() {
-			old.mu.Lock() // after its request, if one is running
-			old.core.Close()
-			old.mu.Unlock()
-		}()
 	}
 	rl := &relay{}
 	opts := core.Options{CacheDir: setup.CacheDir, Progress: rl, Protected: setup.Protected, StateDir: setup.StateDir,
@@ -371,11 +396,11 @@ func (s *Server) warmFor(setup *Setup) (*warm, error) {
 	}
 	k, err := core.New(setup.Config, opts)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	w := &warm{core: k, relay: rl, used: time.Now()}
 	s.cores[key] = w
-	return w, nil
+	return w, key, nil
 }
 
 // setupKey names the core a setup is served on: a hash of the whole
