@@ -256,7 +256,7 @@ func asUserCmd(t *testing.T, e *isoEnv, uid int) func(args ...string) *exec.Cmd 
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = filepath.Join(root, "work")
 		cmd.Env = []string{"HOME=" + filepath.Join(root, "home"), "PATH=/usr/local/bin:/usr/bin:/bin",
-			"FLYTE_CACHE_DIR=" + filepath.Join(root, "cache"), "LANG=C"}
+			"FLYTE_CACHE_DIR=" + filepath.Join(root, "cache"), "LANG=C", "FLYTE_NO_AGENT=1"}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 		return cmd
 	}

@@ -74,6 +74,7 @@ func (e *isoEnv) environ() []string {
 		"FLYTE_CACHE_DIR=" + testCache,
 		"FLYTE_CONFIG=",
 		"FLYTE_DEBUG=",
+		"FLYTE_NO_AGENT=1", // no agent outlives the test (agent.go)
 		"XDG_CONFIG_HOME=",
 		"XDG_DATA_HOME=",
 		"XDG_CACHE_HOME=",
