@@ -16,11 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flytesecrets/flyte/abi"
-	"github.com/flytesecrets/flyte/host/builtin"
-	"github.com/flytesecrets/flyte/host/capability"
 	"github.com/flytesecrets/flyte/host/config"
-	"github.com/flytesecrets/flyte/host/grant"
-	"github.com/flytesecrets/flyte/host/plugin"
+	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/safefile"
 	"github.com/flytesecrets/flyte/host/scope"
 	"github.com/flytesecrets/flyte/host/state"
@@ -208,14 +205,11 @@ func (c *cli) pluginInstall(args []string) error {
 	if err != nil {
 		return err
 	}
-	stem := strings.TrimSuffix(filepath.Base(args[0]), ".wasm")
-	shown := name
-	if shown == "" {
-		shown = stem
-		if scope.ValidateName("plugin name", shown) != nil {
-			shown = "(file)"
-		}
+	abs, err := filepath.Abs(args[0])
+	if err != nil {
+		abs = args[0]
 	}
+	stem := strings.TrimSuffix(filepath.Base(args[0]), ".wasm")
 	target, err := c.ownConfigFile()
 	if err != nil {
 		return err
@@ -235,37 +229,35 @@ func (c *cli) pluginInstall(args []string) error {
 	if err := checkPluginDir(own, dir); err != nil {
 		return err
 	}
-	h, err := c.pluginHost()
+	in, err := core.InspectPlugin(c.ctx, c.pluginOptions(nil), nil, core.PluginRequest{File: abs, Wasm: wasm, Name: name})
 	if err != nil {
-		return err
-	}
-	defer h.Close()
-	in, err := h.Inspect(c.ctx, shown, wasm)
-	if err != nil {
-		return err
+		return pluginError(err)
 	}
 	if name == "" {
 		switch {
-		case in.Describe != nil && scope.ValidateName("plugin name", in.Describe.Name) == nil:
-			name = in.Describe.Name
+		case in.Declared && scope.ValidateName("plugin name", in.DeclaredName) == nil:
+			name = in.DeclaredName
 		case scope.ValidateName("plugin name", stem) == nil:
 			name = stem
 		default:
 			return withHint(usagef("the plugin declares no valid name, and its file name is not one"), "choose one with --name NAME")
 		}
 	}
-	if slices.Contains(builtin.Names(), name) {
+	if core.BuiltinName(name) {
 		return withHint(usagef("%s is the name of a built-in plugin", name), "choose another with --name NAME")
 	}
-	if in.Describe != nil && in.Describe.Kind == abi.KindInjector && (len(c.plug.grants) > 0 || len(c.plug.credentials) > 0) {
+	if in.Declared && in.Kind == abi.KindInjector && (len(c.plug.grants) > 0 || len(c.plug.credentials) > 0) {
 		return usagef("plugin %s is an injector: injectors get no capabilities, so --grant does not apply", name)
 	}
-	tables, _, err := c.parseGrants(name, true, own)
+	tables, err := c.grantTables(name, true)
 	if err != nil {
 		return err
 	}
+	if err := core.CheckGrants(c.pluginOptions(own), name, tables); err != nil {
+		return pluginError(err)
+	}
 	for capName := range tables {
-		if !slices.Contains(in.Capabilities, capName) {
+		if !slices.ContainsFunc(in.Capabilities, func(cp core.PluginCapability) bool { return cp.Name == capName }) {
 			return withHint(usagef("plugin %s does not use capability %q (it imports nothing of it)", name, capName),
 				"run 'flyte plugin inspect "+shownArg(args[0], "FILE.wasm")+"' for what it needs")
 		}
@@ -319,11 +311,7 @@ func (c *cli) pluginInstall(args []string) error {
 	if err != nil {
 		return err
 	}
-	kind := "a plugin of undeclared kind"
-	if in.Describe != nil {
-		kind = plugin.KindPhrase(in.Describe.Kind)
-	}
-	fmt.Fprintf(c.stdout, "installed plugin %s (%s, sha256 %s) as %s\n", name, kind, in.SHA256, dst)
+	fmt.Fprintf(c.stdout, "installed plugin %s (%s, sha256 %s) as %s\n", name, in.KindPhrase, in.SHA256, dst)
 	fmt.Fprintf(c.stdout, "added [plugins.%s] to %s\n", name, target)
 	if cwd, err := os.Getwd(); err == nil && c.configPath == "" && c.getenv(config.EnvConfig) == "" {
 		if p, _ := config.Search(cwd); p != "" {
@@ -334,32 +322,14 @@ func (c *cli) pluginInstall(args []string) error {
 }
 
 // checkPluginDir refuses to install into dir, flyte's installed plugins,
-// when a directory cfg grants reaches it: the store's (store.path) or a
-// plugin's [plugins.NAME.grant.fs], checked as loading checks them
-// (host/grant), since from then on every command would refuse that grant.
+// when a directory cfg grants reaches it (core.CheckPluginDir).
 func checkPluginDir(cfg *config.Config, dir string) error {
-	protected := []grant.Protected{{What: "flyte's installed plugins", Path: dir}}
-	hint := "set XDG_DATA_HOME to move flyte's installed plugins (XDG_DATA_HOME/flyte/plugins), or change that setting"
-	if cfg.Store.Path != "" {
-		if err := capability.FSGrant(cfg.Store.Path).Check(protected); err != nil {
-			return withHint(err, hint)
-		}
+	err := core.CheckPluginDir(cfg, dir)
+	var pe *core.PluginDirError
+	if err == nil || errors.As(err, &pe) {
+		return err
 	}
-	fsCap, _ := capability.ByName("fs")
-	for _, n := range slices.Sorted(maps.Keys(cfg.Plugins)) {
-		t, ok := cfg.Plugins[n].Grants["fs"]
-		if !ok {
-			continue
-		}
-		g, err := fsCap.Parse(n, t)
-		if err != nil {
-			return plainError(err) // the configuration's own error, as loading would give it
-		}
-		if err := g.Check(protected); err != nil {
-			return withHint(err, hint)
-		}
-	}
-	return nil
+	return plainError(err) // the configuration's own error, as loading would give it
 }
 
 // installBlock is the marked block plugin install appends.
@@ -481,7 +451,7 @@ func (c *cli) pluginRemove(args []string) error {
 	if err := scope.ValidateName("plugin name", name); err != nil {
 		return scope.At(err, "argument NAME")
 	}
-	if slices.Contains(builtin.Names(), name) {
+	if core.BuiltinName(name) {
 		return fmt.Errorf("plugin %s is built in; there is nothing to remove", name)
 	}
 	target, err := c.ownConfigFile()
