@@ -20,9 +20,10 @@ const Version = 1
 // new message fields, new enum values) that older peers can ignore or are
 // never sent. 1.1 added record kind 3, SecretImagePull; 1.2 added the http
 // capability, the time_left import and the render op; 1.3 fenced writes,
-// compare-and-set and deletion of meta values, and compaction (SPEC.md,
-// section 8).
-const Minor = 3
+// compare-and-set and deletion of meta values, and compaction; 1.4 the fs
+// capability's read_at, write_at, rename and remove_all (SPEC.md, section
+// 8).
+const Minor = 4
 
 // MinorImagePull is the first minor version whose stores may be sent
 // records of kind SecretImagePull.
@@ -41,6 +42,10 @@ const MinorRender = 2
 // (and OpCompact, or answer it Unimplemented). The host sends none of these
 // to an older store.
 const MinorFence = 3
+
+// MinorRange is the minor version that brought the fs capability's
+// ranged calls, read_at and write_at, with rename and remove_all.
+const MinorRange = 4
 
 // Names of the exports a guest provides and of the host modules it imports.
 const (

@@ -23,7 +23,44 @@ func fsList(path unsafe.Pointer, plen uint32) uint32
 //go:wasmimport flyte_fs_v1 lock
 func fsLock(path unsafe.Pointer, plen uint32) uint32
 
+//go:wasmimport flyte_fs_v1 read_at
+func fsReadAt(path unsafe.Pointer, plen uint32, off int64, limit uint32) uint32
+
+//go:wasmimport flyte_fs_v1 write_at
+func fsWriteAt(path unsafe.Pointer, plen uint32, data unsafe.Pointer, dlen uint32, off int64) uint32
+
+//go:wasmimport flyte_fs_v1 rename
+func fsRename(path unsafe.Pointer, plen uint32, to unsafe.Pointer, tlen uint32) uint32
+
+//go:wasmimport flyte_fs_v1 remove_all
+func fsRemoveAll(path unsafe.Pointer, plen uint32) uint32
+
 func hostDir() FS { return hostFS{} }
+
+var _ RangeFS = hostFS{}
+
+func (hostFS) ReadAt(path string, off int64, buf []byte) (int, error) {
+	if err := capErr(fsReadAt(strptr(path), uint32(len(path)), off, uint32(len(buf)))); err != nil {
+		return 0, err
+	}
+	n := resultRead(ptr(buf), uint32(len(buf)))
+	if n > uint32(len(buf)) {
+		return 0, abi.Errorf(abi.Internal, "host answered read_at with more than asked")
+	}
+	return int(n), nil
+}
+
+func (hostFS) WriteAt(path string, off int64, data []byte) error {
+	return capErr(fsWriteAt(strptr(path), uint32(len(path)), ptr(data), uint32(len(data)), off))
+}
+
+func (hostFS) Rename(path, to string) error {
+	return capErr(fsRename(strptr(path), uint32(len(path)), strptr(to), uint32(len(to))))
+}
+
+func (hostFS) RemoveAll(path string) error {
+	return capErr(fsRemoveAll(strptr(path), uint32(len(path))))
+}
 
 type hostFS struct{}
 

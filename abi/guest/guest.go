@@ -111,6 +111,28 @@ type FS interface {
 	Lock(path string) error
 }
 
+// RangeFS is an FS with the calls of ABI 1.4 (abi.MinorRange), with which
+// a store reads and appends to a log: HostFS implements it in a wasm
+// guest. A plugin that calls one of them imports it (flyte_fs_v1.read_at,
+// write_at, rename, remove_all), and so loads only on a 1.4 host.
+type RangeFS interface {
+	FS
+	// ReadAt reads up to len(buf) bytes of path from offset off into buf
+	// and returns how many: fewer only at the end of the file, none at or
+	// past it. buf may be reused: nothing is allocated for the data.
+	ReadAt(path string, off int64, buf []byte) (int, error)
+	// WriteAt writes data at offset off and cuts the file after it. off
+	// may not lie past the end, and a missing file is created only at
+	// offset 0. Durable when it returns.
+	WriteAt(path string, off int64, data []byte) error
+	// Rename gives path the name to, replacing a file there. Durable when
+	// it returns.
+	Rename(path, to string) error
+	// RemoveAll removes path and everything under it; an absent path is
+	// no error.
+	RemoveAll(path string) error
+}
+
 // Info describes a plugin to the host.
 type Info struct {
 	Name    string

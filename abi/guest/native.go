@@ -19,11 +19,15 @@ type noHost struct{}
 
 var errNoHost = abi.Errorf(abi.Unavailable, "guest.HostFS works only in a wasip1 build")
 
-func (noHost) ReadFile(string) ([]byte, error)        { return nil, errNoHost }
-func (noHost) WriteFile(string, []byte, bool) error   { return errNoHost }
-func (noHost) Remove(string) error                    { return errNoHost }
-func (noHost) ReadDir(string) ([]abi.DirEntry, error) { return nil, errNoHost }
-func (noHost) Lock(string) error                      { return errNoHost }
+func (noHost) ReadFile(string) ([]byte, error)           { return nil, errNoHost }
+func (noHost) WriteFile(string, []byte, bool) error      { return errNoHost }
+func (noHost) Remove(string) error                       { return errNoHost }
+func (noHost) ReadDir(string) ([]abi.DirEntry, error)    { return nil, errNoHost }
+func (noHost) Lock(string) error                         { return errNoHost }
+func (noHost) ReadAt(string, int64, []byte) (int, error) { return 0, errNoHost }
+func (noHost) WriteAt(string, int64, []byte) error       { return errNoHost }
+func (noHost) Rename(string, string) error               { return errNoHost }
+func (noHost) RemoveAll(string) error                    { return errNoHost }
 
 func timeLeft() uint32 { return 0 }
 

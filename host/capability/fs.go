@@ -44,6 +44,32 @@ func init() {
 			fsFunc("lock", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
 				return nil, s.call.Lock(p)
 			}),
+			// ABI 1.4 (abi.MinorRange): ranged reads and writes, a rename
+			// and a recursive remove, for a store's log.
+			fsFunc("read_at", []api.ValueType{i32, i32, i64, i32}, func(s *fsSession, _ api.Module, p string, st []uint64) ([]byte, error) {
+				off, n := int64(st[2]), uint32(st[3])
+				if n > abi.MaxMessage {
+					return nil, abi.Errorf(abi.TooLarge, "read_at: limit over the message limit")
+				}
+				return s.call.ReadRange(p, off, int(n))
+			}),
+			fsFunc("write_at", []api.ValueType{i32, i32, i32, i32, i64}, func(s *fsSession, m api.Module, p string, st []uint64) ([]byte, error) {
+				ptr, n, off := uint32(st[2]), uint32(st[3]), int64(st[4])
+				if n > abi.MaxMessage {
+					return nil, abi.Errorf(abi.TooLarge, "write_at: data over the message limit")
+				}
+				return nil, s.call.WriteAt(p, off, MustRead(m, ptr, n, "data"))
+			}),
+			fsFunc("rename", []api.ValueType{i32, i32, i32, i32}, func(s *fsSession, m api.Module, p string, st []uint64) ([]byte, error) {
+				to, err := Path(m, uint32(st[2]), uint32(st[3]))
+				if err != nil {
+					return nil, err
+				}
+				return nil, s.call.Rename(p, to)
+			}),
+			fsFunc("remove_all", pathArgs, func(s *fsSession, _ api.Module, p string, _ []uint64) ([]byte, error) {
+				return nil, s.call.RemoveAll(p)
+			}),
 		},
 		Parse: parseFS,
 		Example: func(plugin string) []string {
@@ -52,7 +78,10 @@ func init() {
 	})
 }
 
-const i32 = api.ValueTypeI32
+const (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
 
 var pathArgs = []api.ValueType{i32, i32}
 

@@ -394,6 +394,8 @@ type Call struct {
 	locks map[string]*os.File
 	busy  bool // a Lock gave up because another process held the lock
 	pid   int  // that process, when known
+
+	read, written int64 // bytes moved by ReadAt and WriteAt in this call
 }
 
 // maxLocks bounds the locks one call may hold.
@@ -451,3 +453,35 @@ func (c *Call) Lock(p string) error {
 	c.locks[p] = f
 	return nil
 }
+
+// ReadRange returns up to n bytes of p from offset off, as Dir.ReadAt.
+// One call reads at most 1 GiB in all.
+func (c *Call) ReadRange(p string, off int64, n int) ([]byte, error) {
+	if c.read+int64(n) > maxReadPerCall {
+		return nil, abi.Errorf(abi.TooLarge, "read_at: more than 1 GiB read in one call")
+	}
+	b, err := c.d.ReadAt(p, off, n)
+	c.read += int64(len(b))
+	return b, err
+}
+
+// ReadAt implements guest.RangeFS over ReadRange.
+func (c *Call) ReadAt(p string, off int64, buf []byte) (int, error) {
+	b, err := c.ReadRange(p, off, len(buf))
+	return copy(buf, b), err
+}
+
+// WriteAt implements guest.RangeFS. One call writes at most 256 MiB in all.
+func (c *Call) WriteAt(p string, off int64, data []byte) error {
+	if c.written+int64(len(data)) > maxWritePerCall {
+		return abi.Errorf(abi.TooLarge, "write_at: more than 256 MiB written in one call")
+	}
+	c.written += int64(len(data))
+	return c.d.WriteAt(p, off, data)
+}
+
+// Rename implements guest.RangeFS.
+func (c *Call) Rename(oldp, newp string) error { return c.d.Rename(oldp, newp) }
+
+// RemoveAll implements guest.RangeFS.
+func (c *Call) RemoveAll(p string) error { return c.d.RemoveAll(p) }

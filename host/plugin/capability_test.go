@@ -108,15 +108,15 @@ func TestNewerABI(t *testing.T) {
 		want string
 	}{
 		{func(m *wasmtest.Module) { m.Import("flyte_kv_v1", "get", pathFn, status) },
-			"imports flyte_kv_v1.get, from a newer ABI than this flyte's 1.3"},
-		{func(m *wasmtest.Module) { m.Import(abi.FSModule, "rename", pathFn, status) },
-			"imports flyte_fs_v1.rename, from a newer ABI than this flyte's 1.3"},
+			"imports flyte_kv_v1.get, from a newer ABI than this flyte's 1.4"},
+		{func(m *wasmtest.Module) { m.Import(abi.FSModule, "chmod", pathFn, status) },
+			"imports flyte_fs_v1.chmod, from a newer ABI than this flyte's 1.4"},
 		{func(m *wasmtest.Module) { m.Import(abi.HostModule, "clock", nil, status) },
-			"imports flyte_v1.clock, from a newer ABI than this flyte's 1.3"},
+			"imports flyte_v1.clock, from a newer ABI than this flyte's 1.4"},
 		{func(m *wasmtest.Module) { m.Marker("flyte_abi_v2") },
-			"speaks flyte ABI v2; this flyte speaks v1 (1.3)"},
+			"speaks flyte ABI v2; this flyte speaks v1 (1.4)"},
 		{func(m *wasmtest.Module) { m.Marker("flyte_abi_v17").Import("flyte_v2", "x", nil, nil) },
-			"speaks flyte ABI v17; this flyte speaks v1 (1.3)"},
+			"speaks flyte ABI v17; this flyte speaks v1 (1.4)"},
 		{func(m *wasmtest.Module) { m.Marker("flyte_abi_v") },
 			"is not a flyte ABI v1 plugin (no flyte_abi_v1 export)"},
 	} {
@@ -234,7 +234,7 @@ func TestInspect(t *testing.T) {
 		wasm []byte
 		want string
 	}{
-		{wasmtest.Guest().Marker("flyte_abi_v2").Encode(), "plugin x: speaks flyte ABI v2; this flyte speaks v1 (1.3)"},
+		{wasmtest.Guest().Marker("flyte_abi_v2").Encode(), "plugin x: speaks flyte ABI v2; this flyte speaks v1 (1.4)"},
 		{wasmtest.Guest().Without(abi.MarkerExport).Encode(), "plugin x: is not a flyte ABI v1 plugin (no flyte_abi_v1 export)"},
 		{[]byte("not wasm"), "plugin x: not a valid WebAssembly module: invalid magic number"},
 		{wasmtest.Guest().Custom(abi.DescribeSection, []byte{0xff}).Encode(), "plugin x: has a malformed flyte.describe section ("},

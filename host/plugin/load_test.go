@@ -91,7 +91,7 @@ func TestLoadRefusals(t *testing.T) {
 			"does not export its memory (an export named memory)"},
 		{"unknown host function", func(m *wasmtest.Module) {
 			m.Imports = append(m.Imports, wasmtest.Import{Module: abi.HostModule, Name: "nope"})
-		}, "imports flyte_v1.nope, from a newer ABI than this flyte's 1.3"},
+		}, "imports flyte_v1.nope, from a newer ABI than this flyte's 1.4"},
 		{"unknown module", func(m *wasmtest.Module) {
 			m.Imports = append(m.Imports, wasmtest.Import{Module: "env", Name: "abort"})
 		}, "imports env.abort, from a module this host does not provide"},
@@ -103,7 +103,7 @@ func TestLoadRefusals(t *testing.T) {
 		}, "imports wasi_snapshot_preview1.random_get as (i64) -> (); this host provides (i32, i32) -> i32"},
 		{"escapes in an import name", func(m *wasmtest.Module) {
 			m.Imports = append(m.Imports, wasmtest.Import{Module: abi.HostModule, Name: "a\x1b[2Jb\nc"})
-		}, "imports flyte_v1.a [2Jb c, from a newer ABI than this flyte's 1.3"},
+		}, "imports flyte_v1.a [2Jb c, from a newer ABI than this flyte's 1.4"},
 		{"memory over the limit", func(m *wasmtest.Module) { m.MemoryPages = 1562 },
 			"needs 1562 pages of memory, the limit is 1024 (memory_pages in [plugins.x])"},
 		{"initialize never returns", func(m *wasmtest.Module) { m.Func(abi.InitExport).Body = wasmtest.Loop },

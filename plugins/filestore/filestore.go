@@ -1,35 +1,60 @@
-// Package filestore is the embedded secret store: one file per secret in a
-// directory the host grants. It is the logic of the built-in "filestore"
-// plugin (built from ./wasm) and has no wasm-specific code, so tests and
-// the native benchmark baseline link it directly.
+// Package filestore is the embedded secret store in a directory the host
+// grants. It is the logic of the built-in "filestore" plugin (built from
+// ./wasm) and has no wasm-specific code, so tests and the native benchmark
+// baseline link it directly.
 //
-// Layout inside the granted directory:
+// A store directory has one of two layouts. Format 1, one file per record:
 //
 //	secrets/ORG/PROJECT/DOMAIN/KEY   one record (abi.Record, wire-encoded)
 //	meta/NAME                        store-wide values (the wrapped data key)
 //	lock                             the writers' lock
 //
 // An empty project or domain is stored as "@", which no valid name can be.
+// Create is a single exclusive write, so it needs no lock. Update and
+// delete read, compare the version and write under the store-wide lock,
+// which the host releases when the call ends (also when the process dies,
+// as it is an flock). Every write is atomic, so a killed writer leaves
+// either the old or the new record, never a torn one.
 //
-// Create is a single exclusive write, so it needs no lock and costs the
-// same however many secrets exist. Update and delete read, compare the
-// version and write under the store-wide lock, which the host releases when
-// the call ends (also when the process dies, as it is an flock). Every
-// write is atomic, so a killed writer leaves either the old or the new
-// record, never a torn one.
+// Format 2, one append-only log per organization (logfmt.go, logstore.go),
+// read in a few large ranged reads and appended to with one ranged write
+// (ABI 1.4, guest.RangeFS), so that listing 100,000 records is a few reads
+// instead of 100,000:
+//
+//	secrets                          a regular file: the format marker
+//	log/ORG                          the organization's log
+//	legacy-ID/ORG/PROJECT/DOMAIN/KEY records of format 1 being converted
+//	meta/NAME, lock                  as in format 1
+//
+// Every write of format 2 (create, update, delete) appends one frame under
+// the writers' lock, after checking the record against the log's index;
+// it is durable when write_at returns. A writer killed mid-append leaves a
+// torn frame past the log's valid end, which readers skip (it does not
+// check) and the next writer cuts. The index of each log (key -> latest
+// frame) is kept between calls and brought up to date from its end. A log
+// whose dead frames (earlier values, deletions) outweigh its live ones is
+// compacted: rewritten with its live frames under a new generation, and
+// renamed over the old one; COMPACT does it for every log.
+//
+// Conversion (layout.go): reads work on either format and change nothing.
+// The first write to a store of format 1 (by a store made with
+// ConvertOnWrite) renames secrets to a legacy tree and writes the marker in
+// its place, before any record goes into a log; then each write copies a
+// batch of the tree's records verbatim into the logs, and removes the tree
+// when all are there. Meanwhile a key the logs do not know is read from the
+// tree.
 //
 // The store speaks ABI 1.3 (guest.Fenced): a guarded create or update reads
 // the guarding meta file under the same lock, and every change of a meta
 // value except a create-only one (a plain put, a swap, a delete) is made
 // under that lock too, so no meta value can change between a guard's check
-// and its write. It keeps no history of earlier values, so it does not
-// implement guest.Compacter: COMPACT answers UNIMPLEMENTED.
+// and its write. It implements guest.Compacter: a log keeps earlier values
+// until it is compacted.
 package filestore
 
 import (
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -61,16 +86,25 @@ const (
 	pageBytes = abi.MaxMessage / 2
 )
 
-// Store implements guest.Store and guest.Fenced over an FS.
+// Store implements guest.Store, guest.Fenced and guest.Compacter over an
+// FS. Over an FS without the calls of ABI 1.4 (guest.RangeFS) it keeps to
+// format 1.
 type Store struct {
 	fs    guest.FS
 	lists *listState
 }
 
-// listState is what a store keeps between calls for paged listings.
+// listState is what a store keeps between calls: for paged listings, and
+// the indexes of format 2.
 type listState struct {
 	mu   sync.Mutex
 	next *listCache // the directories of the listing whose next page is due
+
+	op      sync.Mutex           // one operation of format 2 at a time on what follows
+	logs    map[string]*logIndex // by organization
+	scanBuf []byte               // what logs are scanned through (scanLog)
+	done    bool                 // the store was seen in format 2, converted
+	convert bool                 // writes convert a store of format 1 (and start new stores in format 2)
 }
 
 // listCache holds the sorted names of the directories a paged listing has
@@ -96,10 +130,53 @@ type listCache struct {
 	dirs map[string][]string
 }
 
-var _ guest.Fenced = (*Store)(nil)
+var (
+	_ guest.Fenced    = (*Store)(nil)
+	_ guest.Compacter = (*Store)(nil)
+)
 
-// New returns a store over fs.
+// New returns a store over fs. It reads and writes a store of either
+// format, and starts or converts none to format 2 (see ConvertOnWrite).
 func New(fs guest.FS) *Store { return &Store{fs: fs, lists: new(listState)} }
+
+// ConvertOnWrite makes st (and the stores On makes from it) write in
+// format 2: a new store starts in it, and the first write to a store of
+// format 1 converts it. It returns st.
+func (st *Store) ConvertOnWrite() *Store {
+	st.lists.convert = true
+	return st
+}
+
+// rangeFS returns st's FS when it has the calls of format 2.
+func (st *Store) rangeFS() (guest.RangeFS, bool) {
+	fs, ok := st.fs.(guest.RangeFS)
+	return fs, ok
+}
+
+// logLayout returns the layout of a store whose FS can hold format 2
+// (ok false: read and write format 1). Reads change nothing.
+func (st *Store) logLayout(write bool) (guest.RangeFS, layout, bool, error) {
+	fs, ok := st.rangeFS()
+	if !ok {
+		return nil, layout{}, false, nil
+	}
+	lay, err := st.detect(fs)
+	if err != nil {
+		return nil, lay, false, err
+	}
+	if lay.format != 2 && !(write && st.lists.convert) {
+		return nil, lay, false, nil
+	}
+	if write {
+		if err := fs.Lock(lockName); err != nil {
+			return nil, lay, false, err
+		}
+		if lay, err = st.prepare(fs); err != nil {
+			return nil, lay, false, err
+		}
+	}
+	return fs, lay, true, nil
+}
 
 // On returns a store over fs that shares st's state between calls (the
 // listing cache). A wasm guest keeps one Store for its instance; a native
@@ -179,10 +256,17 @@ func (st *Store) create(r *abi.Record, g *abi.Guard) (*abi.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.lists.op.Lock()
+	defer st.lists.op.Unlock()
 	if g != nil {
 		if err := st.lockedGuard(*g); err != nil {
 			return nil, err
 		}
+	}
+	if fs, lay, ok, err := st.logLayout(true); err != nil {
+		return nil, err
+	} else if ok {
+		return st.createLog(fs, lay, r)
 	}
 	rec := *r
 	rec.Version = 1
@@ -211,9 +295,11 @@ func (st *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Reco
 	if err != nil {
 		return nil, err
 	}
+	st.lists.op.Lock()
+	defer st.lists.op.Unlock()
 	// Look before locking: a missing record needs no lock, and taking one
 	// would create the store on a read-only failure.
-	if _, err := st.read(p, r.Scope, r.Key); err != nil {
+	if _, err := st.get(p, r.Scope, r.Key); err != nil {
 		return nil, err
 	}
 	if g != nil {
@@ -224,12 +310,17 @@ func (st *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Reco
 	if err != nil {
 		return nil, err
 	}
+	if fs, lay, ok, err := st.logLayout(true); err != nil {
+		return nil, err
+	} else if ok {
+		return st.updateLog(fs, lay, r, expected)
+	}
 	old, err := st.read(p, r.Scope, r.Key)
 	if err != nil {
 		return nil, err
 	}
 	if expected != 0 && old.Version != expected {
-		return nil, abi.Errorf(abi.Conflict, "secret was changed since version ", strconv.FormatUint(expected, 10), " (now version ", strconv.FormatUint(old.Version, 10), ")")
+		return nil, conflict(expected, old.Version)
 	}
 	rec := *r
 	rec.Version = old.Version + 1
@@ -257,6 +348,18 @@ func (st *Store) Get(s abi.Scope, key string) (*abi.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.lists.op.Lock()
+	defer st.lists.op.Unlock()
+	return st.get(p, s, key)
+}
+
+// get reads the record (s, key), whose path in format 1 is p.
+func (st *Store) get(p string, s abi.Scope, key string) (*abi.Record, error) {
+	if fs, lay, ok, err := st.logLayout(false); err != nil {
+		return nil, err
+	} else if ok {
+		return st.getLog(fs, lay, s, key)
+	}
 	return st.read(p, s, key)
 }
 
@@ -266,11 +369,18 @@ func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := st.read(p, s, key); abi.StatusOf(err) == abi.NotFound {
+	st.lists.op.Lock()
+	defer st.lists.op.Unlock()
+	if _, err := st.get(p, s, key); abi.StatusOf(err) == abi.NotFound {
 		return err
 	}
 	if err := st.fs.Lock(lockName); err != nil {
 		return err
+	}
+	if fs, lay, ok, err := st.logLayout(true); err != nil {
+		return err
+	} else if ok {
+		return st.deleteLog(fs, lay, s, key, expected)
 	}
 	if expected != 0 {
 		old, err := st.read(p, s, key)
@@ -278,7 +388,7 @@ func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 			return err
 		}
 		if old.Version != expected {
-			return abi.Errorf(abi.Conflict, "secret was changed since version ", strconv.FormatUint(expected, 10), " (now version ", strconv.FormatUint(old.Version, 10), ")")
+			return conflict(expected, old.Version)
 		}
 	}
 	if err := st.fs.Remove(p); err != nil {
@@ -423,8 +533,18 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 			return nil, err
 		}
 	}
+	st.lists.op.Lock()
+	defer st.lists.op.Unlock()
 	c := st.cacheFor(req, at)
-	resp, err := st.list(c, req, at)
+	var resp *abi.ListResponse
+	fs, lay, ok, err := st.logLayout(false)
+	switch {
+	case err != nil:
+	case ok:
+		resp, err = st.listLog(fs, lay, c, req, at)
+	default:
+		resp, err = st.list(c, req, at)
+	}
 	if err == nil {
 		st.keep(c, req, resp)
 	}

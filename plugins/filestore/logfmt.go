@@ -1,0 +1,199 @@
+package filestore
+
+// The log format of a store of format 2 (see the package comment): one
+// append-only file per organization, log/ORG, whose records the store
+// reads in a few large ranged reads (fs.read_at, ABI 1.4) and appends to
+// under the writers' lock (fs.write_at, durable when it returns).
+//
+//	header  "flytelog" | u32 version (1) | u32 0 | 16-byte generation
+//	frame   u32 sync | u32 length | u32 crc | payload (length bytes)
+//	payload u8 op | abi.Record (wire)
+//
+// op 1 (put) holds the record; op 2 (delete) a record with only its scope
+// and key; op 3 (legacy) a record with only its scope and key whose sealed
+// field holds the bytes of the file that held it in the one-file-per-record
+// layout, copied verbatim when the store was converted (so that versions,
+// times and damage carry over exactly: it is decoded as that file was).
+//
+// Integers are little-endian. crc is CRC-32C of the generation, the
+// length and the payload: a frame copied from another log (another
+// generation, as compaction makes) does not check. A frame that does not
+// check is skipped by searching for the next sync word whose frame does,
+// so a damaged frame hides only itself; the log's valid end is the end of
+// its last good frame, and a writer overwrites whatever lies after it (a
+// frame torn by a crash) with its own.
+
+import (
+	"hash/crc32"
+
+	"github.com/flytesecrets/flyte/abi"
+)
+
+const (
+	logMagic   = "flytelog"
+	logVersion = 1
+	headerSize = 32
+	frameHead  = 12
+	frameSync  = 0x5f6c7966 // "fyl_" little-endian
+	opPut      = 1
+	opDelete   = 2
+	opLegacy   = 3
+	// maxFrame bounds a payload so that a whole frame is one read_at.
+	maxFrame = abi.MaxMessage - frameHead
+	genSize  = 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// u32 and putU32 read and write a little-endian uint32 (encoding/binary
+// would link reflect into the guest).
+func u32(b []byte) uint32 {
+	_ = b[3]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func putU32(b []byte, v uint32) {
+	_ = b[3]
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// logHeader returns the header of a new log of generation gen.
+func logHeader(gen [genSize]byte) []byte {
+	b := make([]byte, headerSize)
+	copy(b, logMagic)
+	putU32(b[8:], logVersion)
+	copy(b[16:], gen[:])
+	return b
+}
+
+// parseHeader returns the generation of a log that starts with b.
+func parseHeader(b []byte) ([genSize]byte, bool) {
+	var gen [genSize]byte
+	if len(b) < headerSize || string(b[:8]) != logMagic || u32(b[8:]) != logVersion {
+		return gen, false
+	}
+	copy(gen[:], b[16:headerSize])
+	return gen, true
+}
+
+func frameCRC(gen [genSize]byte, head, payload []byte) uint32 {
+	c := crc32.Update(0, castagnoli, gen[:])
+	c = crc32.Update(c, castagnoli, head[4:8])
+	return crc32.Update(c, castagnoli, payload)
+}
+
+// appendFrame appends the frame of op on r to dst.
+func appendFrame(dst []byte, gen [genSize]byte, op byte, r *abi.Record) []byte {
+	var e abi.Encoder
+	r.MarshalTo(&e)
+	return appendPayload(dst, gen, append([]byte{op}, e.Bytes()...))
+}
+
+// appendPayload appends a frame of payload to dst.
+func appendPayload(dst []byte, gen [genSize]byte, payload []byte) []byte {
+	var head [frameHead]byte
+	putU32(head[:], frameSync)
+	putU32(head[4:], uint32(len(payload)))
+	putU32(head[8:], frameCRC(gen, head[:], payload))
+	return append(append(dst, head[:]...), payload...)
+}
+
+// frame is one good frame of a log: where it lies and what it says.
+type frame struct {
+	off, end int64 // in the log
+	op       byte
+	payload  []byte // op and record; aliases the scanned buffer
+}
+
+// record decodes the frame's record (its Sealed aliases the payload).
+func (f *frame) record() (abi.Record, bool) {
+	var r abi.Record
+	return r, abi.Unmarshal(f.payload[1:], &r) == nil
+}
+
+// key returns entKey of the frame's record and its organization, with
+// one allocation: a scan decodes nothing else of most frames.
+func (f *frame) key() (k string, org []byte, ok bool) {
+	var project, domain, key []byte
+	d := abi.NewDecoder(f.payload[1:])
+	for d.Next() {
+		switch d.Field() {
+		case 1:
+			sd := abi.NewDecoder(d.Blob())
+			for sd.Next() {
+				switch sd.Field() {
+				case 1:
+					org = sd.Blob()
+				case 2:
+					project = sd.Blob()
+				case 3:
+					domain = sd.Blob()
+				}
+			}
+			if sd.Err() != nil {
+				return "", nil, false
+			}
+		case 2:
+			key = d.Blob()
+		}
+	}
+	if d.Err() != nil {
+		return "", nil, false
+	}
+	b := make([]byte, 0, len(project)+len(domain)+len(key)+2)
+	b = append(append(append(append(append(b, project...), 0), domain...), 0), key...)
+	return string(b), org, true
+}
+
+// checkFrame checks that b is exactly one good frame of generation gen.
+func checkFrame(b []byte, gen [genSize]byte) (frame, bool) {
+	if len(b) < frameHead+1 || u32(b) != frameSync || int(u32(b[4:])) != len(b)-frameHead ||
+		u32(b[8:]) != frameCRC(gen, b[:frameHead], b[frameHead:]) {
+		return frame{}, false
+	}
+	return frame{end: int64(len(b)), op: b[frameHead], payload: b[frameHead:]}, true
+}
+
+// scanFrames reads the good frames of buf, which holds the log's bytes
+// from offset base on, and calls fn for each of a known op. It returns the offset after
+// the last good frame (the valid end, as far as buf goes), and the offset
+// where a frame that buf holds only in part begins (-1 when none does: the
+// caller reads on from there). Bytes that are no good frame are skipped.
+func scanFrames(buf []byte, base int64, gen [genSize]byte, fn func(f *frame)) (validEnd, partial int64) {
+	validEnd, partial = base, -1
+	i := 0
+	for i+frameHead <= len(buf) {
+		if u32(buf[i:]) != frameSync {
+			i++
+			continue
+		}
+		n := int(u32(buf[i+4:]))
+		if n < 1 || n > maxFrame {
+			i++
+			continue
+		}
+		if i+frameHead+n > len(buf) {
+			if partial < 0 {
+				partial = base + int64(i)
+			}
+			i++
+			continue
+		}
+		payload := buf[i+frameHead : i+frameHead+n]
+		if u32(buf[i+8:]) != frameCRC(gen, buf[i:i+frameHead], payload) {
+			i++
+			continue
+		}
+		f := frame{off: base + int64(i), end: base + int64(i+frameHead+n), op: payload[0], payload: payload}
+		if f.op >= opPut && f.op <= opLegacy {
+			fn(&f)
+		}
+		// A good frame that says nothing known still ends where it ends.
+		validEnd, partial = f.end, -1
+		i += frameHead + n
+	}
+	if partial < 0 && i < len(buf) && len(buf)-i < frameHead {
+		partial = base + int64(i)
+	}
+	return validEnd, partial
+}

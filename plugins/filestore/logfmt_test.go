@@ -1,0 +1,177 @@
+//go:build !wasip1
+
+package filestore
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/host/fsgrant"
+)
+
+func testRec(k string) abi.Record {
+	return abi.Record{Scope: abi.Scope{Org: "acme"}, Key: k, Kind: abi.SecretString, Version: 1, Created: 1, Updated: 1, Sealed: []byte("sealed-" + k)}
+}
+
+func TestScanFrames(t *testing.T) {
+	gen := [genSize]byte{1, 2, 3}
+	var log []byte
+	var ends []int
+	for _, k := range []string{"A", "B", "C"} {
+		r := testRec(k)
+		log = appendFrame(log, gen, opPut, &r)
+		ends = append(ends, len(log))
+	}
+	scan := func(b []byte) (keys []string, end, partial int64) {
+		end, partial = scanFrames(b, 0, gen, func(f *frame) { r, _ := f.record(); keys = append(keys, r.Key) })
+		return
+	}
+	if keys, end, partial := scan(log); len(keys) != 3 || end != int64(len(log)) || partial != -1 {
+		t.Fatalf("whole log: %v %d %d", keys, end, partial)
+	}
+	// A torn tail: the last frame cut short is not read, and is partial.
+	if keys, end, partial := scan(log[:len(log)-3]); len(keys) != 2 || end != int64(ends[1]) || partial != int64(ends[1]) {
+		t.Fatalf("torn tail: %v %d %d", keys, end, partial)
+	}
+	// A damaged middle frame hides only itself.
+	bad := append([]byte(nil), log...)
+	bad[ends[0]+frameHead+3] ^= 1
+	if keys, end, _ := scan(bad); len(keys) != 2 || keys[0] != "A" || keys[1] != "C" || end != int64(len(log)) {
+		t.Fatalf("damaged middle: %v %d", keys, end)
+	}
+	// A frame of another generation does not check.
+	read := 0
+	scanFrames(log, 0, [genSize]byte{9}, func(*frame) { read++ })
+	if read != 0 {
+		t.Fatalf("%d frames of another generation read", read)
+	}
+}
+
+// FuzzScanFrames: no input makes the scanner panic or report a frame
+// outside the buffer, out of order, or overlapping the one before.
+func FuzzScanFrames(f *testing.F) {
+	gen := [genSize]byte{7}
+	r := testRec("K")
+	f.Add(appendFrame(nil, gen, opPut, &r))
+	f.Add(appendFrame(appendFrame(nil, gen, opDelete, &r), gen, opPut, &r)[:30])
+	f.Add([]byte{0x66, 0x79, 0x6c, 0x5f, 1, 0, 0, 0})
+	f.Add(append(appendFrame(nil, gen, opLegacy, &r), 0x66, 0x79, 0x6c, 0x5f, 0xff, 0xff, 0xff, 0x7f))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		last := int64(0)
+		end, partial := scanFrames(b, 0, gen, func(fr *frame) {
+			if fr.off < last || fr.end > int64(len(b)) || fr.end <= fr.off {
+				t.Fatalf("frame %d..%d after %d in %d bytes", fr.off, fr.end, last, len(b))
+			}
+			last = fr.end
+			// A good frame checks alone too, and its key and record
+			// decode or fail without panicking.
+			if _, ok := checkFrame(b[fr.off:fr.end], gen); !ok {
+				t.Fatalf("frame %d..%d does not check alone", fr.off, fr.end)
+			}
+			if k, _, ok := fr.key(); ok && strings.Count(k, "\x00") < 2 {
+				t.Fatalf("key %q", k)
+			}
+			fr.record()
+		})
+		checkFrame(b, gen)
+		parseHeader(b)
+		if end < last || end > int64(len(b)) || partial > int64(len(b)) {
+			t.Fatalf("end %d partial %d", end, partial)
+		}
+	})
+}
+
+// A log appended to through fsgrant reads back the same, torn tail and
+// all: a frame cut short is ignored, and the next append cuts it.
+func TestLogAppendLoad(t *testing.T) {
+	dir := t.TempDir()
+	c := fsgrant.New(dir).Begin(context.Background())
+	defer c.End()
+	idx, err := loadLog(c, new([]byte), "acme", nil)
+	if err != nil || len(idx.ents) != 0 || idx.end != 0 {
+		t.Fatalf("missing log: %+v %v", idx, err)
+	}
+	if err := newLog(c, logPath("acme"), idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"B", "A"} {
+		b := batch{gen: idx.gen}
+		r := testRec(k)
+		b.add(opPut, &r)
+		if err := appendLog(c, idx, b.frames, b.news); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(idx.ents) != 2 || idx.ents[0].k != entKey("", "", "A") {
+		t.Fatalf("index not in key order: %+v", idx.ents)
+	}
+	// A torn frame after the valid end, as a crash mid-write leaves.
+	r := testRec("TORN")
+	torn := appendFrame(nil, idx.gen, opPut, &r)
+	if err := c.WriteAt("log/acme", idx.end, torn[:len(torn)-2]); err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadLog(c, new([]byte), "acme", nil)
+	if err != nil || len(again.ents) != 2 || again.end != idx.end {
+		t.Fatalf("reloaded: %d entries, end %d (want 2, %d), %v", len(again.ents), again.end, idx.end, err)
+	}
+	b := batch{gen: again.gen}
+	d := testRec("A")
+	b.add(opDelete, &abi.Record{Scope: d.Scope, Key: "A"})
+	if err := appendLog(c, again, b.frames, b.news); err != nil {
+		t.Fatal(err)
+	}
+	final, err := loadLog(c, new([]byte), "acme", nil)
+	if e, _ := final.entry(entKey("", "", "A")); err != nil || len(final.ents) != 2 || e.op != opDelete {
+		t.Fatalf("after delete: %+v %v", final.ents, err)
+	}
+	if _, ok := final.entry(entKey("", "", "TORN")); ok {
+		t.Fatal("the torn frame was read")
+	}
+	// Incremental: an index brought up to date from its end.
+	if inc, err := loadLog(c, new([]byte), "acme", idx); err != nil {
+		t.Fatal(err)
+	} else if e, _ := inc.entry(entKey("", "", "A")); e.op != opDelete {
+		t.Fatalf("incremental: %+v", inc.ents)
+	}
+	// A header torn by a crash (the file no longer than a header) is an
+	// empty log; a longer file with a bad header is damage, not emptiness.
+	if err := c.WriteAt("log/torn", 0, []byte("flyte")); err != nil {
+		t.Fatal(err)
+	}
+	if x, err := loadLog(c, new([]byte), "torn", nil); err != nil || x.end != 0 {
+		t.Fatalf("torn header: %+v %v", x, err)
+	}
+	if err := c.WriteAt("log/bad", 0, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadLog(c, new([]byte), "bad", nil); abi.StatusOf(err) != abi.Internal {
+		t.Fatalf("bad header: %v", err)
+	}
+}
+
+// A frame longer than a read chunk is read whole.
+func TestScanLogLongFrame(t *testing.T) {
+	dir := t.TempDir()
+	c := fsgrant.New(dir).Begin(context.Background())
+	defer c.End()
+	idx := &logIndex{org: "acme"}
+	if err := newLog(c, logPath("acme"), idx); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{100, readChunk + 1000, 50} {
+		r := testRec("K" + string(rune('A'+i)))
+		r.Sealed = make([]byte, n)
+		b := batch{gen: idx.gen}
+		b.add(opPut, &r)
+		if err := appendLog(c, idx, b.frames, b.news); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := loadLog(c, new([]byte), "acme", nil)
+	if err != nil || len(x.ents) != 3 || x.end != idx.end {
+		t.Fatalf("%d entries, end %d (want %d), %v", len(x.ents), x.end, idx.end, err)
+	}
+}

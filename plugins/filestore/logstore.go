@@ -1,0 +1,327 @@
+package filestore
+
+// The log of one organization in a store of format 2 (see the package
+// comment and logfmt.go), read with fs.read_at and appended to with
+// fs.write_at (ABI 1.4), and the index of it that a store keeps between
+// calls.
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/flytesecrets/flyte/abi"
+	"github.com/flytesecrets/flyte/abi/guest"
+)
+
+const (
+	logDir = "log"
+	// readChunk is how much of a log one read_at asks for.
+	readChunk = 1 << 20
+	// writeChunk is how many bytes of frames one write_at carries at most.
+	writeChunk = 4 << 20
+)
+
+// logEntry is the latest frame of one key in a log, or (op opTree) a key
+// that only a legacy tree holds, in a listing's view.
+type logEntry struct {
+	k   string // entKey(project, domain, key)
+	off int64  // the frame's offset; for opTree, the tree's index
+	n   uint32 // the frame's length, head included
+	op  byte
+}
+
+// opTree marks a view entry that a legacy tree holds (never in a log).
+const opTree = 0x80
+
+// logIndex is what the scans of one organization's log found, up to end:
+// its keys in order, each with its latest frame.
+type logIndex struct {
+	org  string
+	gen  [genSize]byte
+	end  int64      // valid end: the next frame goes here (0: no log yet)
+	ents []logEntry // sorted by k, one per key
+}
+
+// entKey orders keys as listings do: by project, then domain, then key,
+// with "" first (NUL is below every byte a name may hold).
+func entKey(project, domain, key string) string {
+	return project + "\x00" + domain + "\x00" + key
+}
+
+// splitKey is the inverse of entKey.
+func splitKey(k string) (project, domain, key string) {
+	project, rest, _ := strings.Cut(k, "\x00")
+	domain, key, _ = strings.Cut(rest, "\x00")
+	return project, domain, key
+}
+
+func logPath(org string) string { return logDir + "/" + org }
+
+// find returns the position of k in the index and whether it is there.
+func (x *logIndex) find(k string) (int, bool) {
+	return slices.BinarySearchFunc(x.ents, k, func(e logEntry, k string) int { return strings.Compare(e.k, k) })
+}
+
+// entry returns the entry of k, if any.
+func (x *logIndex) entry(k string) (logEntry, bool) {
+	i, ok := x.find(k)
+	if !ok {
+		return logEntry{}, false
+	}
+	return x.ents[i], true
+}
+
+// liveBytes is the size of the frames a compaction keeps.
+func (x *logIndex) liveBytes() int64 {
+	var n int64
+	for _, e := range x.ents {
+		if e.op != opDelete {
+			n += int64(e.n)
+		}
+	}
+	return n
+}
+
+// merge adds the entries of frames found in offset order: a later frame of
+// a key replaces an earlier one.
+func (x *logIndex) merge(news []logEntry) {
+	if len(news) == 0 {
+		return
+	}
+	if len(news) == 1 {
+		if i, ok := x.find(news[0].k); ok {
+			x.ents[i] = news[0]
+		} else {
+			x.ents = slices.Insert(x.ents, i, news[0])
+		}
+		return
+	}
+	slices.SortStableFunc(news, func(a, b logEntry) int { return strings.Compare(a.k, b.k) })
+	// Keep the last (latest) frame of each key.
+	w := 0
+	for i := range news {
+		if i+1 < len(news) && news[i+1].k == news[i].k {
+			continue
+		}
+		news[w] = news[i]
+		w++
+	}
+	news = news[:w]
+	if len(x.ents) == 0 {
+		x.ents = slices.Clip(news)
+		return
+	}
+	out := make([]logEntry, 0, len(x.ents)+len(news))
+	i, j := 0, 0
+	for i < len(x.ents) || j < len(news) {
+		switch {
+		case j == len(news) || i < len(x.ents) && x.ents[i].k < news[j].k:
+			out = append(out, x.ents[i])
+			i++
+		case i == len(x.ents) || news[j].k < x.ents[i].k:
+			out = append(out, news[j])
+			j++
+		default: // the same key: the new frame wins
+			out = append(out, news[j])
+			i++
+			j++
+		}
+	}
+	x.ents = out
+}
+
+// loadLog brings idx (nil: none yet) up to date with the log of org (read
+// through *scanBuf, see scanLog): a log
+// of another generation (compacted since) is scanned from its start, the
+// same one from idx.end on. A missing log, or one whose creation was cut
+// short before its header was whole, is an empty index.
+func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*logIndex, error) {
+	p := logPath(org)
+	var hb [headerSize + 1]byte
+	n, err := fs.ReadAt(p, 0, hb[:])
+	head := hb[:n]
+	if abi.StatusOf(err) == abi.NotFound || err == nil && len(head) <= headerSize {
+		if err == nil && len(head) == headerSize {
+			if gen, ok := parseHeader(head); ok {
+				return &logIndex{org: org, gen: gen, end: headerSize}, nil
+			}
+		}
+		// No log, or a header torn by a crash: the header is written (and
+		// synced) alone before any frame, so nothing follows it.
+		return &logIndex{org: org}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	gen, ok := parseHeader(head)
+	if !ok {
+		return nil, abi.Errorf(abi.Internal, "the log of organization ", org, " is damaged: its header is not a log's")
+	}
+	if idx == nil || idx.gen != gen || idx.end < headerSize {
+		idx = &logIndex{org: org, gen: gen, end: headerSize}
+	}
+	var news []logEntry
+	err = scanLog(fs, scanBuf, p, gen, idx.end, func(f *frame) {
+		// A frame filed under another organization's log is listed, and
+		// reported when read (its scope does not match).
+		if k, _, ok := f.key(); ok {
+			news = append(news, logEntry{k: k, off: f.off, n: uint32(f.end - f.off), op: f.op})
+		}
+	}, &idx.end)
+	if err != nil {
+		return nil, err
+	}
+	idx.merge(news)
+	return idx, nil
+}
+
+// scanLog reads the log p of generation gen from offset at to its end in
+// chunks, calls fn for each good frame (its payload aliases a buffer that
+// the next chunk reuses), and sets *end to the end of the last one (if it
+// lies past *end).
+//
+// scanBuf is the buffer a scan reads a log into, kept and reused: a wasm
+// guest's memory does not shrink, and its collector may not run within a
+// call, so a scan must not allocate the size of the log.
+func scanLog(fs guest.RangeFS, scanBuf *[]byte, p string, gen [genSize]byte, at int64, fn func(f *frame), end *int64) error {
+	want := readChunk
+	for {
+		if len(*scanBuf) < want {
+			*scanBuf = make([]byte, want)
+		}
+		n, err := fs.ReadAt(p, at, (*scanBuf)[:want])
+		if err != nil {
+			return err
+		}
+		buf := (*scanBuf)[:n]
+		valid, partial := scanFrames(buf, at, gen, fn)
+		if valid > *end {
+			*end = valid
+		}
+		if len(buf) < want {
+			return nil // the end of the file: a partial frame there is torn, or being written
+		}
+		switch {
+		case partial < 0:
+			at += int64(len(buf))
+			want = readChunk
+		case partial > at:
+			at = partial // read the frame the chunk cut, whole, from its start
+			want = readChunk
+		default:
+			// A frame longer than the chunk starts at at: read it whole.
+			n := frameHead + int(u32(buf[4:]))
+			if n <= want {
+				at++ // cannot happen: scanFrames would have judged it
+				continue
+			}
+			want = n
+		}
+	}
+}
+
+// readEntry reads and checks the frame of e in the log of idx, for the
+// record (scope s, key). stale reports a frame that does not check, or
+// says another key: the log was compacted since idx was read (or is
+// damaged), and the caller reloads the index before it believes that.
+func readEntry(fs guest.RangeFS, idx *logIndex, e logEntry, s abi.Scope, key string) (r *abi.Record, stale bool, err error) {
+	b := make([]byte, e.n)
+	n, err := fs.ReadAt(logPath(idx.org), e.off, b)
+	if err != nil {
+		return nil, false, err
+	}
+	return frameRecord(b[:n], idx.gen, e, s, key)
+}
+
+// frameRecord decodes the frame b of entry e, as readEntry.
+func frameRecord(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key string) (*abi.Record, bool, error) {
+	f, ok := checkFrame(b, gen)
+	if !ok || len(b) != int(e.n) || f.op != e.op {
+		return nil, true, nil
+	}
+	rec, ok := f.record()
+	if !ok || rec.Scope.Project != s.Project || rec.Scope.Domain != s.Domain || rec.Key != key {
+		return nil, true, nil
+	}
+	if rec.Scope.Org != s.Org {
+		return nil, false, abi.Errorf(abi.Internal, "record does not match its location")
+	}
+	switch f.op {
+	case opLegacy:
+		r, err := decode(rec.Sealed, s, key)
+		return r, false, err
+	case opPut:
+		return &rec, false, nil
+	}
+	return nil, false, abi.Errorf(abi.NotFound, "secret not found")
+}
+
+// appendLog writes frames (whole frames of idx's generation, for the
+// entries news, in order) at the log's valid end, creating the log when it
+// has none: first its header alone (synced), with a new generation, so
+// that a log whose creation a crash cut short holds no frame. The caller
+// holds the writers' lock and has brought idx up to date under it;
+// whatever lies past idx.end (a frame torn by a crash) is cut by write_at.
+func appendLog(fs guest.RangeFS, idx *logIndex, frames []byte, news []logEntry) error {
+	p := logPath(idx.org)
+	if idx.end < headerSize {
+		return abi.Errorf(abi.Internal, "log of ", idx.org, " has no header")
+	}
+	for off := 0; off < len(frames); {
+		n := min(len(frames)-off, writeChunk)
+		if off+n < len(frames) {
+			n = frameBoundary(frames[off:], n)
+		}
+		if err := fs.WriteAt(p, idx.end+int64(off), frames[off:off+n]); err != nil {
+			return err
+		}
+		off += n
+	}
+	for i := range news {
+		news[i].off += idx.end
+	}
+	idx.end += int64(len(frames))
+	idx.merge(news)
+	return nil
+}
+
+// frameBoundary returns the largest length <= limit of whole frames at the
+// start of b (at least one frame).
+func frameBoundary(b []byte, limit int) int {
+	at := 0
+	for at < len(b) {
+		n := frameHead + int(u32(b[at+4:]))
+		if at > 0 && at+n > limit {
+			break
+		}
+		at += n
+	}
+	return at
+}
+
+// newLog starts the log at p for idx: a new generation, and the header
+// written alone (and synced) at offset 0, which cuts whatever p held.
+func newLog(fs guest.RangeFS, p string, idx *logIndex) error {
+	for i := range idx.gen {
+		idx.gen[i] = byte(rand.Uint32())
+	}
+	if err := fs.WriteAt(p, 0, logHeader(idx.gen)); err != nil {
+		return err
+	}
+	idx.end, idx.ents = headerSize, nil
+	return nil
+}
+
+// batch collects frames for one log.
+type batch struct {
+	gen    [genSize]byte
+	frames []byte
+	news   []logEntry // offsets relative to the start of frames
+}
+
+func (b *batch) add(op byte, r *abi.Record) {
+	off := int64(len(b.frames))
+	b.frames = appendFrame(b.frames, b.gen, op, r)
+	b.news = append(b.news, logEntry{k: entKey(r.Scope.Project, r.Scope.Domain, r.Key), off: off, n: uint32(int64(len(b.frames)) - off), op: op})
+}
