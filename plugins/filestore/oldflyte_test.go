@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -43,7 +42,10 @@ func oldFilestoreWasm(t *testing.T) []byte {
 	if b, err := archive.CombinedOutput(); err != nil {
 		t.Fatalf("git archive %s: %v\n%s", oldFilestoreCommit, err, b)
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go is not on $PATH: %v", err)
+	}
 	wasm := filepath.Join(src, "filestore.wasm")
 	build := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", wasm, "./plugins/filestore/wasm")
 	build.Dir = src
