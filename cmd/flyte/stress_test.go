@@ -236,6 +236,37 @@ func (e *isoEnv) openValue(key string) ([]byte, uint64) {
 	return v, rec.Version
 }
 
+// forLayouts runs f on a store of each layout of the filestore: "files"
+// (format 1, one file per record: what a new store gets) and "log" (format
+// 2: the store made of format 2 before the first command, by its marker),
+// and checks afterwards that the store is still of that layout.
+func forLayouts(t *testing.T, f func(t *testing.T, e *isoEnv)) {
+	for _, layout := range []string{"files", "log"} {
+		t.Run(layout, func(t *testing.T) {
+			e := newIsoEnv(t)
+			if layout == "log" {
+				if err := os.MkdirAll(e.storeDir(), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(e.storeDir(), "secrets"), []byte("flyte store format 2\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f(t, e)
+			fi, err := os.Stat(filepath.Join(e.storeDir(), "secrets"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := map[bool]string{true: "files", false: "log"}[fi.IsDir()]; got != layout {
+				t.Fatalf("the store is of layout %q after the test, want %q", got, layout)
+			}
+			if _, err := os.Stat(filepath.Join(e.storeDir(), "log", config.DefaultOrganization)); (err == nil) != (layout == "log") {
+				t.Fatalf("layout %s: log of the organization: %v", layout, err)
+			}
+		})
+	}
+}
+
 // tempFiles lists the writers' temporary files left under dir.
 func tempFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -282,8 +313,9 @@ func randInt(t testing.TB, n int64) int64 {
 // TestConcurrentCreates starts 20 `flyte create secret` processes at once
 // on a fresh HOME, so they also race to create the identity and the
 // store's data key: every one succeeds and every secret opens afterwards.
-func TestConcurrentCreates(t *testing.T) {
-	e := newIsoEnv(t)
+func TestConcurrentCreates(t *testing.T) { forLayouts(t, testConcurrentCreates) }
+
+func testConcurrentCreates(t *testing.T, e *isoEnv) {
 	const n = 20
 	var argv [][]string
 	var want []string
@@ -324,8 +356,9 @@ func TestConcurrentCreates(t *testing.T) {
 // TestConcurrentUpdates rotates one key from 20 processes at once (last
 // writer wins under the store lock: every update gets its own version),
 // then races 10 compare-and-set updates of which exactly one may win.
-func TestConcurrentUpdates(t *testing.T) {
-	e := newIsoEnv(t)
+func TestConcurrentUpdates(t *testing.T) { forLayouts(t, testConcurrentUpdates) }
+
+func testConcurrentUpdates(t *testing.T, e *isoEnv) {
 	mustOK(t, e.run(nil, "create", "secret", "SHARED", randText(t, 32)))
 
 	const n = 20
@@ -417,8 +450,9 @@ func TestConcurrentUpdates(t *testing.T) {
 // a random delay, up to a little longer than one write takes. Wherever the kill lands (before the write, after it, or
 // after the process already finished), the store must open cleanly, every
 // record must be intact, and the next write must work.
-func TestKillMidWrite(t *testing.T) {
-	e := newIsoEnv(t)
+func TestKillMidWrite(t *testing.T) { forLayouts(t, testKillMidWrite) }
+
+func testKillMidWrite(t *testing.T, e *isoEnv) {
 	const rounds = 16
 	const size = 1<<20 - 4096 // just under the 1 MiB limit
 
