@@ -225,7 +225,12 @@ func (st *Store) view(c *listCache, lay layout, idx *logIndex) ([]logEntry, erro
 			return nil, err
 		}
 	}
-	slices.SortStableFunc(legacy, func(a, b logEntry) int { return strings.Compare(a.k, b.k) })
+	slices.SortFunc(legacy, func(a, b logEntry) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return cmpOff(a.off, b.off) // the first tree first
+	})
 	legacy = slices.CompactFunc(legacy, func(a, b logEntry) bool { return a.k == b.k })
 	out := make([]logEntry, 0, len(idx.ents)+len(legacy))
 	i, j := 0, 0
@@ -396,7 +401,7 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 		if x.idx != y.idx {
 			return strings.Compare(x.idx.org, y.idx.org)
 		}
-		return int(min(max(x.e.off-y.e.off, -1), 1))
+		return cmpOff(x.e.off, y.e.off)
 	})
 	var stale []int
 	for i := 0; i < len(order); {

@@ -97,7 +97,14 @@ func (x *logIndex) merge(news []logEntry) {
 		}
 		return
 	}
-	slices.SortStableFunc(news, func(a, b logEntry) int { return strings.Compare(a.k, b.k) })
+	// By key, then offset: the later frame of a key last (a stable sort
+	// would keep that order too, at O(n log² n)).
+	slices.SortFunc(news, func(a, b logEntry) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return cmpOff(a.off, b.off)
+	})
 	// Keep the last (latest) frame of each key.
 	w := 0
 	for i := range news {
@@ -129,6 +136,16 @@ func (x *logIndex) merge(news []logEntry) {
 		}
 	}
 	x.ents = out
+}
+
+func cmpOff(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // loadLog brings idx (nil: none yet) up to date with the log of org (read
