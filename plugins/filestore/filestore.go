@@ -103,7 +103,6 @@ type listState struct {
 	op      sync.Mutex           // one operation of format 2 at a time on what follows
 	logs    map[string]*logIndex // by organization
 	scanBuf []byte               // what logs are scanned through (scanLog)
-	done    bool                 // the store was seen in format 2, converted
 	convert bool                 // writes convert a store of format 1 (and start new stores in format 2)
 }
 

@@ -45,13 +45,11 @@ type layout struct {
 }
 
 // detect reads the store's layout. It changes nothing, and costs one read
-// of secrets (a directory in format 1: the read fails) unless the store
-// was seen converted to format 2 before; the store directory is listed
-// only while a conversion is under way, or when there is no secrets.
+// of secrets (a directory in format 1: the read fails); the store
+// directory is listed only while a conversion is under way, or when there
+// is no secrets. It is not cached between calls: a store directory can be
+// replaced (restored from a backup) under an instance that lives long.
 func (st *Store) detect(fs guest.FS) (layout, error) {
-	if st.lists.done {
-		return layout{format: 2, marked: true}, nil
-	}
 	b, err := fs.ReadFile(secretsDir)
 	var lay layout
 	switch {
@@ -62,7 +60,6 @@ func (st *Store) detect(fs guest.FS) (layout, error) {
 		// A directory (or whatever else format 1 made of it).
 		return layout{format: 1}, nil
 	case string(b) == markerDone:
-		st.lists.done = true
 		return layout{format: 2, marked: true}, nil
 	case string(b) == markerConverting:
 		lay = layout{format: 2, marked: true, converting: true}
@@ -134,7 +131,6 @@ func (st *Store) prepare(fs guest.RangeFS) (layout, error) {
 		if err := fs.WriteFile(secretsDir, []byte(markerDone), true); err != nil {
 			return lay, err
 		}
-		st.lists.done = true
 		return layout{format: 2, marked: true}, nil
 	}
 	if lay.converting {
@@ -183,7 +179,6 @@ func (st *Store) convert(fs guest.RangeFS, lay *layout, budget int) error {
 		return err
 	}
 	lay.converting = false
-	st.lists.done = true
 	return nil
 }
 
