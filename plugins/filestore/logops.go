@@ -469,8 +469,9 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 		buf = buf[:0]
 	}
 	var end int64
+	var arena keyArena
 	err := scanLog(fs, &st.lists.scanBuf, logPath(idx.org), idx.gen, headerSize, func(f *frame) {
-		k, _, ok := f.key()
+		k, _, ok := f.key(&arena)
 		if !ok {
 			return
 		}

@@ -179,10 +179,11 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 		idx = &logIndex{org: org, gen: gen, end: headerSize}
 	}
 	var news []logEntry
+	var arena keyArena
 	err = scanLog(fs, scanBuf, p, gen, idx.end, func(f *frame) {
 		// A frame filed under another organization's log is listed, and
 		// reported when read (its scope does not match).
-		if k, _, ok := f.key(); ok {
+		if k, _, ok := f.key(&arena); ok {
 			news = append(news, logEntry{k: k, off: f.off, n: uint32(f.end - f.off), op: f.op})
 		}
 	}, &idx.end)
