@@ -225,7 +225,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestEtcdStore(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	p := loadEtcd(t, etcdOpts{endpoints: c.Endpoints()})
-	if p.Info.Minor != abi.MinorFence || len(p.Info.Ops) != 9 {
+	if p.Info.Minor != abi.Minor || len(p.Info.Ops) != 9 {
 		t.Fatalf("describes minor %d, ops %v", p.Info.Minor, p.Info.Ops)
 	}
 
