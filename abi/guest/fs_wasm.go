@@ -37,9 +37,13 @@ func fsRemoveAll(path unsafe.Pointer, plen uint32) uint32
 
 func hostDir() FS { return hostFS{} }
 
-var _ RangeFS = hostFS{}
+func hostRangeDir() RangeFS { return hostRangeFS{} }
 
-func (hostFS) ReadAt(path string, off int64, buf []byte) (int, error) {
+// hostRangeFS is hostFS with the calls of ABI 1.4: a separate type, so
+// that only a plugin that calls HostRangeFS imports them.
+type hostRangeFS struct{ hostFS }
+
+func (hostRangeFS) ReadAt(path string, off int64, buf []byte) (int, error) {
 	if err := capErr(fsReadAt(strptr(path), uint32(len(path)), off, uint32(len(buf)))); err != nil {
 		return 0, err
 	}
@@ -50,15 +54,15 @@ func (hostFS) ReadAt(path string, off int64, buf []byte) (int, error) {
 	return int(n), nil
 }
 
-func (hostFS) WriteAt(path string, off int64, data []byte) error {
+func (hostRangeFS) WriteAt(path string, off int64, data []byte) error {
 	return capErr(fsWriteAt(strptr(path), uint32(len(path)), ptr(data), uint32(len(data)), off))
 }
 
-func (hostFS) Rename(path, to string) error {
+func (hostRangeFS) Rename(path, to string) error {
 	return capErr(fsRename(strptr(path), uint32(len(path)), strptr(to), uint32(len(to))))
 }
 
-func (hostFS) RemoveAll(path string) error {
+func (hostRangeFS) RemoveAll(path string) error {
 	return capErr(fsRemoveAll(strptr(path), uint32(len(path))))
 }
 

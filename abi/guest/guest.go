@@ -112,8 +112,8 @@ type FS interface {
 }
 
 // RangeFS is an FS with the calls of ABI 1.4 (abi.MinorRange), with which
-// a store reads and appends to a log: HostFS implements it in a wasm
-// guest. A plugin that calls one of them imports it (flyte_fs_v1.read_at,
+// a store reads and appends to a log: HostRangeFS in a wasm guest. A
+// plugin that calls HostRangeFS imports them (flyte_fs_v1.read_at,
 // write_at, rename, remove_all), and so loads only on a 1.4 host.
 type RangeFS interface {
 	FS

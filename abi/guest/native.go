@@ -14,6 +14,8 @@ func hostLogString(uint32, string) {}
 
 func hostDir() FS { return noHost{} }
 
+func hostRangeDir() RangeFS { return noHost{} }
+
 // noHost is HostFS outside a wasip1 build: every call fails.
 type noHost struct{}
 

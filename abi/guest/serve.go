@@ -22,6 +22,11 @@ func ServeInjector(info Info, inj Injector) { Serve(InjectorHandler(info, inj)) 
 // load it unless its configuration grants a directory.
 func HostFS() FS { return hostDir() }
 
+// HostRangeFS is HostFS with the calls of ABI 1.4 (RangeFS: read_at,
+// write_at, rename, remove_all). Only a plugin that calls it imports them,
+// so a plugin that calls HostFS alone still loads on a 1.3 host.
+func HostRangeFS() RangeFS { return hostRangeDir() }
+
 // Config returns the plugin's configuration as the host encoded it (the
 // [plugins.NAME] config table of flyte.toml), or nil.
 func Config() []byte { return config() }

@@ -152,9 +152,26 @@ func (st *Store) rangeFS() (guest.RangeFS, bool) {
 	return fs, ok
 }
 
-// logLayout returns the layout of a store whose FS can hold format 2
-// (ok false: read and write format 1). Reads change nothing.
-func (st *Store) logLayout(write bool) (guest.RangeFS, layout, bool, error) {
+// readLayout returns the layout of a store whose FS can hold format 2,
+// for a read (ok false: read format 1). It changes nothing, and links no
+// write: a read-only plugin built on this store (plugins/examples/dirstore)
+// imports no fs call that writes.
+func (st *Store) readLayout() (guest.RangeFS, layout, bool, error) {
+	fs, ok := st.rangeFS()
+	if !ok {
+		return nil, layout{}, false, nil
+	}
+	lay, err := st.detect(fs)
+	if err != nil || lay.format != 2 {
+		return nil, lay, false, err
+	}
+	return fs, lay, true, nil
+}
+
+// writeLayout is readLayout for a write: for a store of format 2, or one
+// this store converts, it takes the writers' lock and prepares the store
+// (prepare).
+func (st *Store) writeLayout() (guest.RangeFS, layout, bool, error) {
 	fs, ok := st.rangeFS()
 	if !ok {
 		return nil, layout{}, false, nil
@@ -163,25 +180,23 @@ func (st *Store) logLayout(write bool) (guest.RangeFS, layout, bool, error) {
 	if err != nil {
 		return nil, lay, false, err
 	}
-	if lay.format != 2 && !(write && st.lists.convert) {
+	if lay.format != 2 && !st.lists.convert {
 		return nil, lay, false, nil
 	}
-	if write {
-		if err := fs.Lock(lockName); err != nil {
-			return nil, lay, false, err
-		}
-		if lay, err = st.prepare(fs); err != nil {
-			return nil, lay, false, err
-		}
+	if err := fs.Lock(lockName); err != nil {
+		return nil, lay, false, err
+	}
+	if lay, err = st.prepare(fs); err != nil {
+		return nil, lay, false, err
 	}
 	return fs, lay, true, nil
 }
 
 // On returns a store over fs that shares st's state between calls (the
-// listing cache). A wasm guest keeps one Store for its instance; a native
-// link that gets a new fs for every call (flyte's native baseline) makes
-// each call's store with On from one kept Store, so that its listings
-// read each directory once too.
+// listing cache, the logs' indexes, ConvertOnWrite). A wasm guest keeps
+// one Store for its instance; a native link that gets a new fs for every
+// call (flyte's native baseline) makes each call's store with On from one
+// kept Store, so that its listings read each directory once too.
 func (st *Store) On(fs guest.FS) *Store { return &Store{fs: fs, lists: st.lists} }
 
 func part(s string) string {
@@ -262,7 +277,7 @@ func (st *Store) create(r *abi.Record, g *abi.Guard) (*abi.Record, error) {
 			return nil, err
 		}
 	}
-	if fs, lay, ok, err := st.logLayout(true); err != nil {
+	if fs, lay, ok, err := st.writeLayout(); err != nil {
 		return nil, err
 	} else if ok {
 		return st.createLog(fs, lay, r)
@@ -309,7 +324,7 @@ func (st *Store) update(r *abi.Record, expected uint64, g *abi.Guard) (*abi.Reco
 	if err != nil {
 		return nil, err
 	}
-	if fs, lay, ok, err := st.logLayout(true); err != nil {
+	if fs, lay, ok, err := st.writeLayout(); err != nil {
 		return nil, err
 	} else if ok {
 		return st.updateLog(fs, lay, r, expected)
@@ -354,7 +369,7 @@ func (st *Store) Get(s abi.Scope, key string) (*abi.Record, error) {
 
 // get reads the record (s, key), whose path in format 1 is p.
 func (st *Store) get(p string, s abi.Scope, key string) (*abi.Record, error) {
-	if fs, lay, ok, err := st.logLayout(false); err != nil {
+	if fs, lay, ok, err := st.readLayout(); err != nil {
 		return nil, err
 	} else if ok {
 		return st.getLog(fs, lay, s, key)
@@ -376,7 +391,7 @@ func (st *Store) Delete(s abi.Scope, key string, expected uint64) error {
 	if err := st.fs.Lock(lockName); err != nil {
 		return err
 	}
-	if fs, lay, ok, err := st.logLayout(true); err != nil {
+	if fs, lay, ok, err := st.writeLayout(); err != nil {
 		return err
 	} else if ok {
 		return st.deleteLog(fs, lay, s, key, expected)
@@ -536,7 +551,7 @@ func (st *Store) List(req *abi.ListRequest) (*abi.ListResponse, error) {
 	defer st.lists.op.Unlock()
 	c := st.cacheFor(req, at)
 	var resp *abi.ListResponse
-	fs, lay, ok, err := st.logLayout(false)
+	fs, lay, ok, err := st.readLayout()
 	switch {
 	case err != nil:
 	case ok:
