@@ -29,6 +29,13 @@ func oldFilestoreWasm(t *testing.T) []byte {
 		t.Skipf("not a git checkout (%v): the older filestore is built from git history", err)
 	}
 	root := strings.TrimSpace(string(out))
+	if exec.Command("git", "-C", root, "cat-file", "-e", oldFilestoreCommit+"^{commit}").Run() != nil {
+		// Only a shallow clone may lack it; a full one failing is a bug.
+		if sh, _ := exec.Command("git", "-C", root, "rev-parse", "--is-shallow-repository").Output(); strings.TrimSpace(string(sh)) == "true" {
+			t.Skipf("a shallow clone: commit %s, whose filestore this test builds, is not in it", oldFilestoreCommit[:12])
+		}
+		t.Fatalf("commit %s is not in this repository's history", oldFilestoreCommit[:12])
+	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
