@@ -56,7 +56,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The README's test command: formatting, vet and staticcheck (host and wasip1 builds; every release
 # target builds and vets), then every test.
 test: build lint
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 30m ./... # cmd/flyte runs every testscript twice: in-process and with the agent
 	$(GO) test -count=1 -tags flytepgroup ./host/task
 	$(GO) test -count=1 -tags flytenohttp ./host/capability ./host/plugin ./host/httpgrant ./host/core
 

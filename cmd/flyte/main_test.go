@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -161,10 +162,18 @@ func TestScriptsAgent(t *testing.T) {
 			return err
 		}
 		e.Setenv(envNoAgent, "")
+		agentScripts.Add(1)
 		return nil
 	}
 	agentServed.Clear()
+	agentScripts.Store(0)
+	t.Cleanup(func() { checkAgentsServed(t) }) // once every script ran (they run in parallel)
 	testscript.Run(t, p)
+}
+
+// checkAgentsServed checks that the agents of TestScriptsAgent's scripts
+// served their commands.
+func checkAgentsServed(t *testing.T) {
 	if t.Failed() {
 		return
 	}
@@ -177,8 +186,9 @@ func TestScriptsAgent(t *testing.T) {
 		}
 		total += n
 	}
-	if len(served) < 40 {
-		t.Errorf("only %d scripts had an agent serve their commands", len(served))
+	// Nearly every script uses the store (67 of 71 when the agent came).
+	if n := agentScripts.Load(); n >= 10 && len(served)*10 < int(n)*8 {
+		t.Errorf("only %d scripts of %d had an agent serve their commands", len(served), n)
 	}
 	t.Logf("agents of %d scripts served %d requests", len(served), total)
 }
@@ -564,6 +574,9 @@ func TestScriptsAsUser(t *testing.T) {
 // agentServed holds, by script, how many requests its agent served, for
 // the scripts whose agent ran (stopScriptAgent).
 var agentServed sync.Map
+
+// agentScripts counts the scripts TestScriptsAgent started.
+var agentScripts atomic.Int64
 
 // stopScriptAgent stops the agent of a script's runtime directory run, if
 // one runs, and records what it served.

@@ -453,6 +453,10 @@ func testSetup(t *testing.T) *Setup {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The agent never reads the configuration file: the client sends it.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
 	return &Setup{Config: cfg, CacheDir: filepath.Join(os.TempDir(), fmt.Sprintf("flyte-test-cache-%d", os.Getuid())),
 		StateDir: filepath.Join(dir, "state")}
 }
@@ -487,5 +491,33 @@ func TestIdleExit(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, socketName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket after the idle exit: %v", err)
+	}
+}
+
+func TestDirFor(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"XDG_RUNTIME_DIR": "/run/user/7", "TMPDIR": "/t"}, "/run/user/7/flyte"},
+		{map[string]string{"XDG_RUNTIME_DIR": "relative", "TMPDIR": "/t"}, fmt.Sprintf("/t/flyte-agent-%d", os.Geteuid())},
+		{map[string]string{}, fmt.Sprintf("/tmp/flyte-agent-%d", os.Geteuid())},
+	} {
+		if got := DirFor(func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("DirFor(%v) = %s, want %s", tc.env, got, tc.want)
+		}
+	}
+}
+
+// The agent keeps the cores of the configurations it served last, at most
+// maxCores.
+func TestCoresBounded(t *testing.T) {
+	c := client(t, runDir(t), "A")
+	for i := range maxCores + 1 {
+		put(t, c, testSetup(t), fmt.Sprintf("K%d", i))
+	}
+	st, err := c.Status()
+	if err != nil || st.Cores != maxCores || st.Served != maxCores+1 {
+		t.Fatalf("status %+v %v, want %d cores", st, err, maxCores)
 	}
 }

@@ -14,10 +14,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/identity"
+	"github.com/flytesecrets/flyte/host/inject"
 )
 
 // DefaultIdle is how long an agent waits for a request before it exits.
@@ -54,6 +56,10 @@ type Server struct {
 	started time.Time
 	served  atomic.Uint64
 	refused atomic.Uint64
+
+	// plans keeps the built-in injectors' plans for every core (they are
+	// keyed on the whole plan request, and hold no value).
+	plans *inject.MemoryCache
 
 	mu     sync.Mutex
 	cores  map[string]*warm
@@ -118,7 +124,7 @@ func Listen(dir, build string, idle time.Duration) (*Server, error) {
 	}
 	now := time.Now()
 	return &Server{build: build, idle: idle, dir: d, ln: ln, run: lk, started: now, last: now,
-		cores: map[string]*warm{}, done: make(chan struct{})}, nil
+		cores: map[string]*warm{}, done: make(chan struct{}), plans: inject.NewMemoryCache(inject.MaxCachedPlans)}, nil
 }
 
 // Serve answers connections until Stop, or until the agent was idle for
@@ -279,7 +285,22 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 	}
 	out.finish(r)
 	clear(body)
+	if w.core.Failed() {
+		s.drop(w, key)
+		return
+	}
 	s.restamp(w, key, req.Setup)
+}
+
+// drop forgets the core w, kept under key, and closes it once its request
+// is over.
+func (s *Server) drop(w *warm, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cores[key] == w {
+		delete(s.cores, key)
+	}
+	go w.close()
 }
 
 // restamp files the core w, kept under key, under what its setup's key is
@@ -390,7 +411,7 @@ func (s *Server) warmFor(setup *Setup) (*warm, string, error) {
 	}
 	rl := &relay{}
 	opts := core.Options{CacheDir: setup.CacheDir, Progress: rl, Protected: setup.Protected, StateDir: setup.StateDir,
-		Identity: identity.File(setup.Config.Seal.Identity)}
+		Identity: identity.File(setup.Config.Seal.Identity), PlanCache: s.plans}
 	if setup.Debug {
 		opts.Log = rl
 	}
@@ -405,8 +426,8 @@ func (s *Server) warmFor(setup *Setup) (*warm, string, error) {
 
 // setupKey names the core a setup is served on: a hash of the whole
 // configuration but the identity (which each request brings), and of what
-// a core holds open from disk: each configured plugin's file (by its
-// inode, size and times: a plugin replaced or rewritten is loaded anew)
+// a core holds from disk: each configured plugin's file (by its content: a
+// plugin replaced or rewritten is loaded anew, as a new process would)
 // and the store's directory (by its inode: a store removed and made again
 // is opened anew).
 func setupKey(setup *Setup) (string, error) {
@@ -419,10 +440,33 @@ func setupKey(setup *Setup) (string, error) {
 	h := sha256.New()
 	h.Write(b)
 	for _, n := range slices.Sorted(maps.Keys(setup.Config.Plugins)) {
-		fmt.Fprintf(h, "\x00plugin %q %s", n, fileStamp(setup.Config.Plugins[n].Path, true))
+		fmt.Fprintf(h, "\x00plugin %q %s", n, contentStamp(setup.Config.Plugins[n].Path))
 	}
-	fmt.Fprintf(h, "\x00store %s", fileStamp(setup.Config.Store.Path, false))
+	fmt.Fprintf(h, "\x00store %s", fileStamp(setup.Config.Store.Path))
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// maxPlugin is the largest plugin file a core loads (plugin.ReadFile).
+const maxPlugin = 64 << 20
+
+// contentStamp names the content of the file at path: its SHA-256, or
+// why it cannot be read (the load will say so).
+func contentStamp(path string) string {
+	// Opened without waiting (a FIFO there must not hang the agent), and
+	// read only if it is a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "not a regular file"
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, maxPlugin+1)); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // relay is a core's standard error: it goes to the client of the request

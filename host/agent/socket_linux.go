@@ -163,16 +163,12 @@ func (d *socketDir) chmodSocket(mode uint32) error {
 	return nil
 }
 
-// fileStamp names the file at path as it is now: device and inode, and
-// with content also its size and times; "absent" when it cannot be
-// stat'ed.
-func fileStamp(path string, content bool) string {
+// fileStamp names the directory or file at path as it is now: its device
+// and inode; "absent" when it cannot be stat'ed.
+func fileStamp(path string) string {
 	var st unix.Stat_t
 	if path == "" || unix.Stat(path, &st) != nil {
 		return "absent"
 	}
-	if !content {
-		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
-	}
-	return fmt.Sprintf("%d:%d:%d:%d.%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }

@@ -22,6 +22,6 @@ func (d *socketDir) removeSocket() error                       { return errUnsup
 func peerUID(*net.UnixConn) (uint32, error)                    { return 0, errUnsupported }
 
 func (d *socketDir) chmodSocket(uint32) error { return errUnsupported }
-func fileStamp(string, bool) string           { return "" }
+func fileStamp(string) string                 { return "" }
 
 const supported = false

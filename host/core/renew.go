@@ -16,3 +16,22 @@ func (c *Core) Renew(src *identity.Source) {
 	}
 	c.opts.Identity = src
 }
+
+// Failed reports whether a plugin load of c failed. A Core keeps a failed
+// load for its life, as a command does; a resident agent replaces such a
+// Core rather than serve the next request with it, which a new process
+// would have loaded afresh.
+func (c *Core) Failed() bool {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	for _, l := range c.loads {
+		select {
+		case <-l.done:
+			if l.err != nil {
+				return true
+			}
+		default:
+		}
+	}
+	return false
+}
