@@ -119,6 +119,24 @@ func TestStartStatusStop(t *testing.T) {
 	if sid, err := unix.Getsid(st.PID); err != nil || sid != st.PID {
 		t.Errorf("the agent's session is %d (%v), want its own (%d)", sid, err, st.PID)
 	}
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", st.PID)); err != nil || cwd != "/" {
+		t.Errorf("the agent's working directory is %q (%v), want /", cwd, err)
+	}
+	// Its directory holds the socket and two empty lock files, nothing else.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+		if fi, err := e.Info(); err != nil || (e.Name() != socketName && fi.Size() != 0) {
+			t.Errorf("%s: %v %v, want empty", e.Name(), fi, err)
+		}
+	}
+	if strings.Join(names, " ") != "agent.lock agent.pid agent.sock" {
+		t.Errorf("the agent's directory holds %v", names)
+	}
 	again, err := c.Start()
 	if err != nil || again.PID != st.PID {
 		t.Fatalf("second start: pid %d (%v), want the running agent %d", again.PID, err, st.PID)
@@ -202,6 +220,26 @@ func TestOtherBuildReplaced(t *testing.T) {
 		t.Fatalf("agent %+v, want a new one of build A (the old was %d)", st, old.PID)
 	}
 	gone(old.PID)
+	// The agent serves no request of a client of another build.
+	conn, err := net.Dial("unix", filepath.Join(dir, socketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var welcome Status
+	var r reply
+	if err := send(conn, hello{Version: Version, Build: "B"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(conn, 64<<10, &welcome); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(conn, request{Op: OpList, Setup: testSetup(t), Body: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receive(conn, 64<<10, &r); err != nil || r.Err == nil || r.Err.Msg != "agent of another build" {
+		t.Fatalf("a request of build B: %+v %v", r, err)
+	}
 }
 
 // A killed agent is replaced by the next request, which it serves.
