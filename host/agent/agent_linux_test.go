@@ -92,6 +92,12 @@ func TestStartStatusStop(t *testing.T) {
 	if _, err := c.Status(); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("status before start: %v, want ErrNotRunning", err)
 	}
+	if was, err := c.Stop(); was || err != nil {
+		t.Fatalf("stop before start: %v %v", was, err)
+	}
+	if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("status or stop made the directory: %v", err)
+	}
 	st, err := c.Start()
 	if err != nil {
 		t.Fatal(err)

@@ -156,7 +156,10 @@ func (c *Client) Status() (*Status, error) {
 // Stop asks the running agent, of any build, to exit, and waits until it
 // has. It reports whether one was running.
 func (c *Client) Stop() (bool, error) {
-	d, err := openDir(c.Dir)
+	d, err := openDir(c.Dir, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
@@ -183,7 +186,10 @@ func (c *Client) connect(start bool) (*net.UnixConn, *Status, error) {
 	if !supported {
 		return nil, nil, errUnsupported
 	}
-	d, err := openDir(c.Dir)
+	d, err := openDir(c.Dir, start)
+	if !start && errors.Is(err, os.ErrNotExist) {
+		return nil, nil, ErrNotRunning
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -89,7 +89,7 @@ func Listen(dir, build string, idle time.Duration) (*Server, error) {
 	if idle <= 0 {
 		idle = DefaultIdle
 	}
-	d, err := openDir(dir)
+	d, err := openDir(dir, true)
 	if err != nil {
 		return nil, err
 	}

@@ -28,11 +28,14 @@ type socketDir struct {
 // opens it, refusing one that is a symlink, is not a directory, is owned
 // by another user, or that group or others may use (its mode must be
 // 0700): the socket in it would be another user's to replace or reach.
-func openDir(dir string) (*socketDir, error) {
+// Without create, a missing directory is an error matching os.ErrNotExist.
+func openDir(dir string, create bool) (*socketDir, error) {
 	if !filepath.IsAbs(dir) {
 		return nil, fmt.Errorf("agent directory %s is not an absolute path", dir)
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if !create {
+		// nothing made: a command that only asks about the agent changes nothing
+	} else if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("cannot create the agent directory %s: %w", dir, safefile.Bare(err))
 	}
 	var st unix.Stat_t

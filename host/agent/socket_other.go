@@ -14,7 +14,7 @@ var errUnsupported = errors.New("the agent runs on Linux only")
 
 type socketDir struct{ path string }
 
-func openDir(string) (*socketDir, error)                       { return nil, errUnsupported }
+func openDir(string, bool) (*socketDir, error)                 { return nil, errUnsupported }
 func (d *socketDir) Close() error                              { return nil }
 func (d *socketDir) socketAddr() (string, error)               { return "", errUnsupported }
 func (d *socketDir) lock(string, bool) (*os.File, bool, error) { return nil, false, errUnsupported }
