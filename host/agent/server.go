@@ -268,24 +268,30 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 		out.finish(reply{Err: encodeError(err)})
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.relay.set(out)
-	defer w.relay.set(nil)
-	src := req.Setup.Identity.source(req.Setup.Config.Seal.Identity)
-	w.core.Renew(src)
-	defer w.core.Renew(nil) // the identity and data key go with the request
-	body, err := do(ctx, w.core, req.Op, req.Body)
-	r := reply{Body: body}
-	if err != nil {
-		r.Err = encodeError(err)
-	}
-	if path, ok := src.Created(); ok {
-		r.Created = path
-	}
+	// The answer is sent after the core is released: a client that stops
+	// reading holds up its own request only (and that for writeTimeout per
+	// frame), never the next one of the same configuration.
+	r, failed := func() (reply, bool) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.relay.set(out)
+		defer w.relay.set(nil)
+		src := req.Setup.Identity.source(req.Setup.Config.Seal.Identity)
+		w.core.Renew(src)
+		defer w.core.Renew(nil) // the identity and data key go with the request
+		body, err := do(ctx, w.core, req.Op, req.Body)
+		r := reply{Body: body}
+		if err != nil {
+			r.Err = encodeError(err)
+		}
+		if path, ok := src.Created(); ok {
+			r.Created = path
+		}
+		return r, w.core.Failed()
+	}()
 	out.finish(r)
-	clear(body)
-	if w.core.Failed() {
+	clear(r.Body)
+	if failed {
 		s.drop(w, key)
 		return
 	}
@@ -499,11 +505,19 @@ type stream struct {
 	done bool
 }
 
+// writeTimeout bounds the sending of one frame to a client: one that
+// stops reading (stopped with ^Z, its standard error a full pipe) loses its
+// answer rather than holding the agent.
+const writeTimeout = 30 * time.Second
+
 func (o *stream) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.done {
-		_ = send(o.conn, reply{Stderr: p})
+		_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if send(o.conn, reply{Stderr: p}) != nil {
+			o.done = true // the client is gone or stuck: nothing more goes to it
+		}
 	}
 	return len(p), nil
 }
@@ -511,8 +525,11 @@ func (o *stream) Write(p []byte) (int, error) {
 func (o *stream) finish(r reply) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	r.Done = true
-	_ = send(o.conn, r)
+	if !o.done {
+		r.Done = true
+		_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = send(o.conn, r)
+	}
 	o.done = true
 }
 
