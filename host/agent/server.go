@@ -76,6 +76,8 @@ type warm struct {
 	core  *core.Core
 	relay *relay
 	used  time.Time
+	// closed: the core was closed (evicted or dropped); under mu.
+	closed bool
 }
 
 // Listen makes the agent of the directory dir (see DirFor) with build id
@@ -263,16 +265,26 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 		cancel()
 	}()
 	out := &stream{conn: conn}
-	w, key, err := s.warmFor(req.Setup)
-	if err != nil {
-		out.finish(reply{Err: encodeError(err)})
-		return
+	// A core can be evicted (closed) between warmFor and its lock: the
+	// request then takes the core now filed for its setup.
+	var w *warm
+	var key string
+	for {
+		var err error
+		if w, key, err = s.warmFor(req.Setup); err != nil {
+			out.finish(reply{Err: encodeError(err)})
+			return
+		}
+		w.mu.Lock()
+		if !w.closed {
+			break
+		}
+		w.mu.Unlock()
 	}
 	// The answer is sent after the core is released: a client that stops
 	// reading holds up its own request only (and that for writeTimeout per
 	// frame), never the next one of the same configuration.
 	r, failed := func() (reply, bool) {
-		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.relay.set(out)
 		defer w.relay.set(nil)
@@ -335,6 +347,7 @@ func (s *Server) restamp(w *warm, key string, setup *Setup) {
 func (w *warm) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	w.core.Close()
 }
 

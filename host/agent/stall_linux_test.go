@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,5 +49,50 @@ func TestStalledClientHoldsNoOne(t *testing.T) {
 	var res core.ListResult
 	if _, err := c.Call(context.Background(), OpList, setup, core.ListRequest{}, &res, nil); err != nil {
 		t.Fatalf("another client's listing on the same configuration: %v", err)
+	}
+}
+
+// A core evicted between warmFor and the request's lock is seen closed,
+// and the request takes the core filed for its setup now (review: it ran
+// on the closed core and failed with "flyte is shutting down").
+func TestEvictedCoreNotUsed(t *testing.T) {
+	s := &Server{cores: map[string]*warm{}}
+	base := testSetup(t)
+	w1, _, err := s.warmFor(base) // a request got its core, then waits
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCores { // while other configurations arrive
+		o := *base
+		o.StateDir = filepath.Join(t.TempDir(), fmt.Sprint(i))
+		if _, _, err := s.warmFor(&o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for { // the eviction closes it
+		w1.mu.Lock()
+		closed := w1.closed
+		w1.mu.Unlock()
+		if closed {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w2, _, err := s.warmFor(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2 == w1 || w2.closed {
+		t.Fatal("the setup's core is the evicted one")
+	}
+	w2.mu.Lock()
+	w2.core.Renew(base.Identity.source(base.Config.Seal.Identity))
+	_, err = w2.core.List(context.Background(), core.ListRequest{})
+	w2.mu.Unlock()
+	if err != nil {
+		t.Fatalf("the request on the core filed now: %v", err)
+	}
+	for _, w := range s.cores {
+		w.close()
 	}
 }
