@@ -54,6 +54,7 @@ func etcdRows(t *table, e env, flyte, tmp string) error {
 		return f.err
 	}
 	defer c.Stop()
+	atExit(c.Stop) // also when interrupted
 	cfg := filepath.Join(e.home, "etcd.toml")
 	if err := os.WriteFile(cfg, []byte("[store]\nplugin = \"etcd\"\nendpoints = ["+c.TOMLEndpoints()+"]\n"), 0o600); err != nil {
 		return err

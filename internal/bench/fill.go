@@ -58,7 +58,13 @@ func fill(e env, native string, first, last int) error {
 		first = 1
 	}
 	if first < last {
-		if err := fillInProcess(e, first, last); err != nil {
+		done, err := busy()
+		if err != nil {
+			return err
+		}
+		err = fillInProcess(e, first, last)
+		done()
+		if err != nil {
 			return err
 		}
 	}
@@ -91,6 +97,7 @@ func stage(tmp, name, cache, native string, count int) (env, error) {
 		return dst, err
 	}
 	defer os.RemoveAll(dir)
+	atExit(func() { _ = os.RemoveAll(dir) }) // also when interrupted (hundreds of MB on a tmpfs)
 	src := env{home: filepath.Join(dir, name), cache: cache}
 	if err := os.MkdirAll(src.home, 0o700); err != nil {
 		return dst, err
@@ -99,7 +106,13 @@ func stage(tmp, name, cache, native string, count int) (env, error) {
 		return dst, err
 	}
 	start := time.Now()
-	if out, err := exec.Command("cp", "-a", src.home+"/.", dst.home+"/").CombinedOutput(); err != nil {
+	done, err := busy()
+	if err != nil {
+		return dst, err
+	}
+	out, err := exec.Command("cp", "-a", src.home+"/.", dst.home+"/").CombinedOutput()
+	done()
+	if err != nil {
 		return dst, fmt.Errorf("cp -a %s %s: %v: %s", src.home, dst.home, err, strings.TrimSpace(string(out)))
 	}
 	syscall.Sync()
@@ -164,6 +177,12 @@ func fillInProcess(e env, first, last int) error {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= last {
+					return
+				}
+				if stopping.Load() {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, errInterrupted)
+					mu.Unlock()
 					return
 				}
 				s, key, value := secretN(i)

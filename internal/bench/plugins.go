@@ -136,6 +136,7 @@ func pluginTable(w io.Writer, root string, n, cold, calls int) error {
 		fmt.Fprintln(os.Stderr, "bench: keeping", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
+		atExit(func() { _ = os.RemoveAll(tmp) })
 	}
 	cases, err := pluginCases(root, tmp)
 	if err != nil {

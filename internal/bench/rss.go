@@ -80,6 +80,11 @@ func (e env) peakRSS(bin string, args ...string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	done, err := busy()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	var stderr, stdout bytes.Buffer
 	cmd := e.command(&stderr, self, append([]string{"-rss-exec", "--", bin}, args...)...)
 	cmd.Stdout = &stdout
