@@ -388,9 +388,12 @@ func (w *watchFS) WriteAt(p string, off int64, data []byte) error {
 	return w.Call.WriteAt(p, off, data)
 }
 
-// A log frame that does not check (damage) hides only itself; a log whose
-// header is damaged fails the listing of its organization with a clear
-// error rather than showing nothing.
+// A log frame that does not check (damage) between good frames is reported
+// as its key's damaged record, never skipped silently (an earlier version
+// or nothing would be served instead); bytes there that name no key fail
+// the listing of the organization; a damaged tail (a write torn by a
+// crash) is ignored; a log whose header is damaged fails the listing of
+// its organization with a clear error rather than showing nothing.
 func TestLogDamage(t *testing.T) {
 	dir := t.TempDir()
 	onDir(t, dir, true, func(s *Store) {
@@ -411,9 +414,55 @@ func TestLogDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := listing(t, dir)
-	if len(got) != 2 || !strings.HasPrefix(got[0], "acme///A ") || !strings.HasPrefix(got[1], "acme///C ") {
+	if len(got) != 3 || !strings.HasPrefix(got[0], "acme///A ") || got[1] != "acme///B damaged: damaged in the log (its checksum does not match)" || !strings.HasPrefix(got[2], "acme///C ") {
 		t.Fatalf("listing: %q", got)
 	}
+	onDir(t, dir, true, func(s *Store) {
+		if _, err := s.Get(abi.Scope{Org: "acme"}, "B"); abi.StatusOf(err) != abi.Internal || !strings.Contains(err.Error(), "checksum") {
+			t.Fatalf("get B: %v", err)
+		}
+		if _, err := s.Update(&abi.Record{Scope: abi.Scope{Org: "acme"}, Key: "A", Kind: abi.SecretString, Sealed: []byte("value-A")}, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Compact(); err == nil || !strings.Contains(err.Error(), "holds damaged records") {
+			t.Fatalf("compact of a damaged log: %v", err)
+		}
+		if err := s.Delete(abi.Scope{Org: "acme"}, "B", 0); err != nil {
+			t.Fatalf("delete B: %v", err)
+		}
+	})
+	if got := listing(t, dir); len(got) != 2 {
+		t.Fatalf("listing after deleting B: %q", got)
+	}
+	// Garbage appended (a torn tail) is ignored; inserted between frames
+	// it fails the listing, and a lookup of a key the log does not hold.
+	good, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, append(slices.Clip(good), "not a frame at all"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := listing(t, dir); len(got) != 2 {
+		t.Fatalf("listing with garbage at the tail: %q", got)
+	}
+	ins := slices.Concat(good[:headerSize], []byte("not a frame at all"), good[headerSize:])
+	if err := os.WriteFile(p, ins, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	onDir(t, dir, true, func(s *Store) {
+		want := "the log of organization acme is damaged at offset 32 (bytes between its records that flyte did not write): restore the store from a backup"
+		if _, err := s.List(&abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
+			t.Fatalf("list with garbage inside: %v", err)
+		}
+		if _, err := s.Get(abi.Scope{Org: "acme"}, "Z"); err == nil || err.Error() != want {
+			t.Fatalf("get of a key the log lacks: %v", err)
+		}
+		if _, err := s.Get(abi.Scope{Org: "acme"}, "A"); err != nil {
+			t.Fatalf("get A: %v", err)
+		}
+	})
+	b = ins
 	b[0] = 'X'
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,13 @@ package filestore
 // Integers are little-endian. crc is CRC-32C of the generation, the
 // length and the payload: a frame copied from another log (another
 // generation, as compaction makes) does not check. A frame that does not
-// check is skipped by searching for the next sync word whose frame does,
-// so a damaged frame hides only itself; the log's valid end is the end of
-// its last good frame, and a writer overwrites whatever lies after it (a
-// frame torn by a crash) with its own.
+// check is skipped by searching for the next sync word whose frame does;
+// the log's valid end is the end of its last good frame, and a writer
+// overwrites whatever lies after it (a frame torn by a crash) with its own.
+// Bytes between two good frames are damage, never a crash's: the key of a
+// damaged frame there reads as damaged (not as its earlier version or as
+// missing), and bytes that name no key fail the organization's listings
+// (logstore.go, loadLog).
 
 import (
 	"hash/crc32"

@@ -69,6 +69,9 @@ func (st *Store) lookup(fs guest.RangeFS, lay layout, s abi.Scope, key string) (
 			continue
 		}
 		if len(lay.trees) == 0 || attempt > 0 {
+			if idx.lost != 0 {
+				return nil, false, idx.lostErr()
+			}
 			return nil, false, nil
 		}
 		for _, t := range lay.trees {
@@ -132,7 +135,7 @@ func (st *Store) appendOne(fs guest.RangeFS, lay layout, op byte, r *abi.Record)
 
 func (st *Store) createLog(fs guest.RangeFS, lay layout, r *abi.Record) (*abi.Record, error) {
 	if _, found, err := st.lookup(fs, lay, r.Scope, r.Key); found || err != nil {
-		if err == nil || abi.StatusOf(err) == abi.Internal {
+		if err == nil || found && abi.StatusOf(err) == abi.Internal {
 			return nil, abi.Errorf(abi.AlreadyExists, "secret already exists")
 		}
 		return nil, err
@@ -317,6 +320,9 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 		if err != nil {
 			return nil, err
 		}
+		if idx.lost != 0 {
+			return nil, idx.lostErr()
+		}
 		view, err := st.view(c, lay, idx)
 		if err != nil {
 			return nil, err
@@ -453,6 +459,14 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 // Readers that hold the old generation fail to check the frames they read
 // from the new log, and read it afresh.
 func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
+	// A compaction keeps good frames only: it must not drop the damage
+	// that reads report.
+	if idx.lost != 0 {
+		return idx.lostErr()
+	}
+	if idx.damaged() {
+		return abi.Errorf(abi.Internal, "the log of organization ", idx.org, " holds damaged records: delete each (flyte get secret names them) before it is compacted")
+	}
 	tmp := logPath(idx.org) + ".compact"
 	nx := &logIndex{org: idx.org}
 	if err := newLog(fs, tmp, nx); err != nil {

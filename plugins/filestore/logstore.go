@@ -8,6 +8,7 @@ package filestore
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -34,6 +35,15 @@ type logEntry struct {
 // opTree marks a view entry that a legacy tree holds (never in a log).
 const opTree = 0x80
 
+// opDamaged marks an entry whose latest frame lies between two good frames
+// but does not check (a byte of it altered, or a frame copied from another
+// log): its key is read from the frame as it is, and reading it reports
+// the damage instead of an earlier version or nothing (never in a log).
+const opDamaged = 0x40
+
+// maxGaps bounds the damaged stretches a scan looks into for their keys.
+const maxGaps = 256
+
 // logIndex is what the scans of one organization's log found, up to end:
 // its keys in order, each with its latest frame.
 type logIndex struct {
@@ -41,6 +51,20 @@ type logIndex struct {
 	gen  [genSize]byte
 	end  int64      // valid end: the next frame goes here (0: no log yet)
 	ents []logEntry // sorted by k, one per key
+	// lost is the offset of the first stretch between good frames that
+	// holds no frame of a key (0: none): it may have held any record.
+	lost int64
+}
+
+// lostErr reports idx.lost.
+func (x *logIndex) lostErr() error {
+	return abi.Errorf(abi.Internal, "the log of organization ", x.org, " is damaged at offset ", strconv.FormatInt(x.lost, 10),
+		" (bytes between its records that flyte did not write): restore the store from a backup")
+}
+
+// damaged reports whether the latest frame of a key in idx is damaged.
+func (x *logIndex) damaged() bool {
+	return slices.ContainsFunc(x.ents, func(e logEntry) bool { return e.op == opDamaged })
 }
 
 // entKey orders keys as listings do: by project, then domain, then key,
@@ -180,7 +204,15 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 	}
 	var news []logEntry
 	var arena keyArena
+	// Writers append at the valid end, cutting a torn tail: bytes between
+	// two good frames were put there by someone else (gaps).
+	var gaps [][2]int64
+	prev := idx.end
 	err = scanLog(fs, scanBuf, p, gen, idx.end, func(f *frame) {
+		if f.off != prev {
+			gaps = append(gaps, [2]int64{prev, f.off})
+		}
+		prev = f.end
 		// A frame filed under another organization's log is listed, and
 		// reported when read (its scope does not match).
 		if k, _, ok := f.key(&arena); ok {
@@ -190,8 +222,44 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 	if err != nil {
 		return nil, err
 	}
+	for i, g := range gaps {
+		e, ok, good := logEntry{}, false, false
+		if i < maxGaps {
+			e, ok, good = gapEntry(fs, p, gen, g, &arena)
+		}
+		switch {
+		case ok:
+			news = append(news, e)
+		case !good && idx.lost == 0:
+			idx.lost = g[0]
+		}
+	}
 	idx.merge(news)
 	return idx, nil
+}
+
+// gapEntry reads the stretch g of log p, which lies between two good
+// frames. ok: the stretch is one frame whose record still names its key,
+// and e its entry; good: the stretch is a good frame of an op this flyte
+// does not know (no damage).
+func gapEntry(fs guest.RangeFS, p string, gen [genSize]byte, g [2]int64, arena *keyArena) (e logEntry, ok, good bool) {
+	n := g[1] - g[0]
+	if n <= frameHead || n > frameHead+maxFrame {
+		return e, false, false
+	}
+	b := make([]byte, n)
+	if m, err := fs.ReadAt(p, g[0], b); err != nil || int64(m) != n {
+		return e, false, false
+	}
+	if _, good := checkFrame(b, gen); good {
+		return e, false, true
+	}
+	f := frame{off: g[0], end: g[1], op: b[frameHead], payload: b[frameHead:]}
+	k, _, ok := f.key(arena)
+	if project, domain, key := splitKey(k); !ok || !validName(key) || project != "" && !validName(project) || domain != "" && !validName(domain) {
+		return e, false, false
+	}
+	return logEntry{k: k, off: g[0], n: uint32(n), op: opDamaged}, true, false
 }
 
 // scanLog reads the log p of generation gen from offset at to its end in
@@ -254,6 +322,9 @@ func readEntry(fs guest.RangeFS, idx *logIndex, e logEntry, s abi.Scope, key str
 
 // frameRecord decodes the frame b of entry e, as readEntry.
 func frameRecord(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key string) (*abi.Record, bool, error) {
+	if e.op == opDamaged {
+		return nil, false, abi.Errorf(abi.Internal, "damaged in the log (its checksum does not match)")
+	}
 	f, ok := checkFrame(b, gen)
 	if !ok || len(b) != int(e.n) || f.op != e.op {
 		return nil, true, nil
