@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/flytesecrets/flyte/host/agent"
@@ -13,6 +14,7 @@ import (
 	"github.com/flytesecrets/flyte/host/core"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/host/inject"
+	"github.com/flytesecrets/flyte/host/progress"
 	"github.com/flytesecrets/flyte/host/task"
 )
 
@@ -95,7 +97,7 @@ func (c *cli) agentSetup() (*agent.Setup, string) {
 		id.Key = c.getenv(identity.EnvKey)
 	}
 	return &agent.Setup{Config: c.cfg, CacheDir: opts.CacheDir, StateDir: opts.StateDir, Protected: opts.Protected,
-		Debug: opts.Log != nil, Identity: id}, ""
+		Debug: opts.Log != nil, Identity: id, Terminal: progress.TerminalWidth(c.stderr, c.getenv)}, ""
 }
 
 // buildID is this flyte's build id, for the agent's handshake.
@@ -110,7 +112,13 @@ func (c *cli) agentClient() (*agent.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &agent.Client{Dir: agent.DirFor(c.getenv), Build: buildID(), Command: []string{self, agentServeArg}}, nil
+	cl := &agent.Client{Dir: agent.DirFor(c.getenv), Build: buildID(), Command: []string{self, agentServeArg}}
+	if runtime.GOOS == "linux" {
+		// The agent is this binary (its build id is this one's) even if the
+		// file at self was replaced meanwhile.
+		cl.Command[0], cl.Arg0 = "/proc/self/exe", self
+	}
+	return cl, nil
 }
 
 // agentService sends the store commands' requests to the agent; local is
@@ -290,6 +298,6 @@ func (c *cli) agentStatus(args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "agent: running\npid: %d\nuptime: %s\nbuild: %s\nserved: %d\nsocket: %s\n",
-		st.PID, time.Since(st.Started).Round(time.Second), st.Build, st.Served, filepath.Join(cl.Dir, "agent.sock"))
+		st.PID, time.Since(st.Started).Round(time.Second), agent.BuildString(st.Build), st.Served, filepath.Join(cl.Dir, "agent.sock"))
 	return nil
 }

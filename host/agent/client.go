@@ -16,11 +16,16 @@ import (
 	"time"
 )
 
-// startTimeout bounds the start of an agent, and waitTimeout the exit of
-// one that was asked to stop.
+// startTimeout bounds the start of an agent, waitTimeout the exit of one
+// that was asked to stop, answerTimeout the welcome of a running agent (it
+// answers a hello at once: one that does not is stopped or stuck, and the
+// command works in-process rather than wait), and lockTimeout the wait for
+// another client that is starting an agent.
 const (
-	startTimeout = 30 * time.Second
-	waitTimeout  = 10 * time.Second
+	startTimeout  = 30 * time.Second
+	waitTimeout   = 10 * time.Second
+	answerTimeout = 3 * time.Second
+	lockTimeout   = startTimeout + answerTimeout
 )
 
 // DirFor is the agent's directory for the environment getenv describes:
@@ -48,6 +53,10 @@ type Client struct {
 	// is appended. The agent gets no environment, no standard streams,
 	// a session of its own, and "/" as its working directory.
 	Command []string
+	// Arg0, when set, is the name the agent's process is given (its
+	// argv[0]) instead of Command[0]: Command[0] may be /proc/self/exe, so
+	// that the agent is this very binary even if its file was replaced.
+	Arg0 string
 }
 
 // UnavailableError says the agent could not be reached or started, or
@@ -70,6 +79,11 @@ func (e *ForeignError) Error() string {
 
 // ErrNotRunning says no agent of this build serves the directory.
 var ErrNotRunning = errors.New("no agent is running")
+
+// ErrNoAnswer says an agent listens but does not answer (it is stopped,
+// with SIGSTOP or ^Z, or stuck): it is not replaced, and the command works
+// without it.
+var ErrNoAnswer = errors.New("the agent does not answer (stopped or stuck)")
 
 // Call sends the request op with the body req and the configuration
 // setup, starting an agent if none runs, and decodes the answer into
@@ -98,6 +112,9 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 	for {
 		var r reply
 		if err := receive(conn, MaxFrame, &r); err != nil {
+			if ctx.Err() != nil { // interrupted here, not the agent's failure
+				return "", ctx.Err()
+			}
 			return "", &UnavailableError{Err: err, Sent: true}
 		}
 		if !r.Done {
@@ -112,6 +129,9 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 			if uerr != nil && r.Err == nil {
 				return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", uerr), Sent: true}
 			}
+		}
+		if r.Err != nil && r.Err.Kind == kindTooLarge {
+			return r.Created, &UnavailableError{Err: errors.New(r.Err.Msg), Sent: true}
 		}
 		if r.Err != nil {
 			return r.Created, r.Err.decode()
@@ -201,13 +221,15 @@ func (c *Client) connect(start bool) (*net.UnixConn, *Status, error) {
 	case err == nil:
 		conn.Close()
 		if !start {
-			return nil, st, fmt.Errorf("%w of this build (the running agent is of build %s)", ErrNotRunning, st.Build)
+			return nil, st, fmt.Errorf("%w of this build (the running agent is of build %s)", ErrNotRunning, BuildString(st.Build))
 		}
 	case !start || !errors.Is(err, ErrNotRunning):
 		return nil, nil, err
 	}
-	// Two first commands start one agent: the second waits for the first.
-	lk, _, err := d.lock(startLock, true)
+	// Two first commands start one agent: the second waits for the first,
+	// for as long as a start may take, and no longer (a client stopped
+	// while it holds the lock must not hold up every command).
+	lk, err := d.lockWithin(startLock, lockTimeout)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,7 +256,7 @@ func (c *Client) connect(start bool) (*net.UnixConn, *Status, error) {
 	conn, st, err = c.dial(d)
 	if err == nil && !c.ours(st) {
 		conn.Close()
-		return nil, nil, fmt.Errorf("the agent started is of build %s, not %s", st.Build, c.Build)
+		return nil, nil, fmt.Errorf("the agent started is of build %s, not %s", BuildString(st.Build), c.Build)
 	}
 	return conn, st, err
 }
@@ -267,18 +289,58 @@ func (c *Client) dial(d *socketDir) (*net.UnixConn, *Status, error) {
 		conn.Close()
 		return nil, nil, &ForeignError{UID: uid}
 	}
-	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	_ = conn.SetDeadline(time.Now().Add(answerTimeout))
 	var st Status
 	if err := send(conn, hello{Version: Version, Build: c.Build}); err != nil {
 		conn.Close()
+		if isTimeout(err) {
+			return nil, nil, ErrNoAnswer
+		}
 		return nil, nil, ErrNotRunning // it went away meanwhile
 	}
 	if err := receive(conn, 64<<10, &st); err != nil {
 		conn.Close()
+		if isTimeout(err) {
+			return nil, nil, ErrNoAnswer
+		}
 		return nil, nil, ErrNotRunning
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, &st, nil
+}
+
+// lockWithin takes the lock name in d, polling for at most within: a
+// holder that does not let go (stopped while it starts an agent) makes
+// the command work without the agent instead of waiting for ever.
+func (d *socketDir) lockWithin(name string, within time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(within)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		lk, ok, err := d.lock(name, false)
+		if err != nil || ok {
+			return lk, err
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("another flyte command has been starting the agent for too long")
+		}
+		time.Sleep(wait)
+	}
+}
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// BuildString is a build id an agent reported, fit to print: a Go build id
+// is made of letters, digits, '-', '_' and '/', and anything else a
+// listener on the socket sends is not echoed.
+func BuildString(b string) string {
+	const id = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/"
+	if b == "" || len(b) > 256 || strings.Trim(b, id) != "" {
+		return "(not a build id)"
+	}
+	return b
 }
 
 // stopOn asks the agent at the other end of conn, after its welcome, to
@@ -322,6 +384,9 @@ func (c *Client) spawn() error {
 	}
 	defer pr.Close()
 	cmd := exec.Command(c.Command[0], append(slices.Clone(c.Command[1:]), c.Dir)...)
+	if c.Arg0 != "" {
+		cmd.Args[0] = c.Arg0
+	}
 	cmd.Env = []string{} // nothing of the client's (its identity variables least of all)
 	cmd.Dir = "/"
 	cmd.ExtraFiles = []*os.File{pw} // descriptor 3: "ready" once it listens
@@ -349,11 +414,11 @@ const (
 )
 
 // ServeMain is the agent's process (a client's Command): it listens on
-// the socket in dir, tells the client that started it on descriptor 3,
-// and serves until it is stopped or idle. It returns the process's exit
+// the socket in dir, tells the client that started it on descriptor 3 if
+// that is a pipe (started otherwise, descriptor 3 is left alone), and serves until it is stopped or idle. It returns the process's exit
 // status.
 func ServeMain(dir, build string, idle time.Duration) int {
-	ready := os.NewFile(3, "ready")
+	ready := readyPipe(3)
 	tell := func(line string) {
 		if ready != nil {
 			_, _ = ready.WriteString(line + "\n")

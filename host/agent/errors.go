@@ -39,6 +39,10 @@ var kinds = map[string]reflect.Type{
 	"fence":           reflect.TypeFor[secrets.FenceError](),
 }
 
+// kindTooLarge is the kind of the error an agent sends for an answer over
+// MaxFrame: the client works in-process instead (Call's UnavailableError).
+const kindTooLarge = "toolarge"
+
 // maxCause bounds the nesting of causes a decoded error may have.
 const maxCause = 4
 

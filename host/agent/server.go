@@ -134,16 +134,23 @@ func Listen(dir, build string, idle time.Duration) (*Server, error) {
 // releases the directory.
 func (s *Server) Serve() error {
 	go s.idleLoop()
+	backoff := time.Duration(0)
 	for {
 		conn, err := s.ln.AcceptUnix()
 		if err != nil {
 			select {
 			case <-s.done:
 			default:
+				if transient(err) { // out of descriptors or memory for now: wait, and go on
+					backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+					time.Sleep(backoff)
+					continue
+				}
 				s.Stop()
 			}
 			break
 		}
+		backoff = 0
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -160,6 +167,17 @@ func (s *Server) Serve() error {
 	_ = s.dir.removeSocket()
 	s.run.Close()
 	return s.dir.Close()
+}
+
+// transient reports whether an accept error passes with time (a full
+// descriptor table, a connection aborted before it was accepted).
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop makes Serve return once the requests being served are answered.
@@ -286,8 +304,8 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 	// frame), never the next one of the same configuration.
 	r, failed := func() (reply, bool) {
 		defer w.mu.Unlock()
-		w.relay.set(out)
-		defer w.relay.set(nil)
+		w.relay.set(out, req.Setup.Terminal)
+		defer w.relay.set(nil, 0)
 		src := req.Setup.Identity.source(req.Setup.Config.Seal.Identity)
 		w.core.Renew(src)
 		defer w.core.Renew(nil) // the identity and data key go with the request
@@ -451,7 +469,7 @@ func (s *Server) warmFor(setup *Setup) (*warm, string, error) {
 // is opened anew).
 func setupKey(setup *Setup) (string, error) {
 	c := *setup
-	c.Identity = Identity{}
+	c.Identity, c.Terminal = Identity{}, 0
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", err
@@ -489,16 +507,24 @@ func contentStamp(path string) string {
 }
 
 // relay is a core's standard error: it goes to the client of the request
-// being served, and nowhere between requests.
+// being served, and nowhere between requests. It is a terminal
+// (progress.Terminal) of the client's width when the client's is one.
 type relay struct {
-	mu sync.Mutex
-	to io.Writer
+	mu    sync.Mutex
+	to    io.Writer
+	width int
 }
 
-func (r *relay) set(w io.Writer) {
+func (r *relay) set(w io.Writer, width int) {
 	r.mu.Lock()
-	r.to = w
+	r.to, r.width = w, max(0, min(width, 1000))
 	r.mu.Unlock()
+}
+
+func (r *relay) TerminalWidth() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.width
 }
 
 func (r *relay) Write(p []byte) (int, error) {
@@ -541,7 +567,12 @@ func (o *stream) finish(r reply) {
 	if !o.done {
 		r.Done = true
 		_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_ = send(o.conn, r)
+		if err := send(o.conn, r); errors.Is(err, ErrFrameTooLarge) {
+			// Nothing was written: the client is told, and does the
+			// work in-process (only a listing or a task is that large).
+			_ = send(o.conn, reply{Done: true, Err: &Error{Msg: "the answer is larger than the agent's frame limit",
+				Kind: kindTooLarge}})
+		}
 	}
 	o.done = true
 }

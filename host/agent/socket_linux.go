@@ -175,3 +175,14 @@ func fileStamp(path string) string {
 	}
 	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
+
+// readyPipe is descriptor fd as a file when it is a pipe (what spawn
+// gives an agent), else nil: an agent started by hand, or with sockets
+// passed from 3 on, must not write to or close what is there.
+func readyPipe(fd int) *os.File {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "ready")
+}

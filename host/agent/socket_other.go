@@ -23,5 +23,6 @@ func peerUID(*net.UnixConn) (uint32, error)                    { return 0, errUn
 
 func (d *socketDir) chmodSocket(uint32) error { return errUnsupported }
 func fileStamp(string) string                 { return "" }
+func readyPipe(int) *os.File                  { return nil }
 
 const supported = false

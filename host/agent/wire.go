@@ -98,6 +98,10 @@ type Setup struct {
 	Debug bool
 	// Identity is where the identity comes from, resolved by the client.
 	Identity Identity
+	// Terminal is the width of the client's standard error when it is a
+	// terminal (progress.TerminalWidth), else 0: the progress of a request
+	// is then drawn as it would be in-process. Not part of the core's key.
+	Terminal int `json:",omitempty"`
 }
 
 // Identity is an identity source (identity.Resolve) as the client

@@ -190,3 +190,20 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// The client's terminal width, like its identity, travels with each
+// request but does not choose the core: one configuration, one core.
+func TestSetupKeyIgnoresTerminal(t *testing.T) {
+	cfg := &config.Config{Organization: "acme"}
+	a, err := setupKey(&Setup{Config: cfg, CacheDir: "/c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := setupKey(&Setup{Config: cfg, CacheDir: "/c", Terminal: 120, Identity: Identity{Variable: "FLYTE_IDENTITY_KEY", Key: "k"}})
+	if err != nil || a != b {
+		t.Fatalf("keys %s and %s (%v): the terminal or identity changed the core", a, b, err)
+	}
+	if c, _ := setupKey(&Setup{Config: cfg, CacheDir: "/d"}); c == a {
+		t.Fatal("another cache directory, the same core")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +34,13 @@ type Display struct {
 	w io.Writer
 	// fd is the terminal's descriptor, or -1 when w is not a terminal.
 	fd int
+	// term is w when it stands for a terminal elsewhere (a Terminal).
+	term Terminal
 
 	mu sync.Mutex
+	// live says the block's lines are redrawn in place: decided when a
+	// block starts, kept until it ends.
+	live bool
 	// block are the tasks on screen since the last time none was running,
 	// in the order they started; drawn is how many of its lines are on
 	// screen above the cursor.
@@ -44,9 +50,18 @@ type Display struct {
 	tick chan struct{}
 }
 
+// A Terminal is a writer that stands for a terminal elsewhere: the
+// resident agent's relay to the standard error of the client it serves.
+// TerminalWidth is that terminal's width, or 0 when there is none now.
+type Terminal interface {
+	io.Writer
+	TerminalWidth() int
+}
+
 // New returns a Display on w: a live one when w is a terminal (an *os.File
-// that is one, with TERM other than "dumb"), else one that prints a line
-// per task. getenv reads TERM; nil means os.Getenv.
+// that is one, with TERM other than "dumb", or a Terminal whose width is
+// not 0), else one that prints a line per task. getenv reads TERM; nil
+// means os.Getenv.
 func New(w io.Writer, getenv func(string) string) *Display {
 	if w == nil {
 		return nil
@@ -55,14 +70,56 @@ func New(w io.Writer, getenv func(string) string) *Display {
 		getenv = os.Getenv
 	}
 	d := &Display{w: w, fd: -1}
-	if f, ok := w.(*os.File); ok && f != nil && getenv("TERM") != "dumb" && term.IsTerminal(int(f.Fd())) {
-		d.fd = int(f.Fd())
+	if fd, ok := terminalFD(w, getenv); ok {
+		d.fd = fd
+	} else if t, ok := w.(Terminal); ok {
+		d.term = t
 	}
 	return d
 }
 
-// Live reports whether d redraws its lines in place (a terminal).
-func (d *Display) Live() bool { return d != nil && d.fd >= 0 }
+// terminalFD is w's descriptor when w is a terminal that is not "dumb".
+func terminalFD(w io.Writer, getenv func(string) string) (int, bool) {
+	f, ok := w.(*os.File)
+	if !ok || f == nil || getenv("TERM") == "dumb" || !term.IsTerminal(int(f.Fd())) {
+		return -1, false
+	}
+	return int(f.Fd()), true
+}
+
+// TerminalWidth is the width of the terminal w is, 0 when w is not one
+// (as New decides): what a client tells the agent that shows progress for
+// it. getenv reads TERM; nil means os.Getenv.
+func TerminalWidth(w io.Writer, getenv func(string) string) int {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	fd, ok := terminalFD(w, getenv)
+	if !ok {
+		return 0
+	}
+	if width, _, err := term.GetSize(fd); err == nil && width > 0 {
+		return width
+	}
+	return 80
+}
+
+// Live reports whether d redraws its lines in place (a terminal) now.
+func (d *Display) Live() bool { return d != nil && d.width() > 0 }
+
+// width is the width of d's terminal now, 0 when d is not on one.
+func (d *Display) width() int {
+	switch {
+	case d.fd >= 0:
+		if w, _, err := term.GetSize(d.fd); err == nil && w > 0 {
+			return w
+		}
+		return 80
+	case d.term != nil:
+		return d.term.TerminalWidth()
+	}
+	return 0
+}
 
 // Task is one thing being done, from Start to Done.
 type Task struct {
@@ -92,7 +149,10 @@ func (d *Display) Start(label string, expect time.Duration) *Task {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.Live() {
+	if len(d.block) == 0 {
+		d.live = d.Live()
+	}
+	if !d.live {
 		_, _ = io.WriteString(d.w, "flyte: "+label+"...\n")
 		return t
 	}
@@ -122,7 +182,7 @@ func (t *Task) Done(ok bool) {
 	if !ok {
 		t.state = failed
 	}
-	if !d.Live() {
+	if !slices.Contains(d.block, t) {
 		return
 	}
 	d.draw(time.Now())
@@ -147,7 +207,7 @@ func (d *Display) Close() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.Live() || d.tick == nil {
+	if d.tick == nil {
 		return
 	}
 	for _, t := range d.block {
@@ -184,9 +244,9 @@ func (d *Display) loop(stop chan struct{}) {
 // are cut to the terminal's width, so that none wraps (a wrapped line
 // would throw the count of lines to go back up).
 func (d *Display) draw(now time.Time) {
-	width := 80
-	if w, _, err := term.GetSize(d.fd); err == nil && w > 0 {
-		width = w
+	width := d.width()
+	if width <= 0 {
+		width = 80 // the terminal went away mid-block (the agent's client)
 	}
 	var b strings.Builder
 	if d.drawn > 0 {

@@ -239,3 +239,31 @@ func TestClose(t *testing.T) {
 		t.Fatalf("screen:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// relayed is a Terminal elsewhere (the agent's relay to a client), whose
+// width the test sets.
+type relayed struct {
+	bytes.Buffer
+	width int
+}
+
+func (r *relayed) TerminalWidth() int { return r.width }
+
+// A Terminal is drawn as a terminal of its width while it is one, and
+// gets a line per task while it is not: the agent draws each client's
+// progress as that client's process would.
+func TestRelayedTerminal(t *testing.T) {
+	w := &relayed{width: 30}
+	d := New(w, func(string) string { return "" })
+	d.Start("compiling plugin filestore (2.1 MB, first use only)", time.Hour).Done(true)
+	lines := screen(w.String())
+	if len(lines) != 1 || lines[0] != "flyte: compiling plugin files" {
+		t.Fatalf("live screen: %q", lines)
+	}
+	w.Reset()
+	w.width = 0 // the next client's standard error is no terminal
+	d.Start("compiling plugin envinject (2.0 MB, first use only)", time.Hour).Done(true)
+	if got := w.String(); got != "flyte: compiling plugin envinject (2.0 MB, first use only)...\n" {
+		t.Fatalf("not a terminal: %q", got)
+	}
+}
