@@ -6,8 +6,9 @@ export GOFLAGS ?= -trimpath
 
 all: build
 
-# Each built-in plugin is a Go reactor module compiled to wasip1 (by the go:generate lines of
-# host/builtin) and embedded in the flyte binary by name: a build without them fails.
+# Each built-in plugin is a WebAssembly module built by the go:generate lines of host/builtin (the
+# stores are Go reactor modules compiled to wasip1, the injectors are assembled by
+# plugins/internal/injectwasm) and embedded in the flyte binary by name: a build without them fails.
 plugins:
 	$(GO) generate ./host/builtin
 
@@ -99,6 +100,7 @@ fuzz:
 	$(GO) test ./abi -run XXX -fuzz FuzzUnmarshal -fuzztime 30s
 	$(GO) test ./plugins/examples/tmplinject -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./plugins/examples -run XXX -fuzz '^FuzzPlan$$' -fuzztime 30s
+	$(GO) test ./host/builtin -run XXX -fuzz '^FuzzInjectors$$' -fuzztime 30s
 	$(GO) test ./plugins/examples/dirstore -run XXX -fuzz '^FuzzRecordFile$$' -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./host/seal -run XXX -fuzz FuzzParseEnvelope -fuzztime 30s

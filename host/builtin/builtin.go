@@ -1,10 +1,17 @@
-// Package builtin holds the built-in plugins' WebAssembly modules, compiled
+// Package builtin holds the built-in plugins' WebAssembly modules, built
 // from source by go generate (which make runs) and embedded in the flyte
 // binary by file name, so that a build without them fails at build time
 // with "pattern wasm/NAME.wasm: no matching files found" instead of giving
 // a flyte without its plugins. They are build outputs and never committed.
 // Each carries a flyte.describe section (internal/describesection), so
 // that flyte plugin inspect shows its kind and ops without running it.
+//
+// The stores are Go compiled for wasip1. The two injectors are assembled
+// by plugins/internal/injectwasm from their Go code's behaviour: a Go
+// module is 2 MB of Go's runtime, which wazero takes about a second of CPU
+// to compile on first use, for a pure function of a small request; the
+// assembled modules are under 2 KB, and FuzzInjectors holds them to what
+// the Go code answers.
 package builtin
 
 import (
@@ -12,9 +19,9 @@ import (
 	"errors"
 )
 
-//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/envinject.wasm ../../plugins/envinject/wasm
+//go:generate go run ../../plugins/envinject/wasm wasm/envinject.wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/etcd.wasm ../../plugins/etcdstore/wasm
-//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/fileinject.wasm ../../plugins/fileinject/wasm
+//go:generate go run ../../plugins/fileinject/wasm wasm/fileinject.wasm
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o wasm/filestore.wasm ../../plugins/filestore/wasm
 //go:generate go run ../../internal/describesection wasm/envinject.wasm wasm/etcd.wasm wasm/fileinject.wasm wasm/filestore.wasm
 

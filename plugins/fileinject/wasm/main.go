@@ -1,16 +1,29 @@
-//go:build wasip1
-
-// Command wasm is the built-in fileinject plugin as a WebAssembly reactor.
-// Build it with (the Makefile does):
+// Command wasm writes the built-in fileinject plugin's WebAssembly module: the
+// injector of package fileinject, assembled by plugins/internal/injectwasm (a
+// module of a few kilobytes, where Go's wasip1 build of the same code is
+// 2 MB, nearly all Go's runtime, that wazero takes a second of CPU to
+// compile on first use). go generate in host/builtin runs it:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s -o host/builtin/wasm/fileinject.wasm ./plugins/fileinject/wasm
+//	go run ./plugins/fileinject/wasm host/builtin/wasm/fileinject.wasm
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/flytesecrets/flyte/abi/guest"
 	"github.com/flytesecrets/flyte/plugins/fileinject"
+	"github.com/flytesecrets/flyte/plugins/internal/injectwasm"
 )
 
-func init() { guest.ServeInjector(fileinject.Info, fileinject.Injector{}) }
-
-func main() {}
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: wasm OUT.wasm")
+		os.Exit(2)
+	}
+	d := guest.InjectorHandler(fileinject.Info, fileinject.Injector{}).Describe()
+	if err := os.WriteFile(os.Args[1], injectwasm.Build(injectwasm.File, d, fileinject.Mode), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "wasm:", err)
+		os.Exit(1)
+	}
+}
