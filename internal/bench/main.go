@@ -251,8 +251,11 @@ func spread(s stats) string {
 }
 
 func sizeStr(n int64) string {
-	if n == 0 {
+	switch {
+	case n == 0:
 		return "-"
+	case n < 100e3: // a small module (the built-in injectors)
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + " KB"
 	}
 	return strconv.FormatFloat(float64(n)/1e6, 'f', 2, 64) + " MB"
 }
