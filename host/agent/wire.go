@@ -141,15 +141,33 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 	if uint64(size) > uint64(max) {
 		return nil, ErrFrameTooLarge
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	// The buffer grows as the bytes arrive, a chunk at a time: a header
+	// alone buys no memory. A grown buffer's old copy is wiped (a frame
+	// may hold a value).
+	b := make([]byte, 0, min(int(size), readChunk))
+	for len(b) < int(size) {
+		n := min(int(size)-len(b), readChunk)
+		if cap(b)-len(b) < n {
+			nb := make([]byte, len(b), min(int(size), 2*cap(b)+n))
+			copy(nb, b)
+			clear(b)
+			b = nb
 		}
-		return nil, err
+		m, err := io.ReadFull(r, b[len(b):len(b)+n])
+		b = b[:len(b)+m]
+		if err != nil {
+			clear(b)
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return b, nil
 }
+
+// readChunk is how much of a frame is read at a time.
+const readChunk = 1 << 20
 
 // send writes v as one frame of JSON.
 func send(w io.Writer, v any) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/flytesecrets/flyte/abi"
@@ -205,5 +206,31 @@ func TestSetupKeyIgnoresTerminal(t *testing.T) {
 	}
 	if c, _ := setupKey(&Setup{Config: cfg, CacheDir: "/d"}); c == a {
 		t.Fatal("another cache directory, the same core")
+	}
+}
+
+// A frame larger than a read chunk arrives whole; a header that promises
+// a large frame and sends nothing buys no more than a chunk of memory.
+func TestFrameChunks(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3*readChunk/16+5)
+	var b bytes.Buffer
+	if err := writeFrame(&b, big); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readFrame(&b, MaxFrame)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], MaxFrame)
+	allocs := testing.AllocsPerRun(1, func() {
+		_, _ = readFrame(bytes.NewReader(n[:]), MaxFrame)
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = readFrame(bytes.NewReader(n[:]), MaxFrame)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || after.TotalAlloc-before.TotalAlloc > 2*readChunk || allocs > 10 {
+		t.Fatalf("an empty %d-byte frame: %v, %d bytes allocated", MaxFrame, err, after.TotalAlloc-before.TotalAlloc)
 	}
 }
