@@ -67,7 +67,7 @@ func etcdRows(t *table, e env, flyte, tmp string) error {
 	fmt.Fprintf(os.Stderr, "bench: migrated %d secrets into etcd in %s\n", *flagLarge, time.Since(start).Round(time.Millisecond))
 	t.add(row{what: fmt.Sprintf("etcd: store migrate, %d secrets from the filestore (once)", *flagLarge), a: stats{median: d, min: d, p90: d, n: 1}})
 
-	a, b, err := pair(*flagNLarge,
+	a, b, err := t.agentPair(*flagNLarge,
 		func(int) (time.Duration, error) { return e.exec(flyte, "-c", cfg, "get", "secret") },
 		func(int) (time.Duration, error) { return e.exec(flyte, "get", "secret") })
 	if err != nil {
@@ -75,7 +75,7 @@ func etcdRows(t *table, e env, flyte, tmp string) error {
 	}
 	t.add(row{what: fmt.Sprintf("etcd: get secret, %d secrets, warm", *flagLarge), a: a, b: b, baseline: "filestore"})
 
-	a, b, err = pair(*flagN,
+	a, b, err = t.agentPair(*flagN,
 		func(i int) (time.Duration, error) {
 			return e.exec(flyte, "-c", cfg, "create", "secret", "E"+strconv.Itoa(i+1), "bench-create-value")
 		},
@@ -87,4 +87,15 @@ func etcdRows(t *table, e env, flyte, tmp string) error {
 	}
 	t.add(row{what: fmt.Sprintf("etcd: create secret, %d secrets, warm", *flagLarge), a: a, b: b, baseline: "filestore"})
 	return nil
+}
+
+// agentPair is pair for two flyte commands that the bench's agent must
+// both serve: it served each run, the warm-ups included, or it is an error.
+func (t *table) agentPair(n int, a, b side) (sa, sb stats, err error) {
+	check := t.agentBefore([]variant{agentVariant})
+	sa, sb, err = pair(n, a, b)
+	if err == nil && check != nil {
+		err = check.verify(2 * (n + 1))
+	}
+	return sa, sb, err
 }
