@@ -155,6 +155,8 @@ fuzz-check:
 			grep -q -- "$$d .*$$fn" Makefile || echo "$$d $$fn"; done; done)"; \
 	test -z "$$missing" || { echo "fuzz-check: not in make fuzz:"; echo "$$missing"; exit 1; }
 
+# flyte against flyte-native, with issue 8's targets: "flyte" is served by a warm agent that the bench starts
+# in a runtime directory of its own (never the user's agent) and stops at the end (docs/PERFORMANCE.md).
 bench: build examples
 	$(GO) run ./internal/bench
 
