@@ -285,7 +285,14 @@ func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err erro
 		WithStartFunctions(abi.InitExport).
 		WithRandSource(rand.Reader).
 		WithStdout(io.Discard).
-		WithStderr(io.Discard)
+		WithStderr(io.Discard).
+		// A Go guest's collector aims to keep its memory under half the
+		// cap (other guests ignore the variable), well below the size at
+		// which put replaces an instance: an instance that keeps an index
+		// between calls (the filestore's logs, 23 MiB at 100,000 records)
+		// otherwise grew past it with the garbage of a page or two and was
+		// replaced, index and all.
+		WithEnv("GOMEMLIMIT", strconv.FormatUint(uint64(p.Spec.MemoryPages)*65536/2, 10))
 
 	inst, err := p.newInstance(ctx)
 	if err != nil && p.stub && stubTrapped(err) {
@@ -649,7 +656,8 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 }
 
 // put returns inst to the pool, or closes it when it served recycleAfter
-// calls or its memory grew past half the plugin's cap: wasm memory never
+// calls or its memory grew past three quarters of the plugin's cap (a Go
+// guest's collector aims at half, GOMEMLIMIT): wasm memory never
 // shrinks, and a Go guest's collector runs only when the guest yields, so
 // an instance that grew across a long listing (84 MiB over 100,000
 // records, past the 64 MiB cap) is replaced before it can reach the cap.
@@ -657,7 +665,7 @@ func (p *Plugin) get(ctx context.Context) (*instance, error) {
 func (p *Plugin) put(ctx context.Context, inst *instance) {
 	grown := false
 	if m := inst.mod.Memory(); m != nil {
-		grown = uint64(m.Size()) > uint64(p.Spec.MemoryPages)*65536/2
+		grown = uint64(m.Size()) > uint64(p.Spec.MemoryPages)*65536/4*3
 	}
 	if inst.calls >= recycleAfter || grown {
 		_ = inst.mod.Close(ctx)

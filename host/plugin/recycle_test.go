@@ -9,7 +9,7 @@ import (
 	"github.com/flytesecrets/flyte/host/capability"
 )
 
-// An instance whose memory grew past half the plugin's cap is closed after
+// An instance whose memory grew past three quarters of the plugin's cap is closed after
 // its call instead of going back to the pool (put), so that memory a Go
 // guest's collector has not given back cannot add up across calls until a
 // call traps at the cap; a small call keeps its instance.
@@ -24,7 +24,7 @@ func TestRecycleGrownInstance(t *testing.T) {
 	}
 	defer h.Close()
 	ctx := context.Background()
-	const pages = 512 // 32 MiB: the threshold is 16 MiB
+	const pages = 512 // 32 MiB: the threshold is 24 MiB
 	p, err := h.Load(ctx, Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, MemoryPages: pages,
 		Grants: map[string]capability.Grant{"fs": capability.FSGrant(t.TempDir())}})
 	if err != nil {
@@ -43,12 +43,12 @@ func TestRecycleGrownInstance(t *testing.T) {
 	if n := pooled(); n != 1 {
 		t.Fatalf("after a small call %d instances are pooled, want 1", n)
 	}
-	rec := abi.Record{Scope: abi.Scope{Org: "acme"}, Key: "K", Kind: abi.SecretString, Sealed: make([]byte, 3<<20)}
+	rec := abi.Record{Scope: abi.Scope{Org: "acme"}, Key: "K", Kind: abi.SecretString, Sealed: make([]byte, 7<<20+512<<10)}
 	if _, err := p.Call(ctx, abi.OpCreate, abi.Marshal(&abi.WriteRequest{Record: rec})); err != nil {
 		t.Fatal(err)
 	}
 	if n := pooled(); n != 0 {
-		t.Fatalf("after a call that grew the instance past %d pages, %d instances are pooled, want 0", pages/2, n)
+		t.Fatalf("after a call that grew the instance past %d pages, %d instances are pooled, want 0", pages/4*3, n)
 	}
 	// The next call gets a fresh instance, which goes back to the pool.
 	if _, err := p.Call(ctx, abi.OpMetaGet, abi.Marshal(&abi.MetaRequest{Name: "datakey"})); abi.StatusOf(err) != abi.NotFound {

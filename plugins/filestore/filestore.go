@@ -103,6 +103,8 @@ type listState struct {
 	op      sync.Mutex           // one operation of format 2 at a time on what follows
 	logs    map[string]*logIndex // by organization
 	scanBuf []byte               // what logs are scanned through (scanLog)
+	readBuf []byte               // what a page's frames are read through (readPage)
+	arena   []byte               // the frames of the page being served (readPage)
 	convert bool                 // writes convert a store of format 1 (and start new stores in format 2)
 }
 

@@ -4,6 +4,7 @@ package filestore
 
 import (
 	"context"
+	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -104,7 +105,7 @@ func TestLogAppendLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(idx.ents) != 2 || idx.ents[0].k != entKey("", "", "A") {
+	if len(idx.ents) != 2 || idx.key(0) != entKey("", "", "A") {
 		t.Fatalf("index not in key order: %+v", idx.ents)
 	}
 	// A torn frame after the valid end, as a crash mid-write leaves.
@@ -173,5 +174,65 @@ func TestScanLogLongFrame(t *testing.T) {
 	x, err := loadLog(c, new([]byte), "acme", nil)
 	if err != nil || len(x.ents) != 3 || x.end != idx.end {
 		t.Fatalf("%d entries, end %d (want %d), %v", len(x.ents), x.end, idx.end, err)
+	}
+}
+
+// frameCRC is CRC-32C of the generation, the length and the payload, as
+// the format says (and as logs written before it stepped through the
+// table itself were checked).
+func TestFrameCRC(t *testing.T) {
+	gen := [genSize]byte{1, 2, 3, 250}
+	for _, payload := range [][]byte{{opPut}, []byte("\x01some record bytes, longer than sixteen"), make([]byte, 4096)} {
+		var head [frameHead]byte
+		putU32(head[4:], uint32(len(payload)))
+		whole := append(append(append([]byte(nil), gen[:]...), head[4:8]...), payload...)
+		if got, want := frameCRC(gen, head[:], payload), crc32.Checksum(whole, castagnoli); got != want {
+			t.Fatalf("frameCRC of a %d-byte payload = %#x, want %#x", len(payload), got, want)
+		}
+	}
+}
+
+// An index merges frames found in offset order (the later frame of a key
+// wins), one at a time or many at once, and keeps its keys in order in
+// its pointer-free entries; earlier keys it returned stay valid.
+func TestIndexMerge(t *testing.T) {
+	x := &logIndex{}
+	want := map[string]int64{}
+	off := int64(0)
+	add := func(keys ...string) {
+		var news []logEntry
+		for _, k := range keys {
+			off++
+			news = append(news, logEntry{k: k, off: off, n: uint32(len(k)), op: opPut})
+			want[k] = off
+		}
+		x.merge(news)
+	}
+	add("m", "c", "x", "c")
+	first := x.key(0)
+	add("a")
+	add("c")
+	add("z", "b", "m", "b", "a")
+	add()
+	if first != "c" {
+		t.Fatalf("a key returned earlier changed to %q", first)
+	}
+	if x.len() != len(want) {
+		t.Fatalf("%d entries, want %d", x.len(), len(want))
+	}
+	for i := range x.len() {
+		e := x.at(i)
+		if i > 0 && x.key(i-1) >= e.k {
+			t.Fatalf("%q after %q", e.k, x.key(i-1))
+		}
+		if want[e.k] != e.off || int(e.n) != len(e.k) {
+			t.Fatalf("%q at %d (n %d), want %d", e.k, e.off, e.n, want[e.k])
+		}
+		if got, ok := x.entry(e.k); !ok || got != e {
+			t.Fatalf("entry(%q) = %+v, %v", e.k, got, ok)
+		}
+	}
+	if _, ok := x.entry("q"); ok {
+		t.Fatal("found a key never added")
 	}
 }

@@ -215,9 +215,9 @@ func (st *Store) logOrgs(fs guest.RangeFS, c *listCache, lay layout) ([]string, 
 // log's, and while a conversion is under way the legacy trees' keys that
 // the log does not know (op opTree, off the tree's index; the first tree
 // wins), read through the listing's cache.
-func (st *Store) view(c *listCache, lay layout, idx *logIndex) ([]logEntry, error) {
+func (st *Store) view(c *listCache, lay layout, idx *logIndex) (entries, error) {
 	if len(lay.trees) == 0 {
-		return idx.ents, nil
+		return idx, nil
 	}
 	var legacy []logEntry
 	for ti, t := range lay.trees {
@@ -235,22 +235,14 @@ func (st *Store) view(c *listCache, lay layout, idx *logIndex) ([]logEntry, erro
 		return cmpOff(a.off, b.off) // the first tree first
 	})
 	legacy = slices.CompactFunc(legacy, func(a, b logEntry) bool { return a.k == b.k })
-	out := make([]logEntry, 0, len(idx.ents)+len(legacy))
-	i, j := 0, 0
-	for i < len(idx.ents) || j < len(legacy) {
-		switch {
-		case j == len(legacy) || i < len(idx.ents) && idx.ents[i].k < legacy[j].k:
-			out = append(out, idx.ents[i])
-			i++
-		case i == len(idx.ents) || legacy[j].k < idx.ents[i].k:
+	out := make(entryList, 0, idx.len()+len(legacy))
+	mergeKeys(idx.len(), len(legacy), idx.key, func(j int) string { return legacy[j].k }, func(i, j int) {
+		if i >= 0 { // the log wins
+			out = append(out, idx.at(i))
+		} else {
 			out = append(out, legacy[j])
-			j++
-		default: // the log wins
-			out = append(out, idx.ents[i])
-			i++
-			j++
 		}
-	}
+	})
 	return out, nil
 }
 
@@ -330,9 +322,10 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 		start := 0
 		if hasAfter && o == at.org {
 			k := entKey(at.project, at.domain, at.key)
-			start = sort.Search(len(view), func(i int) bool { return view[i].k > k })
+			start = sort.Search(view.len(), func(i int) bool { return view.at(i).k > k })
 		}
-		for _, e := range view[start:] {
+		for i := start; i < view.len(); i++ {
+			e := view.at(i)
 			if e.op == opDelete {
 				continue
 			}
@@ -374,7 +367,7 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 	if err := st.readPage(fs, page); err != nil {
 		return nil, err
 	}
-	resp := new(abi.ListResponse)
+	resp := &abi.ListResponse{Records: make([]abi.Record, 0, len(page))}
 	for _, sl := range page {
 		switch {
 		case sl.err == nil && sl.r != nil:
@@ -409,6 +402,19 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 		}
 		return cmpOff(x.e.off, y.e.off)
 	})
+	// The page's frames are copied into one buffer kept between calls, of
+	// their total size, which its records alias until the answer is
+	// encoded; the reads go through another kept buffer: a wasm guest's
+	// memory never shrinks, its collector may not run within a call, and
+	// an instance that grew past half its cap is replaced (with its index).
+	total := 0
+	for _, k := range order {
+		total += int(page[k].e.n)
+	}
+	if cap(st.lists.arena) < total {
+		st.lists.arena = make([]byte, 0, total)
+	}
+	arena := st.lists.arena[:0]
 	var stale []int
 	for i := 0; i < len(order); {
 		first := page[order[i]]
@@ -421,7 +427,10 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 			}
 			to = max(to, nx.e.off+int64(nx.e.n))
 		}
-		buf := make([]byte, to-from)
+		if int64(cap(st.lists.readBuf)) < to-from {
+			st.lists.readBuf = make([]byte, to-from)
+		}
+		buf := st.lists.readBuf[:to-from]
 		n, err := fs.ReadAt(logPath(first.idx.org), from, buf)
 		if err != nil {
 			return err
@@ -432,7 +441,9 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 			lo, hi := sl.e.off-from, sl.e.off-from+int64(sl.e.n)
 			var b []byte
 			if hi <= int64(len(buf)) {
-				b = buf[lo:hi]
+				at := len(arena)
+				arena = append(arena, buf[lo:hi]...) // within its capacity: earlier records stay valid
+				b = arena[at:]
 			}
 			var isStale bool
 			sl.r, isStale, sl.err = frameRecord(b, sl.idx.gen, sl.e, sl.s, sl.key)
@@ -509,8 +520,7 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 	if err := fs.Rename(tmp, logPath(idx.org)); err != nil {
 		return err
 	}
-	slices.SortFunc(news, func(a, b logEntry) int { return strings.Compare(a.k, b.k) })
-	nx.ents = news
+	nx.merge(news)
 	st.lists.logs[idx.org] = nx
 	return nil
 }

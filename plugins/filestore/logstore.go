@@ -8,8 +8,10 @@ package filestore
 import (
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/abi/guest"
@@ -50,10 +52,62 @@ type logIndex struct {
 	org  string
 	gen  [genSize]byte
 	end  int64      // valid end: the next frame goes here (0: no log yet)
-	ents []logEntry // sorted by k, one per key
+	ents []indexEnt // sorted by key, one per key
+	// keys holds the entries' keys back to back. It is only ever appended
+	// to, never written over: the keys that key and at return alias it.
+	keys []byte
 	// lost is the offset of the first stretch between good frames that
 	// holds no frame of a key (0: none): it may have held any record.
 	lost int64
+}
+
+// indexEnt is an entry of a logIndex: a logEntry whose key lies in the
+// index's keys, so that the entries hold no pointer. A wasm guest's
+// collector otherwise marks every key of the index in every cycle, and
+// with 100,000 keys one cycle cost seconds of a listing's page (its
+// garbage starts several).
+type indexEnt struct {
+	ko, kn uint32 // the key: keys[ko : ko+kn]
+	off    int64
+	n      uint32
+	op     byte
+}
+
+// entries is what a listing goes through, in key order: an index, or a
+// view of one with the keys of legacy trees (entryList).
+type entries interface {
+	len() int
+	at(i int) logEntry
+}
+
+// entryList is a sorted list of entries.
+type entryList []logEntry
+
+func (l entryList) len() int          { return len(l) }
+func (l entryList) at(i int) logEntry { return l[i] }
+
+func (x *logIndex) len() int { return len(x.ents) }
+
+// key returns the key of entry i (aliasing x.keys: no allocation).
+func (x *logIndex) key(i int) string {
+	e := &x.ents[i]
+	return unsafe.String(&x.keys[e.ko], int(e.kn))
+}
+
+// at returns entry i.
+func (x *logIndex) at(i int) logEntry {
+	e := &x.ents[i]
+	return logEntry{k: x.key(i), off: e.off, n: e.n, op: e.op}
+}
+
+// indexEnt stores e's key in x.keys (unless it has ko, the key's place
+// there already) and returns its entry.
+func (x *logIndex) indexEnt(e logEntry, ko int) indexEnt {
+	if ko < 0 {
+		ko = len(x.keys)
+		x.keys = append(x.keys, e.k...)
+	}
+	return indexEnt{ko: uint32(ko), kn: uint32(len(e.k)), off: e.off, n: e.n, op: e.op}
 }
 
 // lostErr reports idx.lost.
@@ -64,7 +118,7 @@ func (x *logIndex) lostErr() error {
 
 // damaged reports whether the latest frame of a key in idx is damaged.
 func (x *logIndex) damaged() bool {
-	return slices.ContainsFunc(x.ents, func(e logEntry) bool { return e.op == opDamaged })
+	return slices.ContainsFunc(x.ents, func(e indexEnt) bool { return e.op == opDamaged })
 }
 
 // entKey orders keys as listings do: by project, then domain, then key,
@@ -84,7 +138,7 @@ func logPath(org string) string { return logDir + "/" + org }
 
 // find returns the position of k in the index and whether it is there.
 func (x *logIndex) find(k string) (int, bool) {
-	return slices.BinarySearchFunc(x.ents, k, func(e logEntry, k string) int { return strings.Compare(e.k, k) })
+	return sort.Find(len(x.ents), func(i int) int { return strings.Compare(k, x.key(i)) })
 }
 
 // entry returns the entry of k, if any.
@@ -93,7 +147,7 @@ func (x *logIndex) entry(k string) (logEntry, bool) {
 	if !ok {
 		return logEntry{}, false
 	}
-	return x.ents[i], true
+	return x.at(i), true
 }
 
 // liveBytes is the size of the frames a compaction keeps.
@@ -115,9 +169,9 @@ func (x *logIndex) merge(news []logEntry) {
 	}
 	if len(news) == 1 {
 		if i, ok := x.find(news[0].k); ok {
-			x.ents[i] = news[0]
+			x.ents[i] = x.indexEnt(news[0], int(x.ents[i].ko))
 		} else {
-			x.ents = slices.Insert(x.ents, i, news[0])
+			x.ents = slices.Insert(x.ents, i, x.indexEnt(news[0], -1))
 		}
 		return
 	}
@@ -140,26 +194,54 @@ func (x *logIndex) merge(news []logEntry) {
 	}
 	news = news[:w]
 	if len(x.ents) == 0 {
-		x.ents = slices.Clip(news)
-		return
+		size := 0
+		for _, e := range news {
+			size += len(e.k)
+		}
+		x.keys = make([]byte, 0, size)
 	}
-	out := make([]logEntry, 0, len(x.ents)+len(news))
-	i, j := 0, 0
-	for i < len(x.ents) || j < len(news) {
+	out := make([]indexEnt, 0, len(x.ents)+len(news))
+	mergeKeys(len(x.ents), len(news), x.key, func(j int) string { return news[j].k }, func(i, j int) {
 		switch {
-		case j == len(news) || i < len(x.ents) && x.ents[i].k < news[j].k:
+		case j < 0:
 			out = append(out, x.ents[i])
-			i++
-		case i == len(x.ents) || news[j].k < x.ents[i].k:
-			out = append(out, news[j])
-			j++
+		case i < 0:
+			out = append(out, x.indexEnt(news[j], -1))
 		default: // the same key: the new frame wins
-			out = append(out, news[j])
+			out = append(out, x.indexEnt(news[j], int(x.ents[i].ko)))
+		}
+	})
+	x.ents = out
+}
+
+// mergeKeys goes through two lists sorted by key, each key once in each
+// (their keys ka(i), i < na, and kb(j), j < nb), in key order: emit gets
+// the position of the key in each list, -1 for the list without it.
+func mergeKeys(na, nb int, ka, kb func(int) string, emit func(i, j int)) {
+	i, j := 0, 0
+	for i < na || j < nb {
+		var c int
+		switch {
+		case j == nb:
+			c = -1
+		case i == na:
+			c = 1
+		default:
+			c = strings.Compare(ka(i), kb(j))
+		}
+		switch {
+		case c < 0:
+			emit(i, -1)
+			i++
+		case c > 0:
+			emit(-1, j)
+			j++
+		default:
+			emit(i, j)
 			i++
 			j++
 		}
 	}
-	x.ents = out
 }
 
 func cmpOff(a, b int64) int {
@@ -398,7 +480,7 @@ func newLog(fs guest.RangeFS, p string, idx *logIndex) error {
 	if err := fs.WriteAt(p, 0, logHeader(idx.gen)); err != nil {
 		return err
 	}
-	idx.end, idx.ents = headerSize, nil
+	idx.end, idx.ents, idx.keys = headerSize, nil, nil
 	return nil
 }
 
