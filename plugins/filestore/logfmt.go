@@ -128,12 +128,31 @@ func (f *frame) record() (abi.Record, bool) {
 // and its organization (aliasing the payload): a scan decodes nothing else
 // of most frames, and allocates nothing per frame.
 func (f *frame) key(arena *keyArena) (k string, org []byte, ok bool) {
-	var scope, project, domain, key []byte
+	project, domain, key, org, ok := f.keyParts()
+	if !ok {
+		return "", nil, false
+	}
+	return arena.key(project, domain, key), org, true
+}
+
+// appendKey appends entKey of the frame's record to keys.
+func (f *frame) appendKey(keys []byte) ([]byte, bool) {
+	project, domain, key, _, ok := f.keyParts()
+	if !ok {
+		return keys, false
+	}
+	return append(append(append(append(append(keys, project...), 0), domain...), 0), key...), true
+}
+
+// keyParts returns the parts of the key of the frame's record and its
+// organization, aliasing the payload.
+func (f *frame) keyParts() (project, domain, key, org []byte, ok bool) {
+	var scope []byte
 	rest := f.payload[1:]
 	for len(rest) > 0 {
 		field, v, r, ok := wireField(rest)
 		if !ok {
-			return "", nil, false
+			return nil, nil, nil, nil, false
 		}
 		rest = r
 		switch field {
@@ -146,7 +165,7 @@ func (f *frame) key(arena *keyArena) (k string, org []byte, ok bool) {
 	for len(scope) > 0 {
 		field, v, r, ok := wireField(scope)
 		if !ok {
-			return "", nil, false
+			return nil, nil, nil, nil, false
 		}
 		scope = r
 		switch field {
@@ -158,7 +177,7 @@ func (f *frame) key(arena *keyArena) (k string, org []byte, ok bool) {
 			domain = v
 		}
 	}
-	return arena.key(project, domain, key), org, true
+	return project, domain, key, org, true
 }
 
 // wireField reads one field of a message (abi's wire format): its key

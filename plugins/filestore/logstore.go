@@ -89,9 +89,38 @@ func (l entryList) at(i int) logEntry { return l[i] }
 func (x *logIndex) len() int { return len(x.ents) }
 
 // key returns the key of entry i (aliasing x.keys: no allocation).
-func (x *logIndex) key(i int) string {
-	e := &x.ents[i]
-	return unsafe.String(&x.keys[e.ko], int(e.kn))
+func (x *logIndex) key(i int) string { return x.str(&x.ents[i]) }
+
+func (x *logIndex) str(e *indexEnt) string { return unsafe.String(&x.keys[e.ko], int(e.kn)) }
+
+// mergeIndex adds the entries of fresh, frames found in offset order (not
+// sorted; a later frame of a key replaces an earlier one), as merge does.
+// An empty index takes fresh's entries and keys.
+func (x *logIndex) mergeIndex(fresh *logIndex) {
+	if len(x.ents) > 0 {
+		news := make([]logEntry, len(fresh.ents))
+		for i := range fresh.ents {
+			news[i] = fresh.at(i)
+		}
+		x.merge(news)
+		return
+	}
+	slices.SortFunc(fresh.ents, func(a, b indexEnt) int {
+		if c := strings.Compare(fresh.str(&a), fresh.str(&b)); c != 0 {
+			return c
+		}
+		return cmpOff(a.off, b.off)
+	})
+	// Keep the last (latest) frame of each key.
+	w := 0
+	for i := range fresh.ents {
+		if i+1 < len(fresh.ents) && fresh.key(i+1) == fresh.key(i) {
+			continue
+		}
+		fresh.ents[w] = fresh.ents[i]
+		w++
+	}
+	x.ents, x.keys = slices.Clip(fresh.ents[:w]), fresh.keys
 }
 
 // at returns entry i.
@@ -297,8 +326,10 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 		prev = f.end
 		// A frame filed under another organization's log is listed, and
 		// reported when read (its scope does not match).
-		if k, _, ok := f.key(&arena); ok {
-			news = append(news, logEntry{k: k, off: f.off, n: uint32(f.end - f.off), op: f.op})
+		ko := len(fresh.keys)
+		if keys, ok := f.appendKey(fresh.keys); ok {
+			fresh.keys = keys
+			fresh.ents = append(fresh.ents, indexEnt{ko: uint32(ko), kn: uint32(len(keys) - ko), off: f.off, n: uint32(f.end - f.off), op: f.op})
 		}
 	}, &idx.end)
 	if err != nil {
@@ -311,12 +342,12 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 		}
 		switch {
 		case ok:
-			news = append(news, e)
+			fresh.ents = append(fresh.ents, fresh.indexEnt(e, -1))
 		case !good && idx.lost == 0:
 			idx.lost = g[0]
 		}
 	}
-	idx.merge(news)
+	idx.mergeIndex(&fresh)
 	return idx, nil
 }
 
