@@ -222,7 +222,8 @@ func TestStubFallback(t *testing.T) {
 	}
 }
 
-// Without a cache every load compiles, with its line each time.
+// Without a cache every load compiles, with its line each time; a module
+// under progressFrom compiles without one.
 func TestNoCache(t *testing.T) {
 	var w bytes.Buffer
 	h, err := NewHost(Options{Progress: &w})
@@ -230,9 +231,10 @@ func TestNoCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	wasm := wasmtest.Guest().Encode()
-	for range 2 {
-		p, err := h.Load(context.Background(), Spec{Name: "x", Wasm: wasm, Kind: abi.KindStore})
+	small := wasmtest.Guest().Encode()
+	wasm := padded(small, progressFrom)
+	for _, m := range [][]byte{wasm, small, wasm} {
+		p, err := h.Load(context.Background(), Spec{Name: "x", Wasm: m, Kind: abi.KindStore})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,6 +244,23 @@ func TestNoCache(t *testing.T) {
 	if w.String() != line+line {
 		t.Fatalf("progress: %q", w.String())
 	}
+}
+
+// padded is wasm with a custom section that makes it at least n bytes:
+// as big as a module whose compile shows progress, as quick to compile.
+func padded(wasm []byte, n int) []byte {
+	name := "padding"
+	body := append([]byte{byte(len(name))}, name...)
+	body = append(body, make([]byte, n)...)
+	out := append(append([]byte(nil), wasm...), 0)
+	for v := uint64(len(body)); ; v >>= 7 {
+		if v < 0x80 {
+			out = append(out, byte(v))
+			break
+		}
+		out = append(out, byte(v)|0x80)
+	}
+	return append(out, body...)
 }
 
 func TestParseMarker(t *testing.T) {
@@ -312,10 +331,11 @@ func findDescribeOK(b []byte) ([]byte, bool) {
 // One module loaded under two names at once, on a cold cache, compiles
 // once: the second load waits for the first's compile and takes its stub.
 func TestConcurrentColdLoadsCompileOnce(t *testing.T) {
-	wasm, err := builtin.Module("envinject")
+	small, err := builtin.Module("envinject")
 	if err != nil {
 		t.Skip("built-in envinject missing (build with make):", err)
 	}
+	wasm := padded(small, progressFrom) // its compile shows its line
 	var w bytes.Buffer
 	h, err := NewHost(Options{CacheDir: t.TempDir(), Progress: &syncWriter{w: &w}})
 	if err != nil {
