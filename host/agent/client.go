@@ -98,6 +98,9 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 		return "", &UnavailableError{Err: err}
 	}
 	defer conn.Close()
+	if err := ctx.Err(); err != nil { // interrupted before anything was sent
+		return "", err
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return "", err
@@ -110,11 +113,16 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	for {
-		var r reply
-		if err := receive(conn, MaxFrame, &r); err != nil {
+		b, err := readFrame(conn, MaxFrame)
+		if err != nil {
 			if ctx.Err() != nil { // interrupted here, not the agent's failure
 				return "", ctx.Err()
 			}
+			return "", &UnavailableError{Err: err, Sent: true}
+		}
+		r, err := decodeAnswer(b, resp)
+		clear(b) // it may hold a value
+		if err != nil {
 			return "", &UnavailableError{Err: err, Sent: true}
 		}
 		if !r.Done {
@@ -123,21 +131,53 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 			}
 			continue
 		}
-		if len(r.Body) > 0 && resp != nil {
-			uerr := json.Unmarshal(r.Body, resp)
-			clear(r.Body)
-			if uerr != nil && r.Err == nil {
-				return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", uerr), Sent: true}
-			}
-		}
 		if r.Err != nil && r.Err.Kind == kindTooLarge {
 			return r.Created, &UnavailableError{Err: errors.New(r.Err.Msg), Sent: true}
 		}
 		if r.Err != nil {
 			return r.Created, r.Err.decode()
 		}
+		if r.malformed != nil {
+			return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", r.malformed), Sent: true}
+		}
 		return r.Created, nil
 	}
+}
+
+// answer is a reply as the client decodes it: its body straight into the
+// caller's resp, in one pass over the frame.
+type answer struct {
+	Stderr  []byte `json:",omitempty"`
+	Done    bool   `json:",omitempty"`
+	Body    any    `json:",omitempty"`
+	Err     *Error `json:",omitempty"`
+	Created string `json:",omitempty"`
+	// malformed is why the body did not fit resp (the frame was read as a
+	// reply instead, for its error, if any).
+	malformed error
+}
+
+// decodeAnswer decodes the frame b, its body into resp (nil: the body is
+// dropped). A body that does not fit resp is malformed, but the reply's
+// error, if it has one, is still read.
+func decodeAnswer(b []byte, resp any) (*answer, error) {
+	a := &answer{Body: resp}
+	if resp == nil {
+		a.Body = new(json.RawMessage)
+	}
+	err := json.Unmarshal(b, a)
+	if err == nil {
+		if raw, ok := a.Body.(*json.RawMessage); ok && resp == nil {
+			clear(*raw)
+		}
+		return a, nil
+	}
+	var r reply
+	if json.Unmarshal(b, &r) != nil {
+		return nil, fmt.Errorf("agent protocol: malformed frame: %w", err)
+	}
+	clear(r.Body)
+	return &answer{Stderr: r.Stderr, Done: r.Done, Err: r.Err, Created: r.Created, malformed: err}, nil
 }
 
 // Start starts the agent unless one of this build runs, and returns its
