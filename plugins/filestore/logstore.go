@@ -313,7 +313,9 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 	if idx == nil || idx.gen != gen || idx.end < headerSize {
 		idx = &logIndex{org: org, gen: gen, end: headerSize}
 	}
-	var news []logEntry
+	// The frames found go into an index of their own, without pointers
+	// (see indexEnt): a first load finds every key of the log.
+	var fresh logIndex
 	var arena keyArena
 	// Writers append at the valid end, cutting a torn tail: bytes between
 	// two good frames were put there by someone else (gaps).
