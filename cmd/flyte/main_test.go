@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/agent"
 	"github.com/flytesecrets/flyte/host/identity"
 	"github.com/flytesecrets/flyte/internal/httpfixture"
@@ -238,12 +237,10 @@ func scriptParams(t *testing.T) testscript.Params {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"genfile":    cmdGenfile,
 			"writefile":  cmdWritefile,
-			"flipbyte":   cmdFlipbyte,
 			"snapshot":   cmdSnapshot,
 			"perm":       cmdPerm,
 			"jsonget":    cmdJSONGet,
 			"forgekey":   cmdForgekey,
-			"recordset":  cmdRecordset,
 			"chown":      cmdChown,
 			"chgrp":      cmdChgrp,
 			"mkfifo":     cmdMkfifo,
@@ -253,6 +250,8 @@ func scriptParams(t *testing.T) testscript.Params {
 			"httpserve":  cmdHTTPServe,
 			"appendfile": cmdAppendfile,
 			"etcd":       cmdEtcd,
+			"storehas":   cmdStorehas,
+			"logrec":     cmdLogrec,
 		},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
@@ -308,24 +307,6 @@ func cmdWritefile(ts *testscript.TestScript, neg bool, args []string) {
 	b, err := strconv.Unquote(`"` + args[1] + `"`)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(b), 0o644))
-}
-
-// cmdFlipbyte inverts the last byte of a file, which in a record is the
-// last byte of the AEAD tag:
-//
-//	flipbyte FILE
-func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: flipbyte FILE")
-	}
-	p := ts.MkAbs(args[0])
-	b, err := os.ReadFile(p)
-	ts.Check(err)
-	if len(b) == 0 {
-		ts.Fatalf("flipbyte: %s is empty", p)
-	}
-	b[len(b)-1] ^= 0xff
-	ts.Check(os.WriteFile(p, b, 0o600))
 }
 
 // cmdSnapshot writes a listing of the tree at DIR to OUT, one line per
@@ -463,38 +444,6 @@ func cmdSetmode(ts *testscript.TestScript, neg bool, args []string) {
 	mode, err := strconv.ParseUint(args[0], 8, 12)
 	ts.Check(err)
 	ts.Check(syscall.Chmod(ts.MkAbs(args[1]), uint32(mode)))
-}
-
-// cmdRecordset edits what a filestore record claims, as a store could,
-// leaving its sealed value as it is:
-//
-//	recordset FILE version|created|updated N
-func cmdRecordset(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: recordset FILE version|created|updated N")
-	}
-	const magic = "flyterec1\n"
-	p := ts.MkAbs(args[0])
-	b, err := os.ReadFile(p)
-	ts.Check(err)
-	if !bytes.HasPrefix(b, []byte(magic)) {
-		ts.Fatalf("recordset: %s is not a record", p)
-	}
-	var r abi.Record
-	ts.Check(abi.Unmarshal(b[len(magic):], &r))
-	n, err := strconv.ParseInt(args[2], 10, 64)
-	ts.Check(err)
-	switch args[1] {
-	case "version":
-		r.Version = uint64(n)
-	case "created":
-		r.Created = n
-	case "updated":
-		r.Updated = n
-	default:
-		ts.Fatalf("recordset: unknown field %q", args[1])
-	}
-	ts.Check(os.WriteFile(p, append([]byte(magic), abi.Marshal(&r)...), 0o600))
 }
 
 // TestScriptsAsUser runs every script again as an ordinary user (nobody),

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,6 +203,12 @@ func (e *isoEnv) list(args ...string) []listedSecret {
 // the CLI (rightly) never shows.
 func (e *isoEnv) openValue(key string) ([]byte, uint64) {
 	e.t.Helper()
+	return e.openValueAt(abi.Scope{Org: config.DefaultOrganization}, key)
+}
+
+// openValueAt is openValue for a secret of scope sc.
+func (e *isoEnv) openValueAt(sc abi.Scope, key string) ([]byte, uint64) {
+	e.t.Helper()
 	id, err := seal.LoadIdentity(e.identityPath())
 	if err != nil {
 		e.t.Fatalf("load identity: %v", err)
@@ -224,46 +231,208 @@ func (e *isoEnv) openValue(key string) ([]byte, uint64) {
 		e.t.Fatalf("unwrap the data key: %v", err)
 	}
 	defer sealer.Destroy()
-	sc := abi.Scope{Org: config.DefaultOrganization}
 	rec, err := st.Get(sc, key)
 	if err != nil {
 		e.t.Fatalf("read record %s: %v", key, err)
 	}
-	v, err := sealer.Open(seal.AAD{Org: sc.Org, Key: key, Kind: secrets.AADKind(rec.Kind)}, rec.Sealed)
+	v, err := sealer.Open(seal.AAD{Org: sc.Org, Project: sc.Project, Domain: sc.Domain, Key: key, Kind: secrets.AADKind(rec.Kind)}, rec.Sealed)
 	if err != nil {
 		e.t.Fatalf("open record %s: %v", key, err)
 	}
 	return v, rec.Version
 }
 
-// forLayouts runs f on a store of each layout of the filestore: "files"
-// (format 1, one file per record: what a new store gets) and "log" (format
-// 2: the store made of format 2 before the first command, by its marker),
-// and checks afterwards that the store is still of that layout.
+// forLayouts runs f on a store of each layout the filestore starts from:
+// "files" (format 1, one file per record, as an older flyte left it: here
+// an empty secrets directory), which the first write converts, and "log"
+// (a new store, which starts in format 2); and checks afterwards that the
+// store is of format 2 with its conversion done (storeIsLog).
 func forLayouts(t *testing.T, f func(t *testing.T, e *isoEnv)) {
 	for _, layout := range []string{"files", "log"} {
 		t.Run(layout, func(t *testing.T) {
 			e := newIsoEnv(t)
-			if layout == "log" {
-				if err := os.MkdirAll(e.storeDir(), 0o700); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(e.storeDir(), "secrets"), []byte("flyte store format 2\n"), 0o600); err != nil {
+			if layout == "files" {
+				if err := os.MkdirAll(filepath.Join(e.storeDir(), "secrets"), 0o700); err != nil {
 					t.Fatal(err)
 				}
 			}
 			f(t, e)
-			fi, err := os.Stat(filepath.Join(e.storeDir(), "secrets"))
-			if err != nil {
+			storeIsLog(t, e.storeDir())
+		})
+	}
+}
+
+// storeIsLog fails the test unless the store at dir is of format 2 (its
+// secrets is the marker), no conversion is under way (no legacy tree),
+// and the default organization has its log.
+func storeIsLog(t *testing.T, dir string) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(dir, "secrets")); err != nil || string(b) != "flyte store format 2\n" {
+		t.Fatalf("the store is not of format 2: its secrets holds %q (%v)", b, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range ents {
+		if strings.HasPrefix(de.Name(), "legacy-") {
+			t.Fatalf("a conversion is still under way: %s", de.Name())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "log", config.DefaultOrganization)); err != nil {
+		t.Fatalf("log of the organization: %v", err)
+	}
+}
+
+// toFormat1 rewrites the store at dir, of format 2, as the tree of format
+// 1 that an older flyte would have written for the same records: one file
+// per record, secrets/ORG/PROJECT/DOMAIN/KEY (@ for none), holding
+// "flyterec1\n" and the record; no log, no marker.
+func toFormat1(t *testing.T, dir string) {
+	t.Helper()
+	logs, err := os.ReadDir(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "secrets")); err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) string {
+		if s == "" {
+			return "@"
+		}
+		return s
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(filepath.Join(dir, "log", l.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames, err := parseLog(b)
+		if err != nil {
+			t.Fatalf("log %s: %v", l.Name(), err)
+		}
+		latest := map[string]logFrame{}
+		for _, f := range frames {
+			latest[filepath.Join(l.Name(), at(f.rec.Scope.Project), at(f.rec.Scope.Domain), f.rec.Key)] = f
+		}
+		for p, f := range latest {
+			if f.op != logOpPut && f.op != logOpLegacy {
+				continue
+			}
+			out := append([]byte(recordMagic), abi.Marshal(&f.rec)...)
+			if f.op == logOpLegacy {
+				out = f.rec.Sealed
+			}
+			p = filepath.Join(dir, "secrets", p)
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if got := map[bool]string{true: "files", false: "log"}[fi.IsDir()]; got != layout {
-				t.Fatalf("the store is of layout %q after the test, want %q", got, layout)
+			if err := os.WriteFile(p, out, 0o600); err != nil {
+				t.Fatal(err)
 			}
-			if _, err := os.Stat(filepath.Join(e.storeDir(), "log", config.DefaultOrganization)); (err == nil) != (layout == "log") {
-				t.Fatalf("layout %s: log of the organization: %v", layout, err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "log")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// treeState describes every entry under dir (type, mode, size, contents'
+// digest), to show that a command changed nothing there.
+func treeState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		desc := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
 			}
-		})
+			desc += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
+		}
+		out[p] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestConvertOldStore: a store of format 1 (a file per record, as an older
+// flyte left it) is read as it is by the read-only commands (get, run),
+// which change nothing in it, and converted to the log by the first write,
+// which keeps every secret: its scope, version, times and value.
+func TestConvertOldStore(t *testing.T) {
+	e := newIsoEnv(t)
+	scopes := [][]string{nil, {"-p", "proj"}, {"-d", "staging"}, {"-p", "proj", "-d", "production"}}
+	values := map[string]string{}
+	var argv [][]string
+	for i := range 12 {
+		key := fmt.Sprintf("KEY_%02d", i)
+		values[key] = randText(t, 24)
+		argv = append(argv, append([]string{"create", "secret", key, values[key]}, scopes[i%4]...))
+	}
+	mustOK(t, e.run(nil, argv[0]...)) // makes the identity and the data key
+	for _, r := range e.runAll(argv[1:]) {
+		mustOK(t, r)
+	}
+	values["KEY_04"] = randText(t, 24)
+	mustOK(t, e.run(nil, "update", "secret", "KEY_04", values["KEY_04"]))
+	toFormat1(t, e.storeDir())
+	if err := os.WriteFile(filepath.Join(e.work, "flyte.toml"), []byte("[[environments]]\nname = \"e\"\nsecrets = [\"KEY_00\", \"KEY_04\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	state := treeState(t, e.storeDir())
+	before := e.list()
+	mustOK(t, e.run(nil, "get", "secret", "KEY_01", "-p", "proj"))
+	r := e.run(nil, "run", "e", "--no-mask", "--", "sh", "-c", "echo $KEY_00 $KEY_04")
+	mustOK(t, r)
+	if want := values["KEY_00"] + " " + values["KEY_04"] + "\n"; r.stdout != want {
+		t.Fatalf("run on the store of format 1 printed %q, want %q", r.stdout, want)
+	}
+	if len(before) != 12 {
+		t.Fatalf("the store of format 1 lists %d secrets, want 12", len(before))
+	}
+	if after := treeState(t, e.storeDir()); !maps.Equal(after, state) {
+		t.Fatalf("a read-only command changed the store of format 1:\nbefore %v\nafter  %v", state, after)
+	}
+
+	mustOK(t, e.run(nil, "create", "secret", "NEW", "new_value"))
+	storeIsLog(t, e.storeDir())
+	after := e.list()
+	i := slices.IndexFunc(after, func(s listedSecret) bool { return s.Name == "NEW" })
+	if i < 0 {
+		t.Fatalf("NEW is not listed after the conversion")
+	}
+	if after = slices.Delete(after, i, i+1); !slices.Equal(after, before) {
+		t.Fatalf("the conversion changed the secrets:\nbefore %+v\nafter  %+v", before, after)
+	}
+	for i, a := range argv {
+		key := a[2]
+		sc := abi.Scope{Org: config.DefaultOrganization}
+		if sl := scopes[i%4]; len(sl) > 0 {
+			for j := 0; j < len(sl); j += 2 {
+				if sl[j] == "-p" {
+					sc.Project = sl[j+1]
+				} else {
+					sc.Domain = sl[j+1]
+				}
+			}
+		}
+		if v, _ := e.openValueAt(sc, key); string(v) != values[key] {
+			t.Errorf("%s does not hold its value after the conversion", key)
+		}
 	}
 }
 

@@ -29,7 +29,9 @@ type Store struct {
 }
 
 // New returns the store of directory dir.
-func New(dir string) *Store { return &Store{dir: fsgrant.New(dir), kept: filestore.New(nil)} }
+func New(dir string) *Store {
+	return &Store{dir: fsgrant.New(dir), kept: filestore.New(nil).ConvertOnWrite()}
+}
 
 // Call runs one operation as the Wasm host would: the request and the
 // answer are bounded alike, the store sees the directory through a

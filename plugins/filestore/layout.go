@@ -45,7 +45,8 @@ type layout struct {
 }
 
 // detect reads the store's layout. It changes nothing, and costs one read
-// of secrets (a directory in format 1: the read fails); the store
+// of secrets (a directory in format 1: the read fails, and a listing of it
+// tells a directory from a link); the store
 // directory is listed only while a conversion is under way, or when there
 // is no secrets. It is not cached between calls: a store directory can be
 // replaced (restored from a backup) under an instance that lives long.
@@ -57,7 +58,11 @@ func (st *Store) detect(fs guest.FS) (layout, error) {
 		// A new store, or a crash came between the rename of secrets and
 		// the marker.
 	case err != nil:
-		// A directory (or whatever else format 1 made of it).
+		// A directory: format 1. Anything else (a link, a file with two
+		// names) no flyte made: refused, never converted.
+		if _, derr := fs.ReadDir(secretsDir); derr != nil {
+			return layout{}, err
+		}
 		return layout{format: 1}, nil
 	case string(b) == markerDone:
 		return layout{format: 2, marked: true}, nil

@@ -367,6 +367,14 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 	if err := st.readPage(fs, page); err != nil {
 		return nil, err
 	}
+	// A frame that did not check made readPage read its log afresh, which
+	// may have found damage that the index kept from an earlier call did
+	// not know.
+	for _, o := range orgs {
+		if idx := st.lists.logs[o]; idx != nil && idx.lost != 0 {
+			return nil, idx.lostErr()
+		}
+	}
 	resp := &abi.ListResponse{Records: make([]abi.Record, 0, len(page))}
 	for _, sl := range page {
 		switch {

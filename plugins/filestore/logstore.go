@@ -310,6 +310,14 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 	if !ok {
 		return nil, abi.Errorf(abi.Internal, "the log of organization ", org, " is damaged: its header is not a log's")
 	}
+	if idx != nil && idx.gen == gen && idx.end > headerSize {
+		// A log shorter than the index says was replaced (restored from a
+		// backup): read it afresh, or the next frame would go past its end.
+		var last [1]byte
+		if n, err := fs.ReadAt(p, idx.end-1, last[:]); err != nil || n != 1 {
+			idx = nil
+		}
+	}
 	if idx == nil || idx.gen != gen || idx.end < headerSize {
 		idx = &logIndex{org: org, gen: gen, end: headerSize}
 	}

@@ -11,6 +11,6 @@ import (
 	"github.com/flytesecrets/flyte/plugins/filestore"
 )
 
-func init() { guest.ServeStore(filestore.Info, filestore.New(guest.HostRangeFS())) }
+func init() { guest.ServeStore(filestore.Info, filestore.New(guest.HostRangeFS()).ConvertOnWrite()) }
 
 func main() {}
