@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -239,6 +240,9 @@ func Parse(b []byte) (*Declared, error) {
 	if len(b) > maxOutput {
 		return nil, errors.New("reading the task file: the reader's answer is larger than 1 MiB")
 	}
+	if err := exactKeys(b); err != nil {
+		return nil, fmt.Errorf("reading the task file: malformed answer: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var w wire
@@ -319,6 +323,73 @@ func Parse(b []byte) (*Declared, error) {
 	}
 	d.Files = w.Files
 	return d, nil
+}
+
+// wireKeys are the names discover.py writes; encoding/json would match
+// any case and take the last of two, so exactKeys checks them first.
+var wireKeys = map[string]bool{
+	"task": true, "name": true, "path": true, "line": true, "async": true, "variadic": true, "params": true,
+	"annotation": true, "has_default": true, "default": true, "env": true, "secrets": true, "key": true,
+	"group": true, "mount": true, "as_env_var": true, "form": true, "calls": true, "files": true, "error": true,
+	"msg": true, "hint": true,
+}
+
+// exactKeys checks that b is ASCII (discover.py escapes everything else)
+// and that each object's keys are names discover.py writes, each once.
+func exactKeys(b []byte) error {
+	for _, c := range b {
+		if c >= 0x80 {
+			return errors.New("not ASCII")
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object bool
+		seen   map[string]bool
+		key    bool // the next token of the object is a key
+	}
+	var stack []*frame
+	for {
+		t, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if d, ok := t.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 {
+					stack[len(stack)-1].key = true
+				}
+				continue
+			}
+			k, _ := t.(string)
+			if !wireKeys[k] || top.seen[k] {
+				return errors.New("unexpected or repeated field")
+			}
+			top.seen[k], top.key = true, false
+			continue
+		}
+		switch t {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, seen: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true // a value ended: a key comes next
+		}
+	}
 }
 
 // okString is a declared name or key: not empty, bounded. What it holds

@@ -12,6 +12,10 @@ import sys
 
 MAX_FILES = 64  # project modules read for one task
 MAX_BYTES = 1 << 20  # size of one module
+MAX_TOTAL = 4 << 20  # size of all the modules read
+MAX_SECRETS = 1000  # secrets of one environment
+MAX_MEMORY = 1 << 30  # address space of this reader
+MAX_CPU = 20  # seconds of CPU of this reader
 FLYTE = "flyte"
 SECRET_MOUNT_ARGS = ("key", "group", "mount", "as_env_var")
 # TaskEnvironment's dataclass fields, in order, up to secrets (flyte-sdk: Environment).
@@ -57,6 +61,9 @@ class Module:
             raise Refusal("cannot read the file: " + (e.strerror or "error"), self.path, 0)
         if len(src) > MAX_BYTES:
             raise Refusal("the file is larger than 1 MiB", self.path, 0)
+        self.reader.total += len(src)
+        if self.reader.total > MAX_TOTAL:
+            raise Refusal("the task's modules are larger than 4 MiB in all", self.path, 0)
         try:
             self.tree = ast.parse(src, filename=self.path)
         except SyntaxError as e:
@@ -144,6 +151,11 @@ class Module:
         cand = os.path.join(base, *parts) if parts else base
         for path in (cand + ".py", os.path.join(cand, "__init__.py")):
             if parts and os.path.isfile(path):
+                if not self.reader.inside(path):
+                    raise Refusal("an import reaches a module outside the project (" + self.reader.root + ")",
+                                  self.path, line, "flyte reads the modules of the task's project only: the "
+                                  "directory with its pyproject.toml, setup.py, setup.cfg or .git, else the "
+                                  "task file's directory")
                 return ("module", self.reader.module(path))
         if quiet:
             return None
@@ -151,8 +163,14 @@ class Module:
 
 
 class Reader:
-    def __init__(self):
+    def __init__(self, root):
         self.modules = {}
+        self.root = root
+        self.total = 0
+
+    def inside(self, path):
+        real = os.path.realpath(path)
+        return os.path.commonpath([self.root, real]) == self.root
 
     def module(self, path):
         path = os.path.realpath(path)
@@ -297,32 +315,23 @@ def opt_str(node, mod, what):
     raise Dynamic(node, mod)
 
 
-def read_secrets(node, mod, depth):
-    """The secrets a request declares (the SDK's SecretRequest: a str, a Secret, or a list of both)."""
+def read_secrets(node, mod, depth, top=True):
+    """The secrets a request declares (the SDK's SecretRequest: a str, a Secret, or a flat list of both)."""
     if depth > 32:
         raise Dynamic(node, mod)
-    if isinstance(node, ast.Name):
-        b = mod.lookup(node.id)
-        if b is None or b[0] != "value":
-            raise Dynamic(node, mod)
-        return read_secrets(b[1], b[2], depth + 1)
-    if isinstance(node, ast.Attribute):
-        base = resolve(node.value, mod, depth + 1)
-        if base[0] != "module":
-            raise Dynamic(node, mod)
-        b = base[1].lookup(node.attr)
-        if b is None or b[0] != "value":
-            raise Dynamic(node, mod)
-        return read_secrets(b[1], b[2], depth + 1)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        b = bound_value(node, mod, depth)
+        return read_secrets(b[1], b[2], depth + 1, top)
     if isinstance(node, (ast.List, ast.Tuple)):
+        if not top:
+            raise Dynamic(node, mod)  # the SDK takes a flat list: an item is a str or a Secret
+        if len(node.elts) > MAX_SECRETS:
+            raise Refusal("an environment declares more than %d secrets" % MAX_SECRETS, mod.path, node.lineno)
         out = []
         for e in node.elts:
             if isinstance(e, ast.Starred):
                 raise Dynamic(e, mod)
-            got = read_secrets(e, mod, depth + 1)
-            if isinstance(e, (ast.List, ast.Tuple)):
-                raise Dynamic(e, mod)  # the SDK takes a flat list
-            out.extend(got)
+            out.extend(read_secrets(e, mod, depth + 1, False))
         return out
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [{"key": node.value, "path": mod.path, "line": node.lineno, "form": "string"}]
@@ -345,6 +354,20 @@ def read_secrets(node, mod, depth):
                     d[k] = v
             return [d]
     raise Dynamic(node, mod)
+
+
+def bound_value(node, mod, depth):
+    """The literal expression a name (or module.name) is bound to: ('value', node, module)."""
+    if isinstance(node, ast.Name):
+        b = mod.lookup(node.id)
+    else:
+        base = resolve(node.value, mod, depth + 1)
+        if base[0] != "module":
+            raise Dynamic(node, mod)
+        b = base[1].lookup(node.attr)
+    if b is None or b[0] != "value":
+        raise Dynamic(node, mod)
+    return b
 
 
 def task_env(fn):
@@ -417,8 +440,23 @@ def calls(fn, env):
     return out
 
 
+def project_root(path):
+    """The task's project: the nearest directory above its file with a pyproject.toml, setup.py,
+    setup.cfg or .git, else the file's directory."""
+    d = os.path.dirname(path)
+    while True:
+        for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git"):
+            if os.path.exists(os.path.join(d, marker)):
+                return d
+        up = os.path.dirname(d)
+        if up == d:
+            return os.path.dirname(path)
+        d = up
+
+
 def main(path, task):
-    reader = Reader()
+    path = os.path.realpath(path)
+    reader = Reader(project_root(path))
     mod = reader.module(path)
     b = mod.lookup(task)
     if b is None or b[0] != "func":
@@ -455,6 +493,13 @@ def run(argv):
         return {"error": {"msg": "usage: discover FILE TASK", "path": "", "line": 0}}
     path, task = os.path.abspath(argv[1]), argv[2]
     try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (MAX_MEMORY, MAX_MEMORY))
+        resource.setrlimit(resource.RLIMIT_CPU, (MAX_CPU, MAX_CPU))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
         return main(path, task)
     except Refusal as e:
         return {"error": {"msg": e.msg, "path": e.path, "line": e.line, "hint": e.hint}}
@@ -465,6 +510,8 @@ def run(argv):
                           "hint": DECLARE_HINT}}
     except RecursionError:
         return {"error": {"msg": "the declarations nest too deeply to read", "path": path, "line": 0}}
+    except MemoryError:
+        return {"error": {"msg": "the declarations are too large to read", "path": path, "line": 0}}
 
 
 if __name__ == "__main__":

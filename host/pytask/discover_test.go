@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -159,6 +160,61 @@ func TestDiscoverRunsNothing(t *testing.T) {
 	}
 }
 
+// Imports stay inside the task's project (the directory with its
+// pyproject.toml, else the file's directory): a module above it, by a
+// relative import or a symlink, is refused, never read for keys.
+func TestDiscoverStaysInProject(t *testing.T) {
+	python(t)
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("victim/settings.py", "KEY = 'sk_live_not_yours'\n")
+	write("proj/pyproject.toml", "")
+	task := "import flyte\nfrom ...victim.settings import KEY\nenv_1 = flyte.TaskEnvironment(name='env_1', secrets=KEY)\n\n@env_1.task\ndef t():\n    pass\n"
+	file := write("proj/pkg/task.py", task)
+	_, err := Discover(context.Background(), "", file, "t")
+	var de *Error
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "an import reaches a module outside the project") || strings.Contains(err.Error(), "sk_live") {
+		t.Fatalf("relative import out of the project: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "victim"), filepath.Join(dir, "proj", "pkg", "link")); err != nil {
+		t.Fatal(err)
+	}
+	write("proj/pkg/task2.py", strings.Replace(task, "...victim.settings", "link.settings", 1))
+	if _, err := Discover(context.Background(), "", filepath.Join(dir, "proj/pkg/task2.py"), "t"); !errors.As(err, &de) ||
+		!strings.Contains(err.Error(), "outside the project") {
+		t.Fatalf("symlink out of the project: %v", err)
+	}
+}
+
+// A small file cannot make the reader multiply its work: an item of the
+// secrets list is a str or a Secret (the SDK's rule), never a list.
+func TestDiscoverNoBlowUp(t *testing.T) {
+	python(t)
+	var b strings.Builder
+	b.WriteString("import flyte\nL0 = ['k'] * 1\nL0 = ['k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k', 'k']\n")
+	for i := 1; i < 16; i++ {
+		b.WriteString("L" + strconv.Itoa(i) + " = [" + strings.Repeat("L"+strconv.Itoa(i-1)+", ", 10) + "]\n")
+	}
+	b.WriteString("env_1 = flyte.TaskEnvironment(name='env_1', secrets=L15)\n\n@env_1.task\ndef t():\n    pass\n")
+	file := filepath.Join(t.TempDir(), "task.py")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Discover(context.Background(), "", file, "t")
+	if err == nil || !strings.Contains(err.Error(), "the secrets of environment env_1 are computed when the file runs") {
+		t.Fatalf("%v", err)
+	}
+}
+
 func pyQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
 
 func TestParseRefuses(t *testing.T) {
@@ -174,6 +230,9 @@ func TestParseRefuses(t *testing.T) {
 		"empty key":      `{"task":{"name":"t","path":"/a.py","line":1},"env":{"name":"e","path":"/a.py","line":1},"secrets":[{"key":"","form":"secret","path":"/a.py","line":1}]}`,
 		"list default":   `{"task":{"name":"t","path":"/a.py","line":1,"params":[{"name":"a","has_default":true,"default":[1]}]},"env":{"name":"e","path":"/a.py","line":1}}`,
 		"error and task": `{"task":{"name":"t","path":"/a.py","line":1},"error":{"msg":"m","path":"","line":0}}`,
+		"other case":     `{"TASK":{"name":"t","path":"/a.py","line":1},"env":{"name":"e","path":"/a.py","line":1}}`,
+		"repeated":       `{"task":{"name":"t","name":"u","path":"/a.py","line":1},"env":{"name":"e","path":"/a.py","line":1}}`,
+		"not ASCII":      "{\"task\":{\"name\":\"t\",\"path\":\"/a\xff.py\",\"line\":1},\"env\":{\"name\":\"e\",\"path\":\"/a.py\",\"line\":1}}",
 	} {
 		if d, err := Parse([]byte(b)); err == nil {
 			t.Errorf("%s: accepted: %+v", name, d)
