@@ -567,7 +567,7 @@ func (o *stream) finish(r reply) {
 	if !o.done {
 		r.Done = true
 		_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := send(o.conn, r); errors.Is(err, ErrFrameTooLarge) {
+		if err := sendReply(o.conn, r); errors.Is(err, ErrFrameTooLarge) {
 			// Nothing was written: the client is told, and does the
 			// work in-process (only a listing or a task is that large).
 			_ = send(o.conn, reply{Done: true, Err: &Error{Msg: "the answer is larger than the agent's frame limit",

@@ -180,6 +180,32 @@ func send(w io.Writer, v any) error {
 	return err
 }
 
+// sendReply writes r as one frame, its Body (JSON already: the agent
+// marshalled the answer) spliced in as it is, where json.Marshal would
+// compact it again, a second pass over a large listing.
+func sendReply(w io.Writer, r reply) error {
+	body := r.Body
+	r.Body = nil
+	b, err := json.Marshal(r)
+	if err != nil || len(body) == 0 {
+		if err == nil {
+			err = writeFrame(w, b)
+		}
+		return err
+	}
+	out := make([]byte, 0, len(b)+len(body)+8)
+	out = append(out, b[:len(b)-1]...) // b is an object: {...}
+	if len(b) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"Body":`...)
+	out = append(out, body...)
+	out = append(out, '}')
+	err = writeFrame(w, out)
+	clear(out) // it may hold a value
+	return err
+}
+
 // receive reads one frame of JSON into v.
 func receive(r io.Reader, max int, v any) error {
 	b, err := readFrame(r, max)

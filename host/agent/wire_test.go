@@ -234,3 +234,28 @@ func TestFrameChunks(t *testing.T) {
 		t.Fatalf("an empty %d-byte frame: %v, %d bytes allocated", MaxFrame, err, after.TotalAlloc-before.TotalAlloc)
 	}
 }
+
+// A reply whose body is spliced in as it is reads as one marshalled whole.
+func TestSendReply(t *testing.T) {
+	for _, r := range []reply{
+		{Done: true, Body: json.RawMessage(`{"Secrets":[{"Key":"A"}]}`)},
+		{Body: json.RawMessage(`[1,2]`)},
+		{Done: true, Err: &Error{Msg: "m"}, Body: json.RawMessage(`{}`), Created: "/x"},
+		{Done: true},
+		{Stderr: []byte("line\n")},
+	} {
+		var b bytes.Buffer
+		if err := sendReply(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		var got reply
+		if err := receive(&b, MaxFrame, &got); err != nil {
+			t.Fatalf("%+v: %v", r, err)
+		}
+		want, _ := json.Marshal(r)
+		have, _ := json.Marshal(got)
+		if !bytes.Equal(want, have) {
+			t.Errorf("sent %s, got %s", want, have)
+		}
+	}
+}
