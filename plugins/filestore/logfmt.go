@@ -147,20 +147,37 @@ func (f *frame) appendKey(keys []byte) ([]byte, bool) {
 // keyParts returns the parts of the key of the frame's record and its
 // organization, aliasing the payload.
 func (f *frame) keyParts() (project, domain, key, org []byte, ok bool) {
+	return payloadKeyParts(f.payload, false)
+}
+
+// payloadKeyParts is keyParts of a payload; with prefix, of the start of
+// one: it stops at a field cut short, or once the scope and key are read,
+// and ok reports a key read.
+func payloadKeyParts(payload []byte, prefix bool) (project, domain, key, org []byte, ok bool) {
+	if len(payload) == 0 {
+		return nil, nil, nil, nil, false
+	}
 	var scope []byte
-	rest := f.payload[1:]
-	for len(rest) > 0 {
+	var hasScope, hasKey bool
+	rest := payload[1:]
+	for len(rest) > 0 && !(prefix && hasScope && hasKey) {
 		field, v, r, ok := wireField(rest)
 		if !ok {
+			if prefix {
+				break
+			}
 			return nil, nil, nil, nil, false
 		}
 		rest = r
 		switch field {
 		case 1<<3 | 2:
-			scope = v
+			scope, hasScope = v, true
 		case 2<<3 | 2:
-			key = v
+			key, hasKey = v, true
 		}
+	}
+	if prefix && !hasKey {
+		return nil, nil, nil, nil, false
 	}
 	for len(scope) > 0 {
 		field, v, r, ok := wireField(scope)
@@ -241,7 +258,8 @@ func checkFrame(b []byte, gen [genSize]byte) (frame, bool) {
 }
 
 // scanFrames reads the good frames of buf, which holds the log's bytes
-// from offset base on, and calls fn for each of a known op (f is fn's during the call only). It returns the offset after
+// from offset base on, and calls fn for each, whatever its op (f is fn's
+// during the call only). It returns the offset after
 // the last good frame (the valid end, as far as buf goes), and the offset
 // where a frame that buf holds only in part begins (-1 when none does: the
 // caller reads on from there). Bytes that are no good frame are skipped.
@@ -272,10 +290,9 @@ func scanFrames(buf []byte, base int64, gen [genSize]byte, fn func(f *frame)) (v
 			continue
 		}
 		f = frame{off: base + int64(i), end: base + int64(i+frameHead+n), op: payload[0], payload: payload}
-		if f.op >= opPut && f.op <= opLegacy {
-			fn(&f)
-		}
-		// A good frame that says nothing known still ends where it ends.
+		// Every good frame, also of an op this flyte does not know (a
+		// later flyte's): it still ends where it ends, and is no damage.
+		fn(&f)
 		validEnd, partial = f.end, -1
 		i += frameHead + n
 	}

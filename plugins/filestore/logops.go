@@ -25,6 +25,8 @@ func (st *Store) index(fs guest.RangeFS, org string) (*logIndex, error) {
 	}
 	idx, err := loadLog(fs, &st.lists.scanBuf, org, st.lists.logs[org])
 	if err != nil {
+		// The next call reads the log afresh, from its header.
+		delete(st.lists.logs, org)
 		return nil, err
 	}
 	st.lists.logs[org] = idx
@@ -51,7 +53,13 @@ func (st *Store) lookup(fs guest.RangeFS, lay layout, s abi.Scope, key string) (
 	}
 	k := entKey(s.Project, s.Domain, key)
 	for attempt := 0; ; attempt++ {
-		if e, ok := idx.entry(k); ok {
+		e, ok := idx.entry(k)
+		if ok && idx.superseded(e) {
+			// Damage after its latest good frame may have been a later
+			// frame of it: found (it can be deleted), never read.
+			return nil, e.op != opDelete, idx.lostErr()
+		}
+		if ok {
 			if e.op == opDelete {
 				return nil, false, nil
 			}
@@ -68,10 +76,11 @@ func (st *Store) lookup(fs guest.RangeFS, lay layout, s abi.Scope, key string) (
 			}
 			continue
 		}
+		if idx.lost != 0 {
+			// Damage may have been it (a log's frame wins over a tree's).
+			return nil, false, idx.lostErr()
+		}
 		if len(lay.trees) == 0 || attempt > 0 {
-			if idx.lost != 0 {
-				return nil, false, idx.lostErr()
-			}
 			return nil, false, nil
 		}
 		for _, t := range lay.trees {
@@ -135,7 +144,7 @@ func (st *Store) appendOne(fs guest.RangeFS, lay layout, op byte, r *abi.Record)
 
 func (st *Store) createLog(fs guest.RangeFS, lay layout, r *abi.Record) (*abi.Record, error) {
 	if _, found, err := st.lookup(fs, lay, r.Scope, r.Key); found || err != nil {
-		if err == nil || found && abi.StatusOf(err) == abi.Internal {
+		if _, lost := err.(lostError); err == nil || found && !lost && abi.StatusOf(err) == abi.Internal {
 			return nil, abi.Errorf(abi.AlreadyExists, "secret already exists")
 		}
 		return nil, err
@@ -479,12 +488,18 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 // from the new log, and read it afresh.
 func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 	// A compaction keeps good frames only: it must not drop the damage
-	// that reads report.
+	// that reads report. Its own scan of the log, from the header, under
+	// the writers' lock, is what counts: damage may have come after the
+	// index kept between calls read those bytes (a long-lived store).
+	org := idx.org
+	idx, err := loadLog(fs, &st.lists.scanBuf, org, nil)
+	if err != nil {
+		delete(st.lists.logs, org)
+		return err
+	}
+	st.lists.logs[idx.org] = idx
 	if idx.lost != 0 {
 		return idx.lostErr()
-	}
-	if idx.damaged() {
-		return abi.Errorf(abi.Internal, "the log of organization ", idx.org, " holds damaged records: delete each (flyte get secret names them) before it is compacted")
 	}
 	tmp := logPath(idx.org) + ".compact"
 	nx := &logIndex{org: idx.org}
@@ -503,7 +518,13 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 	}
 	var end int64
 	var arena keyArena
-	err := scanLog(fs, &st.lists.scanBuf, logPath(idx.org), idx.gen, headerSize, func(f *frame) {
+	prev, gaps, live := int64(headerSize), false, 0
+	err = scanLog(fs, &st.lists.scanBuf, logPath(idx.org), idx.gen, headerSize, func(f *frame) {
+		gaps = gaps || f.off != prev
+		prev = f.end
+		if f.op < opPut || f.op > opLegacy {
+			return
+		}
 		k, _, ok := f.key(&arena)
 		if !ok {
 			return
@@ -511,6 +532,7 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 		if e, ok := idx.entry(k); !ok || e.off != f.off || e.op == opDelete {
 			return
 		}
+		live++
 		off := nx.end + int64(len(buf))
 		buf = appendPayload(buf, nx.gen, f.payload)
 		news = append(news, logEntry{k: k, off: off, n: uint32(f.end - f.off), op: f.op})
@@ -524,6 +546,11 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 	}
 	if err != nil {
 		return err
+	}
+	if gaps || end != idx.end || live != idx.liveCount() {
+		// Changed since its index was read, under the lock: not ours to drop.
+		delete(st.lists.logs, idx.org)
+		return abi.Errorf(abi.Internal, "the log of organization ", idx.org, " changed or is damaged: not compacted")
 	}
 	if err := fs.Rename(tmp, logPath(idx.org)); err != nil {
 		return err

@@ -37,14 +37,9 @@ type logEntry struct {
 // opTree marks a view entry that a legacy tree holds (never in a log).
 const opTree = 0x80
 
-// opDamaged marks an entry whose latest frame lies between two good frames
-// but does not check (a byte of it altered, or a frame copied from another
-// log): its key is read from the frame as it is, and reading it reports
-// the damage instead of an earlier version or nothing (never in a log).
-const opDamaged = 0x40
-
-// maxGaps bounds the damaged stretches a scan looks into for their keys.
-const maxGaps = 256
+// hintRead bounds what a scan reads of damage to name the record it may
+// have been (its key precedes its sealed value): never the whole stretch.
+const hintRead = 4 << 10
 
 // logIndex is what the scans of one organization's log found, up to end:
 // its keys in order, each with its latest frame.
@@ -56,10 +51,23 @@ type logIndex struct {
 	// keys holds the entries' keys back to back. It is only ever appended
 	// to, never written over: the keys that key and at return alias it.
 	keys []byte
-	// lost is the offset of the first stretch between good frames that
-	// holds no frame of a key (0: none): it may have held any record.
-	lost int64
+	// lost is the offset of the first stretch between good frames (0:
+	// none), and gapEnd the end of the last: bytes that fail the check are
+	// damage, and may have held any record, a later frame of any key
+	// (their bytes cannot be trusted to name it). A key whose latest good
+	// frame lies before gapEnd, or that the log lacks, reads as the damage;
+	// a key written after it reads as it is.
+	lost, gapEnd int64
+	// hint names the record the first stretch may have been (its bytes
+	// still parse as a valid key), for the message only: "" when none.
+	hint string
 }
+
+// lostError is the error of a read that damage in the log may have
+// superseded (see logIndex.lost).
+type lostError struct{ error }
+
+func (e lostError) Unwrap() error { return e.error }
 
 // indexEnt is an entry of a logIndex: a logEntry whose key lies in the
 // index's keys, so that the entries hold no pointer. A wasm guest's
@@ -141,14 +149,17 @@ func (x *logIndex) indexEnt(e logEntry, ko int) indexEnt {
 
 // lostErr reports idx.lost.
 func (x *logIndex) lostErr() error {
-	return abi.Errorf(abi.Internal, "the log of organization ", x.org, " is damaged at offset ", strconv.FormatInt(x.lost, 10),
-		" (bytes between its records that flyte did not write): restore the store from a backup")
+	what := "bytes between its records that flyte did not write"
+	if x.hint != "" {
+		what += ", perhaps a record of " + x.hint
+	}
+	return lostError{abi.Errorf(abi.Internal, "the log of organization ", x.org, " is damaged at offset ", strconv.FormatInt(x.lost, 10),
+		" (", what, "): restore the store from a backup")}
 }
 
-// damaged reports whether the latest frame of a key in idx is damaged.
-func (x *logIndex) damaged() bool {
-	return slices.ContainsFunc(x.ents, func(e indexEnt) bool { return e.op == opDamaged })
-}
+// superseded reports whether damage may hold a later frame of e's key: its
+// latest good frame lies before the last damaged stretch.
+func (x *logIndex) superseded(e logEntry) bool { return e.off < x.gapEnd }
 
 // entKey orders keys as listings do: by project, then domain, then key,
 // with "" first (NUL is below every byte a name may hold).
@@ -185,6 +196,17 @@ func (x *logIndex) liveBytes() int64 {
 	for _, e := range x.ents {
 		if e.op != opDelete {
 			n += int64(e.n)
+		}
+	}
+	return n
+}
+
+// liveCount is the number of frames a compaction keeps.
+func (x *logIndex) liveCount() int {
+	n := 0
+	for _, e := range x.ents {
+		if e.op != opDelete {
+			n++
 		}
 	}
 	return n
@@ -310,6 +332,11 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 	if !ok {
 		return nil, abi.Errorf(abi.Internal, "the log of organization ", org, " is damaged: its header is not a log's")
 	}
+	if idx != nil && idx.lost != 0 {
+		// Damage is never carried over: the log is read afresh (it may
+		// have been restored from a backup, of the same length).
+		idx = nil
+	}
 	if idx != nil && idx.gen == gen && idx.end > headerSize {
 		// A log shorter than the index says was replaced (restored from a
 		// backup): read it afresh, or the next frame would go past its end.
@@ -318,22 +345,31 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 			idx = nil
 		}
 	}
-	if idx == nil || idx.gen != gen || idx.end < headerSize {
+	incremental := idx != nil && idx.gen == gen && idx.end >= headerSize
+	if !incremental {
 		idx = &logIndex{org: org, gen: gen, end: headerSize}
 	}
 	// The frames found go into an index of their own, without pointers
-	// (see indexEnt): a first load finds every key of the log.
+	// (see indexEnt): a first load finds every key of the log. Nothing of
+	// idx changes unless the whole scan succeeds: a scan that fails part
+	// way must not leave idx past frames it never indexed.
 	var fresh logIndex
-	var arena keyArena
 	// Writers append at the valid end, cutting a torn tail: bytes between
 	// two good frames were put there by someone else (gaps).
-	var gaps [][2]int64
-	prev := idx.end
+	var first [2]int64
+	var gapEnd int64
+	prev, end := idx.end, idx.end
 	err = scanLog(fs, scanBuf, p, gen, idx.end, func(f *frame) {
 		if f.off != prev {
-			gaps = append(gaps, [2]int64{prev, f.off})
+			if gapEnd == 0 {
+				first = [2]int64{prev, f.off}
+			}
+			gapEnd = f.off
 		}
 		prev = f.end
+		if f.op < opPut || f.op > opLegacy {
+			return // a good frame of an op this flyte does not know
+		}
 		// A frame filed under another organization's log is listed, and
 		// reported when read (its scope does not match).
 		ko := len(fresh.keys)
@@ -341,48 +377,58 @@ func loadLog(fs guest.RangeFS, scanBuf *[]byte, org string, idx *logIndex) (*log
 			fresh.keys = keys
 			fresh.ents = append(fresh.ents, indexEnt{ko: uint32(ko), kn: uint32(len(keys) - ko), off: f.off, n: uint32(f.end - f.off), op: f.op})
 		}
-	}, &idx.end)
+	}, &end)
 	if err != nil {
 		return nil, err
 	}
-	for i, g := range gaps {
-		e, ok, good := logEntry{}, false, false
-		if i < maxGaps {
-			e, ok, good = gapEntry(fs, p, gen, g, &arena)
-		}
-		switch {
-		case ok:
-			fresh.ents = append(fresh.ents, fresh.indexEnt(e, -1))
-		case !good && idx.lost == 0:
-			idx.lost = g[0]
-		}
+	if gapEnd != 0 && incremental {
+		// Confirm damage from the header: what a scan from the index's end
+		// saw may be a writer overwriting a torn tail while it read.
+		return loadLog(fs, scanBuf, org, nil)
+	}
+	idx.end = end
+	if gapEnd != 0 {
+		idx.lost, idx.gapEnd, idx.hint = first[0], gapEnd, gapHint(fs, p, first)
 	}
 	idx.mergeIndex(&fresh)
 	return idx, nil
 }
 
-// gapEntry reads the stretch g of log p, which lies between two good
-// frames. ok: the stretch is one frame whose record still names its key,
-// and e its entry; good: the stretch is a good frame of an op this flyte
-// does not know (no damage).
-func gapEntry(fs guest.RangeFS, p string, gen [genSize]byte, g [2]int64, arena *keyArena) (e logEntry, ok, good bool) {
-	n := g[1] - g[0]
-	if n <= frameHead || n > frameHead+maxFrame {
-		return e, false, false
+// gapHint reads the start (at most hintRead bytes) of the stretch g of log
+// p, which lies between two good frames and does not check, and returns
+// the record it names as a frame, if its bytes still parse as a valid key
+// ("" otherwise): a hint only, never trusted.
+func gapHint(fs guest.RangeFS, p string, g [2]int64) string {
+	n := min(g[1]-g[0], hintRead)
+	if n <= frameHead {
+		return ""
 	}
 	b := make([]byte, n)
-	if m, err := fs.ReadAt(p, g[0], b); err != nil || int64(m) != n {
-		return e, false, false
+	m, err := fs.ReadAt(p, g[0], b)
+	if err != nil || m <= frameHead {
+		return ""
 	}
-	if _, good := checkFrame(b, gen); good {
-		return e, false, true
+	return hintName(b[frameHead:m])
+}
+
+// hintName returns, from the start of a payload that did not check, the
+// name of the record it seems to hold ("secret KEY", "secret KEY in project
+// P, domain D"), or "" unless every part is a valid name.
+func hintName(payload []byte) string {
+	project, domain, key, _, ok := payloadKeyParts(payload, true)
+	if !ok || !validName(string(key)) || len(project) > 0 && !validName(string(project)) || len(domain) > 0 && !validName(string(domain)) {
+		return ""
 	}
-	f := frame{off: g[0], end: g[1], op: b[frameHead], payload: b[frameHead:]}
-	k, _, ok := f.key(arena)
-	if project, domain, key := splitKey(k); !ok || !validName(key) || project != "" && !validName(project) || domain != "" && !validName(domain) {
-		return e, false, false
+	h := "secret " + string(key)
+	switch {
+	case len(project) > 0 && len(domain) > 0:
+		h += " in project " + string(project) + ", domain " + string(domain)
+	case len(project) > 0:
+		h += " in project " + string(project)
+	case len(domain) > 0:
+		h += " in domain " + string(domain)
 	}
-	return logEntry{k: k, off: g[0], n: uint32(n), op: opDamaged}, true, false
+	return h
 }
 
 // scanLog reads the log p of generation gen from offset at to its end in
@@ -445,9 +491,6 @@ func readEntry(fs guest.RangeFS, idx *logIndex, e logEntry, s abi.Scope, key str
 
 // frameRecord decodes the frame b of entry e, as readEntry.
 func frameRecord(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key string) (*abi.Record, bool, error) {
-	if e.op == opDamaged {
-		return nil, false, abi.Errorf(abi.Internal, "damaged in the log (its checksum does not match)")
-	}
 	f, ok := checkFrame(b, gen)
 	if !ok || len(b) != int(e.n) || f.op != e.op {
 		return nil, true, nil
