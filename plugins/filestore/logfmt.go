@@ -21,10 +21,11 @@ package filestore
 // check is skipped by searching for the next sync word whose frame does;
 // the log's valid end is the end of its last good frame, and a writer
 // overwrites whatever lies after it (a frame torn by a crash) with its own.
-// Bytes between two good frames are damage, never a crash's: the key of a
-// damaged frame there reads as damaged (not as its earlier version or as
-// missing), and bytes that name no key fail the organization's listings
-// (logstore.go, loadLog).
+// Bytes between two good frames are damage, never a crash's, and name no
+// key that can be trusted: every key whose latest good frame lies before
+// them, every key the log lacks and every listing of the organization read
+// as the damage (logstore.go, loadLog); good frames of an op this flyte
+// does not know are no damage.
 
 import (
 	"hash/crc32"
