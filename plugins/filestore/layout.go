@@ -203,6 +203,11 @@ func (st *Store) convertTree(fs guest.RangeFS, tree string, copied *int, budget 
 		if err != nil {
 			return false, err
 		}
+		if idx.lost != 0 {
+			// The damage may hold a later version of a key the tree holds:
+			// its tree record must not be copied after it.
+			return false, idx.lostErr()
+		}
 		var b batch
 		flush := func() error {
 			if len(b.frames) == 0 {

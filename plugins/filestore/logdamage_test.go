@@ -365,3 +365,29 @@ func FuzzLoadLog(f *testing.F) {
 		}
 	})
 }
+
+// A conversion under way does not copy a legacy tree's records into a log
+// after damage in it (the damage may hold a later version of one).
+func TestConvertRefusesDamage(t *testing.T) {
+	dir := t.TempDir()
+	oldStore(t, dir, 6)
+	gen := [genSize]byte{7}
+	zz := testRec("ZZ")
+	log := appendFrame(append(logHeader(gen), "not a frame"...), gen, opPut, &zz)
+	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "log", "acme")
+	if err := os.WriteFile(p, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "the log of organization acme is damaged at offset 32 (bytes between its records that flyte did not write): restore the store from a backup"
+	onDir(t, dir, true, func(s *Store) {
+		if _, err := s.Create(&abi.Record{Scope: abi.Scope{Org: "acme"}, Key: "NEW", Kind: abi.SecretString, Sealed: []byte("v")}); err == nil || err.Error() != want {
+			t.Fatalf("create: %v", err)
+		}
+	})
+	if b, _ := os.ReadFile(p); !bytes.Equal(b, log) {
+		t.Fatal("the damaged log was written")
+	}
+}
