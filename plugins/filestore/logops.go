@@ -550,6 +550,7 @@ func (st *Store) compactLog(fs guest.RangeFS, idx *logIndex) error {
 	if gaps || end != idx.end || live != idx.liveCount() {
 		// Changed since its index was read, under the lock: not ours to drop.
 		delete(st.lists.logs, idx.org)
+		_ = fs.RemoveAll(tmp)
 		return abi.Errorf(abi.Internal, "the log of organization ", idx.org, " changed or is damaged: not compacted")
 	}
 	if err := fs.Rename(tmp, logPath(idx.org)); err != nil {
