@@ -45,8 +45,8 @@ type layout struct {
 }
 
 // detect reads the store's layout. It changes nothing, and costs one read
-// of secrets (a directory in format 1: the read fails, and a listing of it
-// tells a directory from a link); the store
+// of secrets (a directory in format 1: the read fails, as not a regular
+// file, and a conversion lists it first: a link is no directory); the store
 // directory is listed only while a conversion is under way, or when there
 // is no secrets. It is not cached between calls: a store directory can be
 // replaced (restored from a backup) under an instance that lives long.
@@ -59,9 +59,14 @@ func (st *Store) detect(fs guest.FS) (layout, error) {
 		// the marker.
 	case err != nil:
 		// A directory: format 1. Anything else (a link, a file with two
-		// names) no flyte made: refused, never converted.
-		if _, derr := fs.ReadDir(secretsDir); derr != nil {
-			return layout{}, err
+		// names) no flyte made: refused, never converted. Not a regular
+		// file (fsgrant's INVALID_ARGUMENT) is taken for a directory
+		// without listing it, which every call would pay for: prepare
+		// lists it before a conversion, and a read fails in it.
+		if abi.StatusOf(err) != abi.InvalidArgument {
+			if _, derr := fs.ReadDir(secretsDir); derr != nil {
+				return layout{}, err
+			}
 		}
 		return layout{format: 1}, nil
 	case string(b) == markerDone:
@@ -115,6 +120,10 @@ func (st *Store) prepare(fs guest.RangeFS) (layout, error) {
 	}
 	switch {
 	case lay.format == 1:
+		// Only a directory is converted (see detect).
+		if _, err := fs.ReadDir(secretsDir); err != nil {
+			return lay, err
+		}
 		// Legacy trees beside secrets/ (an older flyte wrote records after
 		// a crash between the rename and the marker) are converted too.
 		trees, err := legacyTrees(fs)
