@@ -75,6 +75,10 @@ type Config struct {
 	Organization string
 	// Domains are the valid domains, in the order the file lists them.
 	Domains []string
+	// Project and Domain are where a task of a Python file runs (flyte run FILE.py TASK) unless -p/-d
+	// say otherwise: the top-level project and domain settings; "" is the organization level.
+	Project string
+	Domain  string
 	// Store selects and places the secret store.
 	Store StoreConfig
 	// Seal locates the key material that encrypts the store.

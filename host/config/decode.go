@@ -31,6 +31,8 @@ type schema struct {
 var fileSchema = &schema{keys: map[string]*schema{
 	"organization": nil,
 	"domains":      nil,
+	"project":      nil,
+	"domain":       nil,
 	"store":        storeSchema(),
 	"seal":         {keys: map[string]*schema{"identity": nil}},
 	"plugins": {anyKey: &schema{keys: map[string]*schema{
@@ -308,11 +310,28 @@ type decoder struct {
 	text string // the file's text, to find where an error is
 
 	places map[loc]where // locate(text), on the first error
+
+	// sites, when set, place what a task file declares (DeclaredEnvironment): the longest loc of it
+	// that starts p is where p is ("FILE:LINE").
+	sites map[loc]string
+	// sdk is set for a task file's declarations: as_env_var and mount both given is the variable, as
+	// the SDK has it, with a warning (appended to warnings) instead of an error.
+	sdk      bool
+	warnings []string
 }
 
 // at is where p is, for a message: PATH:LINE:COL of p's value (or of its key when value is false), or
 // PATH alone when the place is not found.
 func (d *decoder) at(p loc, value bool) string {
+	if d.sites != nil {
+		best, site := -1, d.path
+		for l, s := range d.sites {
+			if strings.HasPrefix(string(p), string(l)) && len(l) > best {
+				best, site = len(l), s
+			}
+		}
+		return site
+	}
 	if d.places == nil {
 		d.places = locate(d.text)
 	}
@@ -353,6 +372,9 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 		c.Organization = org
 	}
 	if err := d.domains(tree, c); err != nil {
+		return err
+	}
+	if err := d.defaultScope(tree, c); err != nil {
 		return err
 	}
 	if t, ok, err := d.table(tree, toml.Key{"store"}); err != nil {
@@ -397,6 +419,32 @@ func (d *decoder) file(tree map[string]any, c *Config) error {
 		}
 	}
 	return d.environments(tree, c)
+}
+
+// defaultScope decodes the top-level project and domain, where a task of a Python file runs unless
+// -p/-d say otherwise (after domains, which domain is checked against).
+func (d *decoder) defaultScope(tree map[string]any, c *Config) error {
+	if p, ok, err := d.str(tree, toml.Key{"project"}); err != nil {
+		return err
+	} else if ok {
+		if err := scope.ValidateProject(p); err != nil {
+			return d.wrap(at("project"), err)
+		}
+		c.Project = p
+	}
+	if v, ok, err := d.str(tree, toml.Key{"domain"}); err != nil {
+		return err
+	} else if ok {
+		if err := scope.ValidateDomain(v, c.Domains); err != nil {
+			return d.wrap(at("domain"), err)
+		}
+		c.Domain = v
+	}
+	if c.Domain != "" && !slices.Contains(c.Domains, c.Domain) {
+		// A file's domains replace those the default domain was checked against.
+		return d.valueErrorf(at("domains"), "setting \"domains\" leaves out the default domain set by setting \"domain\"")
+	}
+	return nil
 }
 
 func (d *decoder) domains(tree map[string]any, c *Config) error {

@@ -32,6 +32,9 @@ type Environment struct {
 	// Render are the outputs injectors render from several secrets
 	// ([[environments.render]]), in file order.
 	Render []RenderOutput
+	// File is where it is defined: the configuration file, or FILE:LINE
+	// of a task file's TaskEnvironment (DeclaredEnvironment).
+	File string
 }
 
 // RenderOutput is one [[environments.render]] entry: a file or variable
@@ -205,6 +208,10 @@ func (d *decoder) environment(i int, t map[string]any, c *Config) (Environment, 
 		return e, d.wrap(at(base, "name"), err)
 	}
 	e.Name = name
+	e.File = d.path
+	if d.sites != nil {
+		e.File = d.at(base, false)
+	}
 	where = "environment " + name
 	if e.Project, _, err = str("project"); err != nil {
 		return e, err
@@ -352,6 +359,16 @@ func (d *decoder) secretRequest(where string, p loc, item any, c *Config) (Secre
 			s.RenderOnly = true
 			return s, nil
 		}
+	}
+	if hasEnv && hasMount && d.sdk {
+		// A task file is the SDK's: it checks the mount path, then
+		// delivers the variable only. So does flyte, and says so.
+		if s.Mount != abi.SecretsDir {
+			return s, d.valueErrorf(at(p, "mount"), "%s: Only %s is supported as secret mount path today.", where, abi.SecretsDir)
+		}
+		d.warnings = append(d.warnings, fmt.Sprintf("%s: %s: as_env_var and mount both given: delivered as the variable only, as the Flyte SDK does (no file %s/%s)",
+			d.at(p, false), where, abi.SecretsDir, s.Key))
+		hasMount, s.Mount = false, ""
 	}
 	switch {
 	case hasEnv && hasMount:

@@ -53,6 +53,9 @@ secrets = "only_key"
 		}},
 		{Name: "env_2", Secrets: []SecretRequest{{Key: "only_key", AsEnvVar: "ONLY_KEY", Injector: "envinject"}}},
 	}
+	for i := range want {
+		want[i].File = c.Path // where each is defined
+	}
 	if !reflect.DeepEqual(c.Environments, want) {
 		t.Fatalf("got  %+v\nwant %+v", c.Environments, want)
 	}
@@ -231,6 +234,7 @@ func TestInlineEnvironments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inline.Environments[0].File, tables.Environments[0].File = "", "" // two files
 	if !reflect.DeepEqual(inline.Environments, tables.Environments) {
 		t.Fatalf("inline %+v\ntables %+v", inline.Environments, tables.Environments)
 	}

@@ -220,7 +220,7 @@ func (e *hintError) Hint() string { return e.hint }
 // Settings a file found by the upward search may always set: who the secrets belong to, which domains
 // exist, and which secrets a task environment asks for and where they go (never through which injector).
 var (
-	openTop         = []string{"organization", "domains", "environments"}
+	openTop         = []string{"organization", "domains", "project", "domain", "environments"}
 	openEnvironment = []string{"name", "project", "domain", "secrets"}
 	openSecret      = []string{"key", "group", "as_env_var", "mount"}
 )
