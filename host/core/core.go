@@ -209,7 +209,7 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 			}
 			return s, fmt.Errorf("plugin %s: %w", name, err)
 		}
-		s.Wasm = b
+		s.Wasm, s.Builtin = b, true
 	}
 	// Only the store plugin gets the store's directory (the configuration
 	// refuses a [plugins.NAME.grant.fs] table for it); the etcd store gets

@@ -135,7 +135,7 @@ func resolvePlugin(cfg *config.Config, req PluginRequest) (*pluginTarget, error)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", name, err)
 		}
-		t.spec.Wasm = b
+		t.spec.Wasm, t.spec.Builtin = b, true
 	}
 	// What the core grants it: its tables, and store.path (fs) or, for
 	// the etcd store, store.endpoints (http) when it is the store.

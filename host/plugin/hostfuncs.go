@@ -20,6 +20,9 @@ type callState struct {
 	overflow bool
 	// result is the data left by the last capability call.
 	result capability.Result
+	// pastDeadline: a host function found the call past its deadline and
+	// ended it (an unchecked module's, watchdog.go).
+	pastDeadline bool
 	// sessions are the granted capabilities during this call, by name.
 	sessions map[string]capability.Session
 }
@@ -67,7 +70,11 @@ func copyOut(m api.Module, data []byte, buf, limit uint32) uint32 {
 func (h *Host) instantiateHostModules(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.HostModule)
 	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
-		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
+		g := func(ctx context.Context, m api.Module, s []uint64) {
+			checkDeadline(ctx)
+			f(ctx, m, s)
+		}
+		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(g), params, results).Export(name)
 	}
 	fn("input_read", func(ctx context.Context, m api.Module, s []uint64) {
 		s[0] = uint64(copyOut(m, stateOf(ctx).in, uint32(s[0]), uint32(s[1])))
@@ -132,6 +139,7 @@ func (h *Host) instantiateHostModules(ctx context.Context, rt wazero.Runtime) er
 func capFunc(c *capability.Capability, f capability.Func) api.GoModuleFunc {
 	denied := abi.Marshal(&abi.ErrorMessage{Message: "capability " + c.Name + " is not granted"})
 	return func(ctx context.Context, m api.Module, stack []uint64) {
+		checkDeadline(ctx)
 		st := stateOf(ctx)
 		st.result.Data = nil
 		s := st.sessions[c.Name]

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -75,6 +76,11 @@ type Spec struct {
 	MemoryPages uint32
 	// Timeout bounds every call.
 	Timeout time.Duration
+	// Builtin says the module is one of flyte's own (host/builtin),
+	// compiled from this repository and embedded in the binary: where the
+	// watchdog can bound it, it runs without wazero's per-loop deadline
+	// checks (watchdog.go). Never set it for a module read from a file.
+	Builtin bool
 	// DescribeOnly loads the plugin only to describe it (flyte plugin
 	// list): a capability module it imports but is not granted is bound to
 	// refusals (CAPABILITY_DENIED) instead of refusing the load, and Call
@@ -92,6 +98,10 @@ type Options struct {
 	Progress io.Writer
 	// Log, when set, receives the guests' log messages.
 	Log io.Writer
+	// Stuck, when set, is called when a built-in plugin's call runs past
+	// its deadline without calling the host (watchdog.go); it must end the
+	// process. By default a line on standard error, then exit status 1.
+	Stuck func(error)
 	// Without names capabilities this host does not have, as if flyte had
 	// been built without them: a plugin that needs one is refused, naming
 	// the minor version that brought it.
@@ -111,6 +121,11 @@ type Host struct {
 	// SHA-256: closed when each ends (compile.go).
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
+	// unchecked: this host compiles modules without wazero's deadline
+	// checks; it is the builtins host of another, which loads built-in
+	// modules through it (watchdog.go).
+	unchecked bool
+	builtins  *Host
 }
 
 // NewHost returns a Host.
@@ -129,6 +144,12 @@ func NewHost(opts Options) (*Host, error) {
 // Close releases the compilation cache. On a terminal, the line of a
 // compile still running (a load the caller gave up on) is ended.
 func (h *Host) Close() error {
+	h.mu.Lock()
+	b := h.builtins
+	h.mu.Unlock()
+	if b != nil && b.cache != nil {
+		_ = b.cache.Close(context.Background())
+	}
 	h.progress.Close()
 	if h.cache != nil {
 		return h.cache.Close(context.Background())
@@ -151,8 +172,11 @@ type Plugin struct {
 	// closed after rt.
 	cache wazero.CompilationCache
 	// stub: compiled is the module's stub over its cached code (compile.go).
-	stub   bool
-	modCfg wazero.ModuleConfig
+	stub bool
+	// unchecked: compiled without wazero's deadline checks, so each call
+	// runs under the watchdog (watchdog.go).
+	unchecked bool
+	modCfg    wazero.ModuleConfig
 	// grants are the granted capabilities the module imports, opened.
 	grants map[string]capability.Instance
 	// section is the module's flyte.describe section, if it has one.
@@ -189,6 +213,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // description run under the call deadline, and a panic of the runtime on a
 // module it should have refused becomes an error.
 func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
+	if s.Builtin && uncheckedBuiltins && !h.unchecked {
+		b, err := h.builtinHost()
+		if err != nil {
+			return nil, err
+		}
+		return b.Load(ctx, s)
+	}
 	p, err := h.load(ctx, s, true)
 	if p == nil && err == nil {
 		// Its stub did not start: wazero compiled the stub itself instead
@@ -199,6 +230,35 @@ func (h *Host) Load(ctx context.Context, s Spec) (*Plugin, error) {
 	}
 	return p, err
 }
+
+// builtinHost returns the host that loads built-in modules without the
+// deadline checks: the same options and progress display, with a cache
+// directory of its own. wazero keys its cache on a module's bytes alone,
+// so code compiled without the checks must never sit where a plugin that
+// needs them (a file that happens to hold a built-in's bytes) could be
+// given it.
+func (h *Host) builtinHost() (*Host, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.builtins != nil {
+		return h.builtins, nil
+	}
+	b := &Host{opts: h.opts, progress: h.progress, unchecked: true}
+	if h.opts.CacheDir != "" {
+		b.opts.CacheDir = filepath.Join(h.opts.CacheDir, builtinCacheDir)
+		c, err := openCache(b.opts.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		b.cache, b.entryDir = c, entryDir(b.opts.CacheDir)
+	}
+	h.builtins = b
+	return b, nil
+}
+
+// builtinCacheDir is the cache directory of the built-in modules' code,
+// inside the cache directory.
+const builtinCacheDir = "builtin"
 
 // stubTrapped reports whether a start failed as a stub that wazero
 // compiled for what it is fails: a trap at its first instruction,
@@ -214,7 +274,7 @@ func stubTrapped(err error) bool {
 // when that stub does not start load returns nil and no error.
 func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err error) {
 	sum := sha256.Sum256(s.Wasm)
-	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h}
+	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h, unchecked: h.unchecked}
 	fail := func(msg string, err error) (*Plugin, error) {
 		p.Close(ctx)
 		return nil, &Error{Plugin: s.Name, Msg: msg, Err: err}
@@ -627,9 +687,15 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	// Start-up runs the guest's initialisers: bound it like any call.
 	ctx, cancel := context.WithTimeout(ctx, p.Spec.Timeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, stateKey{}, &callState{plugin: p})
+	st := &callState{plugin: p}
+	ctx = context.WithValue(ctx, stateKey{}, st)
+	done := p.watch(ctx)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, p.modCfg)
+	done()
 	if err != nil {
+		if st.pastDeadline {
+			return nil, context.DeadlineExceeded
+		}
 		return nil, err
 	}
 	return &instance{
@@ -699,7 +765,9 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 	defer cancel()
 	st.begin(cctx)
 	cctx = context.WithValue(cctx, stateKey{}, st)
+	done := p.watch(cctx)
 	res, err := safeCall(cctx, fn, params)
+	done()
 	st.release()
 	inst.calls++
 	if err == nil && len(res) != 1 {
@@ -713,7 +781,7 @@ func (p *Plugin) call(ctx context.Context, inst *instance, fn api.Function, in [
 			return nil, ctx.Err()
 		}
 		var exit *sys.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		if st.pastDeadline || errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
 			return nil, &Error{Plugin: p.Spec.Name, Msg: "call timed out after " + p.Spec.Timeout.String(), Err: context.DeadlineExceeded}
 		}
 		return nil, &Error{Plugin: p.Spec.Name, Msg: "crashed: " + cause(err.Error()), Err: err}

@@ -64,7 +64,7 @@ func loadModule(t testing.TB, wasm []byte, dir string) *plugin.Plugin {
 	t.Cleanup(func() { h.Close() })
 	// The default memory cap is what the test is about; the call timeout
 	// is raised so that a loaded machine cannot fail it (nothing is timed).
-	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Timeout: time.Minute,
+	p, err := h.Load(context.Background(), plugin.Spec{Name: "filestore", Wasm: wasm, Kind: abi.KindStore, Timeout: time.Minute, Builtin: true,
 		Grants: map[string]capability.Grant{"fs": capability.FSGrant(dir)}})
 	if err != nil {
 		t.Fatal(err)

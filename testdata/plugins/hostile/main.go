@@ -23,6 +23,7 @@ const (
 	opPanic    = 1006 // panics
 	opWrite    = 1007 // writes the input as the file "x/y"
 	opSymlinkR = 1008 // reads "link" (a symlink the test plants)
+	opSpinHost = 1009 // never returns, calling the host all the while
 )
 
 type hostile struct{}
@@ -59,6 +60,10 @@ func (hostile) Handle(op abi.Op, in []byte) ([]byte, error) {
 		return nil, guest.HostFS().WriteFile("x/y", in, false)
 	case opSymlinkR:
 		return guest.HostFS().ReadFile("link")
+	case opSpinHost:
+		for {
+			_, _ = guest.HostFS().ReadFile("missing")
+		}
 	}
 	return nil, abi.Errorf(abi.Unimplemented, "unknown op")
 }
