@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzSections$$' -fuzztime 30s
 	$(GO) test ./plugins/filestore -run XXX -fuzz '^FuzzScanFrames$$' -fuzztime 30s
 	$(GO) test ./plugins/filestore -run XXX -fuzz '^FuzzLoadLog$$' -fuzztime 30s
+	$(GO) test ./plugins/filestore -run XXX -fuzz '^FuzzFrameRaw$$' -fuzztime 30s
 	$(GO) test ./host/pytask -run XXX -fuzz '^FuzzParse$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzMarker$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzStub$$' -fuzztime 30s

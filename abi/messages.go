@@ -287,10 +287,25 @@ type ListResponse struct {
 	Records       []Record
 	Damaged       []Damaged
 	NextPageToken string // "" on the last page
+	// Encoded are records already in wire form, each a whole field 1 of
+	// this message (AppendEncodedRecord), written before Records: a
+	// store that keeps records as their wire bytes answers without
+	// decoding and encoding each again. Decoding never sets it.
+	Encoded []byte
+}
+
+// AppendEncodedRecord appends to b the record whose wire bytes are rec as
+// an entry of ListResponse.Encoded. rec must be a well-formed Record.
+func AppendEncodedRecord(b, rec []byte) []byte {
+	var e Encoder
+	e.buf = b
+	e.Blob(1, rec) // a nested message is a length-delimited field
+	return e.buf
 }
 
 // MarshalTo implements Message.
 func (m *ListResponse) MarshalTo(e *Encoder) {
+	e.buf = append(e.buf, m.Encoded...)
 	for i := range m.Records {
 		e.Message(1, &m.Records[i])
 	}

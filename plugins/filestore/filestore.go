@@ -105,6 +105,7 @@ type listState struct {
 	scanBuf []byte               // what logs are scanned through (scanLog)
 	readBuf []byte               // what a page's frames are read through (readPage)
 	arena   []byte               // the frames of the page being served (readPage)
+	answer  []byte               // the page's records in wire form (listLog)
 	convert bool                 // writes convert a store of format 1 (and start new stores in format 2)
 }
 

@@ -108,7 +108,7 @@ func TestListOrderFiltersAndPages(t *testing.T) {
 		var got []string
 		req := abi.ListRequest{Org: "acme", Limit: limit}
 		for {
-			resp, err := s.List(&req)
+			resp, err := filestore.DecodedList(s, &req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,15 +124,15 @@ func TestListOrderFiltersAndPages(t *testing.T) {
 			t.Fatalf("limit %d: got %v", limit, got)
 		}
 	}
-	resp, err := s.List(&abi.ListRequest{Org: "acme", HasProject: true, Project: "", HasDomain: true, Domain: "dev"})
+	resp, err := filestore.DecodedList(s, &abi.ListRequest{Org: "acme", HasProject: true, Project: "", HasDomain: true, Domain: "dev"})
 	if err != nil || len(resp.Records) != 3 || resp.Records[0].Scope.Project != "" {
 		t.Fatalf("filter: %+v %v", resp, err)
 	}
-	resp, err = s.List(&abi.ListRequest{Org: "acme", Key: "K1"})
+	resp, err = filestore.DecodedList(s, &abi.ListRequest{Org: "acme", Key: "K1"})
 	if err != nil || len(resp.Records) != 9 {
 		t.Fatalf("key filter: %d %v", len(resp.Records), err)
 	}
-	resp, err = s.List(&abi.ListRequest{Org: "other"})
+	resp, err = filestore.DecodedList(s, &abi.ListRequest{Org: "other"})
 	if err != nil || len(resp.Records) != 0 {
 		t.Fatalf("other org: %+v %v", resp, err)
 	}
@@ -155,7 +155,7 @@ func TestDamagedRecordsDoNotHideOthers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(base, "D"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.List(&abi.ListRequest{Org: "acme"})
+	resp, err := filestore.DecodedList(s, &abi.ListRequest{Org: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestListPagesBySize(t *testing.T) {
 	req := abi.ListRequest{Org: "acme"}
 	total, pages := 0, 0
 	for {
-		resp, err := s.List(&req)
+		resp, err := filestore.DecodedList(s, &req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestPageEndsOnDamaged(t *testing.T) {
 	seen := map[string]int{}
 	req := abi.ListRequest{Org: "acme", Limit: 2}
 	for range 5 {
-		resp, err := s.List(&req)
+		resp, err := filestore.DecodedList(s, &req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -420,7 +420,7 @@ func TestListAllOrgs(t *testing.T) {
 		t.Helper()
 		var got []string
 		for range 100 {
-			resp, err := s.List(&req)
+			resp, err := filestore.DecodedList(s, &req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,11 +448,11 @@ func TestListAllOrgs(t *testing.T) {
 		t.Fatalf("one org: %v", got)
 	}
 	for _, tok := range []string{"@/@/K0", "acme/@/@/K0/x"} {
-		if _, err := s.List(&abi.ListRequest{AllOrgs: true, PageToken: tok}); code(err) != abi.InvalidArgument {
+		if _, err := filestore.DecodedList(s, &abi.ListRequest{AllOrgs: true, PageToken: tok}); code(err) != abi.InvalidArgument {
 			t.Fatalf("token %q: %v", tok, err)
 		}
 	}
-	if _, err := s.List(&abi.ListRequest{Org: "acme", PageToken: "acme/@/@/K0"}); code(err) != abi.InvalidArgument {
+	if _, err := filestore.DecodedList(s, &abi.ListRequest{Org: "acme", PageToken: "acme/@/@/K0"}); code(err) != abi.InvalidArgument {
 		t.Fatalf("all-orgs token in a one-org listing: %v", err)
 	}
 }
@@ -544,7 +544,7 @@ func TestGuardedWritesRaceMetaSwap(t *testing.T) {
 		// Re-seal, guarded by the new value.
 		var stale []abi.Record
 		call(a, func(s *filestore.Store) {
-			resp, err := s.List(&abi.ListRequest{AllOrgs: true, Limit: 5000})
+			resp, err := filestore.DecodedList(s, &abi.ListRequest{AllOrgs: true, Limit: 5000})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -563,7 +563,7 @@ func TestGuardedWritesRaceMetaSwap(t *testing.T) {
 			}
 		})
 		call(a, func(s *filestore.Store) {
-			resp, err := s.List(&abi.ListRequest{AllOrgs: true, Limit: 5000})
+			resp, err := filestore.DecodedList(s, &abi.ListRequest{AllOrgs: true, Limit: 5000})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -606,7 +606,7 @@ func TestListReadsEachDirectoryOnce(t *testing.T) {
 	req := abi.ListRequest{Org: "acme", Limit: 3}
 	var keys []string
 	for {
-		resp, err := s.List(&req)
+		resp, err := filestore.DecodedList(s, &req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -630,13 +630,13 @@ func TestListReadsEachDirectoryOnce(t *testing.T) {
 	}
 	// A new listing reads afresh, and sees K99.
 	c.readDirs = 0
-	resp, err := s.List(&abi.ListRequest{Org: "acme", Limit: 20})
+	resp, err := filestore.DecodedList(s, &abi.ListRequest{Org: "acme", Limit: 20})
 	if err != nil || len(resp.Records) != 11 || c.readDirs != 3 {
 		t.Fatalf("new listing: %d records, %d directory reads, %v", len(resp.Records), c.readDirs, err)
 	}
 	// A token with another request is not the cached listing's.
 	c.readDirs = 0
-	resp, err = s.List(&abi.ListRequest{Org: "acme", Limit: 3, Key: "K5", PageToken: "p/@/K0"})
+	resp, err = filestore.DecodedList(s, &abi.ListRequest{Org: "acme", Limit: 3, Key: "K5", PageToken: "p/@/K0"})
 	if err != nil || len(resp.Records) != 1 || c.readDirs != 3 {
 		t.Fatalf("other request: %+v, %d directory reads, %v", resp.Records, c.readDirs, err)
 	}
@@ -652,7 +652,7 @@ func TestOnSharesListings(t *testing.T) {
 	page := func(req *abi.ListRequest) *abi.ListResponse {
 		c := &countingFS{Call: d.Begin(context.Background())}
 		defer c.End()
-		resp, err := kept.On(c).List(req)
+		resp, err := filestore.DecodedList(kept.On(c), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -686,7 +686,7 @@ func TestOnSharesListings(t *testing.T) {
 func keysOf(t *testing.T, req abi.ListRequest, stores ...*filestore.Store) (keys, tokens []string) {
 	t.Helper()
 	for i := 0; ; i++ {
-		resp, err := stores[min(i, len(stores)-1)].List(&req)
+		resp, err := filestore.DecodedList(stores[min(i, len(stores)-1)], &req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -716,7 +716,7 @@ func TestListCacheIsPerListing(t *testing.T) {
 		}
 	}
 	req := abi.ListRequest{Org: "acme", Limit: 3}
-	old, err := x.List(&req) // abandoned: X keeps its names
+	old, err := filestore.DecodedList(x, &req) // abandoned: X keeps its names
 	if err != nil || old.NextPageToken == "" {
 		t.Fatalf("page 1: %v, token %t", err, old.NextPageToken != "")
 	}
@@ -753,7 +753,7 @@ func TestListTokenWithoutID(t *testing.T) {
 		}
 	}
 	req := abi.ListRequest{Org: "acme", Limit: 2}
-	if _, err := s.List(&req); err != nil { // cached, at K1
+	if _, err := filestore.DecodedList(s, &req); err != nil { // cached, at K1
 		t.Fatal(err)
 	}
 	if _, err := s.Create(rec("p", "", "K2a")); err != nil {
@@ -761,7 +761,7 @@ func TestListTokenWithoutID(t *testing.T) {
 	}
 	c.readDirs = 0
 	req.PageToken = "p/@/K1"
-	resp, err := s.List(&req)
+	resp, err := filestore.DecodedList(s, &req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +784,7 @@ func TestListTokenWithoutID(t *testing.T) {
 		t.Fatalf("old all-organizations token: %v", keys)
 	}
 	for _, tok := range []string{"~", "~/p/@/K1", "~x!/p/@/K1", "~abc", "~abc/p/@", "~abc/~def/p/@/K1"} {
-		if _, err := s.List(&abi.ListRequest{Org: "acme", PageToken: tok}); code(err) != abi.InvalidArgument {
+		if _, err := filestore.DecodedList(s, &abi.ListRequest{Org: "acme", PageToken: tok}); code(err) != abi.InvalidArgument {
 			t.Fatalf("token %q: %v", tok, err)
 		}
 	}
@@ -806,7 +806,7 @@ func TestListAnyPageToken(t *testing.T) {
 		for _, allOrgs := range []bool{false, true} {
 			c := d.Begin(context.Background())
 			req := &abi.ListRequest{Org: "acme", AllOrgs: allOrgs, Limit: 2, PageToken: tok}
-			resp, err := kept.On(c).List(req)
+			resp, err := filestore.DecodedList(kept.On(c), req)
 			c.End()
 			if err != nil && code(err) != abi.InvalidArgument || err == nil && resp.NextPageToken != "" && resp.NextPageToken == tok {
 				t.Fatalf("token %q (all organizations %t): %v", tok, allOrgs, err)

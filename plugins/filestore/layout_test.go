@@ -69,7 +69,7 @@ func listing(t testing.TB, dir string) []string {
 	for {
 		var resp *abi.ListResponse
 		var err error
-		onDir(t, dir, false, func(s *Store) { resp, err = s.List(&req) })
+		onDir(t, dir, false, func(s *Store) { resp, err = decodedList(s, &req) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +421,7 @@ func TestLogDamage(t *testing.T) {
 	at := bytes.LastIndex(b[:i], []byte("fyl_"))
 	want := "the log of organization acme is damaged at offset " + strconv.Itoa(at) + " (bytes between its records that flyte did not write, perhaps a record of secret B): restore the store from a backup"
 	onDir(t, dir, true, func(s *Store) {
-		if _, err := s.List(&abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
+		if _, err := decodedList(s, &abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
 			t.Fatalf("list: %v", err)
 		}
 		for _, k := range []string{"A", "B", "Z"} {
@@ -448,7 +448,7 @@ func TestLogDamage(t *testing.T) {
 		if _, err := s.Get(acme, "A"); abi.StatusOf(err) != abi.NotFound {
 			t.Fatalf("get A after its delete: %v", err)
 		}
-		if _, err := s.List(&abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
+		if _, err := decodedList(s, &abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
 			t.Fatalf("list after the delete: %v", err)
 		}
 	})
@@ -491,7 +491,7 @@ func TestLogDamage(t *testing.T) {
 	}
 	onDir(t, dir, true, func(s *Store) {
 		want := "the log of organization acme is damaged at offset 32 (bytes between its records that flyte did not write): restore the store from a backup"
-		if _, err := s.List(&abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
+		if _, err := decodedList(s, &abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
 			t.Fatalf("list with garbage inside: %v", err)
 		}
 		if _, err := s.Get(abi.Scope{Org: "acme"}, "Z"); err == nil || err.Error() != want {
@@ -507,7 +507,7 @@ func TestLogDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	onDir(t, dir, false, func(s *Store) {
-		if _, err := s.List(&abi.ListRequest{Org: "acme"}); abi.StatusOf(err) != abi.Internal || !strings.Contains(err.Error(), "header") {
+		if _, err := decodedList(s, &abi.ListRequest{Org: "acme"}); abi.StatusOf(err) != abi.Internal || !strings.Contains(err.Error(), "header") {
 			t.Fatalf("damaged header: %v", err)
 		}
 	})

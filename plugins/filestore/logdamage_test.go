@@ -64,7 +64,7 @@ func TestLogDamageKeyBytes(t *testing.T) {
 			if r, err := s.Get(sc, "beta"); err != nil || string(r.Sealed) != "NEW-beta" {
 				t.Errorf("%s: get beta (written after the damage): %v", mode, err)
 			}
-			if _, err := s.List(&abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
+			if _, err := decodedList(s, &abi.ListRequest{Org: "acme"}); err == nil || err.Error() != want {
 				t.Errorf("%s: list: %v", mode, err)
 			}
 			if err := s.Delete(sc, "alphb", 0); err == nil || err.Error() != want {
@@ -178,7 +178,7 @@ func TestUnknownOpsAreNoDamage(t *testing.T) {
 			t.Fatal(err)
 		}
 		onDir(t, dir, false, func(s *Store) {
-			resp, err := s.List(&abi.ListRequest{Org: "acme"})
+			resp, err := decodedList(s, &abi.ListRequest{Org: "acme"})
 			if err != nil || len(resp.Records) != 2 || len(resp.Damaged) != 0 {
 				t.Fatalf("%d unknown-op frames: list: %+v %v", n, resp, err)
 			}

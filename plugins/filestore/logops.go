@@ -286,6 +286,9 @@ type slot struct {
 	e   logEntry
 	idx *logIndex
 	r   *abi.Record
+	// raw is the record's wire bytes in its frame (aliasing the page's
+	// arena), when readPage took them as they are; r is then nil.
+	raw []byte
 	err error
 }
 
@@ -384,17 +387,26 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 			return nil, idx.lostErr()
 		}
 	}
-	resp := &abi.ListResponse{Records: make([]abi.Record, 0, len(page))}
+	// Records go out in wire form, in the page's order: a frame's own
+	// bytes (readPage checked them), or the record encoded.
+	resp := &abi.ListResponse{}
+	if cap(st.lists.answer) < size+len(page)*8 {
+		st.lists.answer = make([]byte, 0, size+len(page)*8)
+	}
+	enc := st.lists.answer[:0]
 	for _, sl := range page {
 		switch {
+		case sl.raw != nil:
+			enc = abi.AppendEncodedRecord(enc, sl.raw)
 		case sl.err == nil && sl.r != nil:
-			resp.Records = append(resp.Records, *sl.r)
+			enc = abi.AppendEncodedRecord(enc, abi.Marshal(sl.r))
 		case sl.err == nil || abi.StatusOf(sl.err) == abi.NotFound:
 			// Deleted while we listed.
 		default:
 			resp.Damaged = append(resp.Damaged, abi.Damaged{Scope: sl.s, Key: sl.key, Reason: sl.err.Error()})
 		}
 	}
+	resp.Encoded = enc
 	if full {
 		lastSl := page[len(page)-1]
 		resp.NextPageToken = pageToken(pos{org: lastSl.s.Org, project: lastSl.s.Project, domain: lastSl.s.Domain, key: lastSl.key}, c.id, req.AllOrgs)
@@ -461,6 +473,10 @@ func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
 				at := len(arena)
 				arena = append(arena, buf[lo:hi]...) // within its capacity: earlier records stay valid
 				b = arena[at:]
+			}
+			if raw, ok := frameRaw(b, sl.idx.gen, sl.e, sl.s, sl.key); ok {
+				sl.raw = raw
+				continue
 			}
 			var isStale bool
 			sl.r, isStale, sl.err = frameRecord(b, sl.idx.gen, sl.e, sl.s, sl.key)

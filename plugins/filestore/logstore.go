@@ -512,6 +512,56 @@ func frameRecord(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key strin
 	return nil, false, abi.Errorf(abi.NotFound, "secret not found")
 }
 
+// frameRaw returns the wire bytes of the record of the put frame b of
+// entry e, when they can go out as they are: a good frame of e's op and
+// length, a well-formed record (every known field of its wire type), of
+// scope s and key key. Anything else (a legacy frame, a frame that does
+// not check) is frameRecord's to sort out. It allocates nothing.
+func frameRaw(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key string) ([]byte, bool) {
+	if e.op != opPut || len(b) != int(e.n) {
+		return nil, false
+	}
+	f, ok := checkFrame(b, gen)
+	if !ok || f.op != opPut || !wellFormedRecord(f.payload[1:]) {
+		return nil, false
+	}
+	project, domain, k, org, ok := f.keyParts()
+	if !ok || string(org) != s.Org || string(project) != s.Project || string(domain) != s.Domain || string(k) != key {
+		return nil, false
+	}
+	return f.payload[1:], true
+}
+
+// wellFormedRecord reports whether rec decodes as an abi.Record without
+// error: the decoder's own walk, field by field as Record.UnmarshalFrom
+// and Scope.UnmarshalFrom read them, without making their strings.
+func wellFormedRecord(rec []byte) bool {
+	d := abi.NewDecoder(rec)
+	for d.Next() {
+		switch d.Field() {
+		case 1:
+			sd := abi.NewDecoder(d.Blob())
+			for sd.Next() {
+				if f := sd.Field(); f >= 1 && f <= 3 {
+					sd.Blob()
+				}
+			}
+			if sd.Err() != nil {
+				return false
+			}
+		case 2, 7:
+			d.Blob()
+		case 3:
+			d.Uint32()
+		case 4:
+			d.Uint()
+		case 5, 6:
+			d.Int()
+		}
+	}
+	return d.Err() == nil
+}
+
 // appendLog writes frames (whole frames of idx's generation, for the
 // entries news, in order) at the log's valid end, creating the log when it
 // has none: first its header alone (synced), with a new generation, so
