@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flytesecrets/flyte/abi"
 )
 
 // leakForms returns the ways a value could be spelled out: raw, hex (both
@@ -255,8 +257,11 @@ func TestNoValueLeaks(t *testing.T) {
 			checkMode(p, 0o700)
 		case d.Type().IsRegular():
 			checkMode(p, 0o600)
-			if strings.Contains(filepath.ToSlash(p), "/secrets/") {
-				records++
+			switch slash := filepath.ToSlash(p); {
+			case strings.Contains(slash, "/secrets/"):
+				records++ // format 1: a file per record
+			case strings.Contains(slash, "/log/") && !strings.HasSuffix(slash, ".lock"):
+				records += liveLogRecords(t, p) // format 2: a log per organization
 			}
 		default:
 			t.Errorf("%s: unexpected file type %v in the store", p, d.Type())
@@ -267,8 +272,38 @@ func TestNoValueLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if records != len(got) {
-		t.Errorf("the store holds %d record files; %d secrets are listed", records, len(got))
+		t.Errorf("the store holds %d records; %d secrets are listed", records, len(got))
 	}
+}
+
+// liveLogRecords counts the records that the log at p holds: keys whose
+// latest good frame is not a deletion.
+func liveLogRecords(t *testing.T, p string) int {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := parseLog(b)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	live := map[abi.Scope]map[string]bool{}
+	for _, f := range frames {
+		if live[f.rec.Scope] == nil {
+			live[f.rec.Scope] = map[string]bool{}
+		}
+		live[f.rec.Scope][f.rec.Key] = f.op == logOpPut || f.op == logOpLegacy
+	}
+	n := 0
+	for _, keys := range live {
+		for _, ok := range keys {
+			if ok {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // TestNoValueLeaksDashValue passes a value that starts with '-' on the
