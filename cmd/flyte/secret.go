@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/core"
@@ -547,22 +547,45 @@ const timeLayout = "2006-01-02T15:04:05Z"
 // writeTable writes the secrets in columns, aligned, or separated by one
 // space (table-simple: no field holds a space; empty ones are "-").
 func writeTable(w io.Writer, list []core.Secret, aligned bool) error {
-	var tw io.Writer = w
-	sep := " "
-	if aligned {
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		sep = "\t"
-	}
-	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, sep)) }
-	row("NAME", "PROJECT", "DOMAIN", "TYPE", "VERSION", "CREATED", "UPDATED")
+	// Columns as text/tabwriter aligned them (each cell but the last
+	// padded to its column's width plus two), written directly: over
+	// 100,000 secrets tabwriter took a fifth of the command's time.
+	rows := make([][7]string, 0, len(list)+1)
+	rows = append(rows, [7]string{"NAME", "PROJECT", "DOMAIN", "TYPE", "VERSION", "CREATED", "UPDATED"})
 	for _, s := range list {
-		row(s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind.String(), strconv.FormatUint(s.Version, 10),
-			s.Created.Format(timeLayout), s.Updated.Format(timeLayout))
+		rows = append(rows, [7]string{s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind.String(),
+			strconv.FormatUint(s.Version, 10), s.Created.Format(timeLayout), s.Updated.Format(timeLayout)})
 	}
-	if f, ok := tw.(*tabwriter.Writer); ok {
-		return f.Flush()
+	var width [7]int
+	for _, r := range rows {
+		for c, cell := range r {
+			width[c] = max(width[c], utf8.RuneCountInString(cell))
+		}
 	}
-	return nil
+	b := make([]byte, 0, 64<<10)
+	for _, r := range rows {
+		for c, cell := range r {
+			b = append(b, cell...)
+			switch {
+			case c == len(r)-1:
+				b = append(b, '\n')
+			case aligned:
+				for n := width[c] - utf8.RuneCountInString(cell) + 2; n > 0; n-- {
+					b = append(b, ' ')
+				}
+			default:
+				b = append(b, ' ')
+			}
+		}
+		if len(b) >= 60<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	_, err := w.Write(b)
+	return err
 }
 
 type jsonSecret struct {

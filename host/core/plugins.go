@@ -206,7 +206,7 @@ func InspectPlugin(ctx context.Context, opts Options, cfg *config.Config, req Pl
 		return nil, err
 	}
 	defer h.Close()
-	in, err := h.Inspect(ctx, t.name, t.spec.Wasm)
+	in, err := inspect(ctx, h, t)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +386,7 @@ func PluginConformance(ctx context.Context, opts Options, cfg *config.Config, re
 		return nil, err
 	}
 	defer h.Close()
-	in, err := h.Inspect(ctx, t.name, t.spec.Wasm)
+	in, err := inspect(ctx, h, t)
 	if err != nil {
 		return nil, err
 	}
@@ -460,4 +460,12 @@ func configuredGrants(t *pluginTarget, given map[string]capability.Grant, own *c
 		}
 	}
 	return grants, nil
+}
+
+// inspect inspects t's module, as Load will compile it.
+func inspect(ctx context.Context, h *plugin.Host, t *pluginTarget) (*plugin.Inspection, error) {
+	if t.spec.Builtin {
+		return h.InspectBuiltin(ctx, t.name, t.spec.Wasm)
+	}
+	return h.Inspect(ctx, t.name, t.spec.Wasm)
 }

@@ -29,6 +29,20 @@ type Inspection struct {
 	Imports, Exports []string
 }
 
+// InspectBuiltin is Inspect of a built-in module (Spec.Builtin): compiled
+// as Load compiles it, into the built-ins' own cache (watchdog.go), so
+// that inspecting and then loading it compiles it once.
+func (h *Host) InspectBuiltin(ctx context.Context, name string, wasm []byte) (*Inspection, error) {
+	if uncheckedBuiltins && !h.unchecked {
+		b, err := h.builtinHost()
+		if err != nil {
+			return nil, err
+		}
+		return b.Inspect(ctx, name, wasm)
+	}
+	return h.Inspect(ctx, name, wasm)
+}
+
 // Inspect compiles a module (through the cache, with the progress line of
 // a cold compile) and reads what it needs and declares. It never
 // instantiates the module: nothing of it runs. A module that is not a

@@ -103,3 +103,7 @@ func checkDeadline(ctx context.Context) {
 		}
 	}
 }
+
+// UncheckedBuiltins says whether built-in modules run without wazero's
+// deadline checks on this platform (Linux on amd64 or arm64).
+const UncheckedBuiltins = uncheckedBuiltins

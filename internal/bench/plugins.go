@@ -89,8 +89,12 @@ func pluginCases(root, tmp string) ([]*pluginCase, error) {
 	return out, nil
 }
 
+// builtin says c is one of flyte's built-in plugins, loaded as flyte
+// loads them (plugin.Spec.Builtin).
+func (c *pluginCase) builtin() bool { return c.lang == "Go, built in" }
+
 func (c *pluginCase) spec() plugin.Spec {
-	s := plugin.Spec{Name: c.name, Source: c.path, Wasm: c.wasm, Kind: c.kind}
+	s := plugin.Spec{Name: c.name, Source: c.path, Wasm: c.wasm, Kind: c.kind, Builtin: c.builtin()}
 	if c.dir != "" {
 		s.Grants = map[string]capability.Grant{"fs": capability.FSGrant(c.dir)}
 	}
@@ -161,7 +165,9 @@ func pluginTable(w io.Writer, root string, n, cold, calls int) error {
 	for r := 0; r < cold; r++ {
 		for k := range cases {
 			i := (k + r) % len(cases)
-			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true).
+			// As Host compiles: built-ins without the deadline checks
+			// (host/plugin/watchdog.go), others with them.
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(!cases[i].builtin() || !plugin.UncheckedBuiltins).
 				WithMemoryLimitPages(plugin.DefaultMemoryPages))
 			start := time.Now()
 			cm, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.NumCPU()), cases[i].wasm) // as Host does
@@ -185,7 +191,11 @@ func pluginTable(w io.Writer, root string, n, cold, calls int) error {
 				return err
 			}
 			start := time.Now()
-			_, err = h.Inspect(ctx, c.name, c.wasm)
+			if c.builtin() {
+				_, err = h.InspectBuiltin(ctx, c.name, c.wasm)
+			} else {
+				_, err = h.Inspect(ctx, c.name, c.wasm)
+			}
 			di := time.Since(start)
 			h.Close()
 			if err != nil {
