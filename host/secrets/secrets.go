@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -672,7 +673,8 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if err != nil {
 		return ListResult{}, err
 	}
-	var seen []sighting
+	seen := make([]sighting, 0, len(records))
+	res.Secrets = slices.Grow(res.Secrets, len(records))
 	for i := range records {
 		r := &records[i]
 		meta, err := verify(sealer, r)
