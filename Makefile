@@ -112,6 +112,7 @@ fuzz:
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseKeyStates$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzParseVouchers$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzList$$' -fuzztime 30s
+	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzListResultJSON$$' -fuzztime 30s
 	$(GO) test ./host/secrets -run XXX -fuzz '^FuzzNames$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzLoad$$' -fuzztime 30s
 	$(GO) test ./host/plugin -run XXX -fuzz '^FuzzInspect$$' -fuzztime 30s
