@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/flytesecrets/flyte/abi"
 	"github.com/flytesecrets/flyte/host/fsgrant"
@@ -51,7 +52,17 @@ func init() {
 				if n > abi.MaxMessage {
 					return nil, abi.Errorf(abi.TooLarge, "read_at: limit over the message limit")
 				}
-				return s.call.ReadRange(p, off, int(n))
+				// Into the session's buffer: the result slot holds it
+				// until the guest's next capability call, and the buffer
+				// goes back to the pool when the call ends.
+				if s.buf == nil {
+					s.buf = readBufs.Get().(*[]byte)
+				}
+				b, err := s.call.ReadRangeInto(p, off, int(n), *s.buf)
+				if cap(b) > cap(*s.buf) {
+					*s.buf = b[:0]
+				}
+				return b, err
 			}),
 			fsFunc("write_at", []api.ValueType{i32, i32, i32, i32, i64}, func(s *fsSession, m api.Module, p string, st []uint64) ([]byte, error) {
 				ptr, n, off := uint32(st[2]), uint32(st[3]), int64(st[4])
@@ -185,9 +196,26 @@ func (i *fsInstance) Close() error { return i.dir.Close() }
 type fsSession struct {
 	call *fsgrant.Call
 	out  *Result
+	// buf is what read_at reads into, from readBufs.
+	buf *[]byte
 }
 
-func (s *fsSession) End() { s.call.End() }
+// readBufs are read_at's buffers, reused across calls: a listing's pages
+// each read megabytes of a log, which as new slices the collector had to
+// zero and sweep for every page.
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func (s *fsSession) End() {
+	s.call.End()
+	if s.buf != nil {
+		// The call is over: nothing reads its result slot any more.
+		s.out.Data = nil
+		if cap(*s.buf) <= 8<<20 {
+			readBufs.Put(s.buf)
+		}
+		s.buf = nil
+	}
+}
 
 // Failure: the plugin failed after the host gave up waiting for a lock
 // that another process holds: the store is busy, whatever the plugin made

@@ -457,10 +457,16 @@ func (c *Call) Lock(p string) error {
 // ReadRange returns up to n bytes of p from offset off, as Dir.ReadAt.
 // One call reads at most 1 GiB in all.
 func (c *Call) ReadRange(p string, off int64, n int) ([]byte, error) {
+	return c.ReadRangeInto(p, off, n, nil)
+}
+
+// ReadRangeInto is ReadRange into buf's storage when it has the room
+// (Dir.ReadAtInto).
+func (c *Call) ReadRangeInto(p string, off int64, n int, buf []byte) ([]byte, error) {
 	if c.read+int64(n) > maxReadPerCall {
 		return nil, abi.Errorf(abi.TooLarge, "read_at: more than 1 GiB read in one call")
 	}
-	b, err := c.d.ReadAt(p, off, n)
+	b, err := c.d.ReadAtInto(p, off, n, buf)
 	c.read += int64(len(b))
 	return b, err
 }
