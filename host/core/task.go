@@ -36,6 +36,10 @@ func (e *UnknownEnvironmentError) Error() string {
 type TaskRequest struct {
 	// Environment names an [[environments]] entry of the configuration.
 	Environment string
+	// Declared, when set, is the environment instead: one a task file
+	// declares (config.DeclaredEnvironment), named Environment, which no
+	// entry of the configuration may also be named.
+	Declared *config.Environment `json:",omitempty"`
 	// Project and Domain, when set, replace the environment's own.
 	Project *string `json:",omitempty"`
 	Domain  *string `json:",omitempty"`
@@ -82,6 +86,47 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 	return env, p, d, nil
 }
 
+// EnvironmentConflictError is an environment a task file declares that the
+// configuration defines too.
+type EnvironmentConflictError struct {
+	Name     string
+	Declared string // FILE:LINE
+	Config   string // the configuration file
+}
+
+func (e *EnvironmentConflictError) Error() string {
+	return fmt.Sprintf("environment %s is declared in %s and defined in %s too: which one is meant is unclear", e.Name, e.Declared, e.Config)
+}
+
+// Hint says how to settle it.
+func (e *EnvironmentConflictError) Hint() string {
+	return "rename one of them, or remove the [[environments]] entry to use the task file's declaration"
+}
+
+// DeclaredEnvironment returns env, an environment a task file declares,
+// in project and domain when given, else the configuration's top-level
+// project and domain; an environment of the same name in the
+// configuration is an *EnvironmentConflictError.
+func (c *Core) DeclaredEnvironment(env *config.Environment, project, domain *string) (*config.Environment, string, string, error) {
+	if other, ok := c.cfg.Environment(env.Name); ok {
+		return nil, "", "", &EnvironmentConflictError{Name: env.Name, Declared: env.File, Config: other.File}
+	}
+	p, d := c.cfg.Project, c.cfg.Domain
+	if project != nil {
+		p = *project
+	}
+	if domain != nil {
+		d = *domain
+	}
+	if err := scope.ValidateProject(p); err != nil {
+		return nil, "", "", err
+	}
+	if err := scope.ValidateDomain(d, c.cfg.Domains); err != nil {
+		return nil, "", "", err
+	}
+	return env, p, d, nil
+}
+
 // PrepareTask resolves the secrets of the environment req names for a task
 // in its project and domain, checks that each fits its request
 // (inject.Check), and has the injectors plan where they go. Nothing is
@@ -89,7 +134,14 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 // No injector is loaded, so none of its code runs, before the check: a
 // request the secrets cannot fit is the user's mistake, reported as such.
 func (c *Core) PrepareTask(ctx context.Context, req TaskRequest) (*task.Prepared, error) {
-	env, project, domain, err := c.Environment(req.Environment, req.Project, req.Domain)
+	var env *config.Environment
+	var project, domain string
+	var err error
+	if req.Declared != nil {
+		env, project, domain, err = c.DeclaredEnvironment(req.Declared, req.Project, req.Domain)
+	} else {
+		env, project, domain, err = c.Environment(req.Environment, req.Project, req.Domain)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +152,7 @@ func (c *Core) PrepareTask(ctx context.Context, req TaskRequest) (*task.Prepared
 	p := &task.Prepared{Env: t.applied.Env, Files: t.applied.Files, Mask: t.applied.Mask, MaskWhole: t.applied.MaskWhole, Masked: req.Mask}
 	for _, s := range t.secrets {
 		p.Secrets = append(p.Secrets, s.Value)
+		p.From = append(p.From, s.Scope.String())
 	}
 	if req.Mask {
 		p.Mask = append(p.Mask, imagePullMask(t.secrets)...)

@@ -25,6 +25,9 @@ type Prepared struct {
 	// Secrets are the values of the secrets the task asked for, delivered
 	// or only rendered.
 	Secrets [][]byte
+	// From names the scope each of Secrets came from ("organization",
+	// "project P, domain D"...), for the user.
+	From []string
 	// Mask is what else the output must not show, nor any line of: the
 	// rendered forms made of secrets alone, the credentials inside
 	// image_pull secrets, and the identity as it is written and in lower
