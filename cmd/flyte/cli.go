@@ -60,6 +60,8 @@ type cli struct {
 	ifVersion  uint64
 	noMask     bool
 	resolve    bool
+	local      bool     // run --local (flyte-sdk's spelling: every flyte run is local)
+	taskArgs   []string // run FILE.py: TASK and the task's arguments (pyrun.go)
 
 	outputFormat string // -of/--output-format
 	verbose      int    // -v/--verbose, repeatable
@@ -208,7 +210,15 @@ func (c *cli) dispatch(args []string) error {
 		pos = append(pos, len(prefix)+words+i)
 	}
 	c.fs = cmd.flagSet(c)
-	flags := append(slices.Clip(prefix), rewriteOF(c.fs, rest[words:])...)
+	own := rest[words:]
+	if cmd == cmdRun {
+		// flyte run FILE.py TASK [task args]: what follows FILE.py is the
+		// task's (pyRun), never parsed as flyte's flags.
+		if i := firstArg(c.fs, own); i >= 0 && isTaskFile(own[i]) {
+			own, c.taskArgs = own[:i+1], slices.Clone(own[i+1:])
+		}
+	}
+	flags := append(slices.Clip(prefix), rewriteOF(c.fs, own)...)
 	if err := c.fs.Parse(flags); err != nil {
 		return c.flagError(err, flags, pos)
 	}

@@ -176,6 +176,20 @@ func (c *cli) leadingFlagError(err error, g *pflag.FlagSet, lead []string) error
 // a flag of fs may stand, reading args as pflag does (see unknownFlagArg);
 // "-of" takes a value as --output-format does.
 func walkFlags(fs *pflag.FlagSet, args []string, visit func(i int)) {
+	walkArgs(fs, args, visit, func(int) bool { return true })
+}
+
+// firstArg is the index in args of the first argument that is neither a
+// flag of fs nor a flag's value, or -1 (none, or "--" first).
+func firstArg(fs *pflag.FlagSet, args []string) int {
+	first := -1
+	walkArgs(fs, args, func(int) {}, func(i int) bool { first = i; return false })
+	return first
+}
+
+// walkArgs is walkFlags that also calls arg with the index of each
+// argument that is not a flag or a flag's value, until arg returns false.
+func walkArgs(fs *pflag.FlagSet, args []string, visit func(i int), arg func(i int) bool) {
 	takesValue := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -183,6 +197,9 @@ func walkFlags(fs *pflag.FlagSet, args []string, visit func(i int)) {
 		case a == "--":
 			return
 		case len(a) < 2 || a[0] != '-':
+			if !arg(i) {
+				return
+			}
 			continue
 		}
 		visit(i)

@@ -13,8 +13,8 @@ import (
 
 var cmdRun = &command{
 	Name:      "run",
-	UsageLine: "ENV [-p PROJECT] [-d DOMAIN] [--no-mask] -- CMD [ARGS...]",
-	Short:     "run a command as a task of an environment, with its secrets",
+	UsageLine: "ENV [-p PROJECT] [-d DOMAIN] [--no-mask] -- CMD [ARGS...] | [flags] [--local] FILE.py TASK [--NAME VALUE...]",
+	Short:     "run a task with its secrets: ENV -- CMD, or a Python task FILE.py TASK",
 	Long: `
 Run runs CMD as a task of the environment ENV defined in flyte.toml
 ([[environments]]), in the environment's project and domain unless --project
@@ -40,12 +40,31 @@ ends, or flyte is killed, every process the task started is killed too.
 On macOS there are no file secrets, and a task can outlive a flyte killed
 with SIGKILL (see Platforms in the README).
 
+With FILE.py TASK instead, flyte runs the task function TASK of a Python
+file written for the Flyte SDK (@env.task), with the secrets its
+flyte.TaskEnvironment declares: it reads the declarations without running
+the file (with Python's own parser, following imports of the project's own
+modules), resolves them in --project and --domain, else the top-level
+project and domain of flyte.toml, else the organization, says on standard
+error which secrets it delivers and from which scope, then runs the task in
+python3 as above. Without the flyte SDK installed, flyte gives the task a
+minimal stand-in module (TaskEnvironment, Secret, the task decorator), in
+the task's process only. flyte's flags go before FILE.py; what follows TASK
+is the task's: --NAME VALUE for its str, int and float parameters, --NAME
+or --no-NAME for a bool. Its return value is printed (masked). A task it
+calls of another environment runs in the same process, with the entry
+task's secrets only. --local is accepted, as the Flyte CLI spells a local
+run: every flyte run is local.
+
 Example:
   flyte run env_1 -- python3 task.py
-  flyte run env_2 -p my_project -d staging -- cat /etc/flyte/secrets/my_secret`,
+  flyte run env_2 -p my_project -d staging -- cat /etc/flyte/secrets/my_secret
+  flyte run hello.py task_1
+  flyte run -p my_project --local main.py train --epochs 3 --verbose`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "run the task in")
 		fs.BoolVar(&c.noMask, "no-mask", false, "do not mask secret values in the task's output")
+		fs.BoolVar(&c.local, "local", false, "with FILE.py: run the task here, as every flyte run does (the Flyte CLI's spelling)")
 	},
 	Run: (*cli).run,
 }
@@ -56,6 +75,12 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func (c *cli) run(args []string) error {
+	if len(args) == 1 && c.fs.ArgsLenAtDash() < 0 && isTaskFile(args[0]) {
+		return c.runTaskFile(args[0], c.taskArgs)
+	}
+	if c.local {
+		return withHint(usagef("--local is for a task of a Python file"), "usage: flyte run [flags] --local FILE.py TASK [task arguments]")
+	}
 	dash := c.fs.ArgsLenAtDash()
 	if dash < 0 {
 		return withHint(usagef("missing -- before the command"), "usage: flyte run ENV [flags] -- CMD [ARGS...]")
@@ -97,6 +122,13 @@ func (c *cli) run(args []string) error {
 		return c.explainTask(err, p, d)
 	}
 	defer t.Wipe()
+	return c.startTask(t, path, argv)
+}
+
+// startTask starts the prepared task t: the program at path with argv,
+// with flyte's environment, streams and signals; flyte's exit status is
+// the task's.
+func (c *cli) startTask(t *task.Prepared, path string, argv []string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err

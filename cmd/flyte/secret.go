@@ -137,6 +137,10 @@ in every scope that has it, and fails if there is none.
 With --resolve it shows what a task running in --project and --domain would
 see instead: each key it can read, once, with the scope it resolves from
 (project and domain, then project, then domain, then organization).
+With --resolve FILE.py TASK it shows where each secret the task of that
+Python file declares comes from (or that it is missing), for a task running
+as flyte run FILE.py TASK would run it: in --project and --domain, else the
+top-level project and domain of flyte.toml, else the organization.
 
 Each value is checked for tampering as it is listed: a secret that fails the
 check is reported on standard error and the command exits with status 1
@@ -150,7 +154,8 @@ a line), json (an indented array) or json-raw (one JSON object a line).
 Example:
   flyte get secret --project my_project --domain development
   flyte -c ./flyte.toml get secret -of json
-  flyte get secret --resolve -p my_project -d development`,
+  flyte get secret --resolve -p my_project -d development
+  flyte get secret --resolve hello.py task_1`,
 	Flags: func(c *cli, fs *pflag.FlagSet) {
 		flagScope(c, fs, "only secrets whose scope has")
 		fs.BoolVar(&c.resolve, "resolve", false, "list what a task in --project and --domain sees: each key once, from the scope it resolves to")
@@ -444,6 +449,9 @@ func join(parts ...string) string {
 }
 
 func (c *cli) get(args []string) error {
+	if c.resolve && len(args) >= 1 && isTaskFile(args[0]) {
+		return c.resolveTaskFile(args)
+	}
 	if err := c.argCount(args, 0, 1, "secret key"); err != nil {
 		return err
 	}
