@@ -50,7 +50,7 @@ func TestBuiltinStopsAtHostCall(t *testing.T) {
 // stuckChild runs this test binary as a child that loads the hostile
 // plugin as a built-in and makes it spin without calling the host; how
 // says what the child does besides (see TestMain).
-func stuckChild(t *testing.T, how string) (stderr string, err error, took time.Duration) {
+func stuckChild(t *testing.T, how string) (stderr string, took time.Duration, err error) {
 	t.Helper()
 	needUnchecked(t)
 	buildHostile(t)
@@ -60,7 +60,7 @@ func stuckChild(t *testing.T, how string) (stderr string, err error, took time.D
 	cmd.Stderr = &b
 	start := time.Now()
 	err = cmd.Run()
-	return b.String(), err, time.Since(start)
+	return b.String(), time.Since(start), err
 }
 
 // hostilePath writes the hostile plugin to a file for a child.
@@ -113,7 +113,7 @@ func TestStuckChild(t *testing.T) {
 // stopped: a second after its deadline the watchdog says so and ends the
 // process, with status 1.
 func TestBuiltinStuckEndsProcess(t *testing.T) {
-	stderr, err, took := stuckChild(t, "default")
+	stderr, took, err := stuckChild(t, "default")
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("child: %v, want exit status 1; stderr:\n%s", err, stderr)
@@ -130,7 +130,7 @@ func TestBuiltinStuckEndsProcess(t *testing.T) {
 func TestBuiltinStuckKilled(t *testing.T) {
 	for _, how := range []string{"stuck-hook-blocks", "gc"} {
 		t.Run(how, func(t *testing.T) {
-			stderr, err, took := stuckChild(t, how)
+			stderr, took, err := stuckChild(t, how)
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
 				t.Fatalf("child: %v; stderr:\n%s", err, stderr)
