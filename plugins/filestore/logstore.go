@@ -522,34 +522,46 @@ func frameRaw(b []byte, gen [genSize]byte, e logEntry, s abi.Scope, key string) 
 		return nil, false
 	}
 	f, ok := checkFrame(b, gen)
-	if !ok || f.op != opPut || !wellFormedRecord(f.payload[1:]) {
+	if !ok || f.op != opPut {
 		return nil, false
 	}
-	project, domain, k, org, ok := f.keyParts()
-	if !ok || string(org) != s.Org || string(project) != s.Project || string(domain) != s.Domain || string(k) != key {
+	rec := f.payload[1:]
+	n, ok := recordNames(rec)
+	if !ok || string(n.org) != s.Org || string(n.project) != s.Project || string(n.domain) != s.Domain || string(n.key) != key {
 		return nil, false
 	}
-	return f.payload[1:], true
+	return rec, true
 }
 
-// wellFormedRecord reports whether rec decodes as an abi.Record without
-// error: the decoder's own walk, field by field as Record.UnmarshalFrom
-// and Scope.UnmarshalFrom read them, without making their strings.
-func wellFormedRecord(rec []byte) bool {
+// names are a record's scope and key, aliasing its wire bytes.
+type names struct{ org, project, domain, key []byte }
+
+// recordNames returns the names of the record whose wire bytes are rec,
+// and whether rec decodes as an abi.Record without error: the decoder's
+// own walk, field by field as Record.UnmarshalFrom and
+// Scope.UnmarshalFrom read them, without making their strings.
+func recordNames(rec []byte) (n names, ok bool) {
 	d := abi.NewDecoder(rec)
 	for d.Next() {
 		switch d.Field() {
 		case 1:
 			sd := abi.NewDecoder(d.Blob())
 			for sd.Next() {
-				if f := sd.Field(); f >= 1 && f <= 3 {
-					sd.Blob()
+				switch sd.Field() {
+				case 1:
+					n.org = sd.Blob()
+				case 2:
+					n.project = sd.Blob()
+				case 3:
+					n.domain = sd.Blob()
 				}
 			}
 			if sd.Err() != nil {
-				return false
+				return names{}, false
 			}
-		case 2, 7:
+		case 2:
+			n.key = d.Blob()
+		case 7:
 			d.Blob()
 		case 3:
 			d.Uint32()
@@ -559,7 +571,14 @@ func wellFormedRecord(rec []byte) bool {
 			d.Int()
 		}
 	}
-	return d.Err() == nil
+	return n, d.Err() == nil
+}
+
+// wellFormedRecord reports whether rec decodes as an abi.Record without
+// error (recordNames).
+func wellFormedRecord(rec []byte) bool {
+	_, ok := recordNames(rec)
+	return ok
 }
 
 // appendLog writes frames (whole frames of idx's generation, for the
