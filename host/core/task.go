@@ -70,7 +70,16 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 	if !ok {
 		return nil, "", "", &UnknownEnvironmentError{Name: name, Known: c.cfg.EnvironmentNames()}
 	}
-	p, d := env.Project, env.Domain
+	p, d, err := c.taskScope(env.Project, env.Domain, project, domain)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return env, p, d, nil
+}
+
+// taskScope is the project and domain a task runs in: project and domain
+// when given, else p and d, checked.
+func (c *Core) taskScope(p, d string, project, domain *string) (string, string, error) {
 	if project != nil {
 		p = *project
 	}
@@ -78,12 +87,12 @@ func (c *Core) Environment(name string, project, domain *string) (*config.Enviro
 		d = *domain
 	}
 	if err := scope.ValidateProject(p); err != nil {
-		return nil, "", "", err
+		return "", "", err
 	}
 	if err := scope.ValidateDomain(d, c.cfg.Domains); err != nil {
-		return nil, "", "", err
+		return "", "", err
 	}
-	return env, p, d, nil
+	return p, d, nil
 }
 
 // EnvironmentConflictError is an environment a task file declares that the
@@ -111,17 +120,8 @@ func (c *Core) DeclaredEnvironment(env *config.Environment, project, domain *str
 	if other, ok := c.cfg.Environment(env.Name); ok {
 		return nil, "", "", &EnvironmentConflictError{Name: env.Name, Declared: env.File, Config: other.File}
 	}
-	p, d := c.cfg.Project, c.cfg.Domain
-	if project != nil {
-		p = *project
-	}
-	if domain != nil {
-		d = *domain
-	}
-	if err := scope.ValidateProject(p); err != nil {
-		return nil, "", "", err
-	}
-	if err := scope.ValidateDomain(d, c.cfg.Domains); err != nil {
+	p, d, err := c.taskScope(c.cfg.Project, c.cfg.Domain, project, domain)
+	if err != nil {
 		return nil, "", "", err
 	}
 	return env, p, d, nil
