@@ -111,11 +111,21 @@ func TestStuckChild(t *testing.T) {
 
 // A built-in plugin's call that spins without calling the host cannot be
 // stopped: a second after its deadline the watchdog says so and ends the
-// process, with status 1.
+// process, with status 1. When a collection had begun before the call
+// (the test binary allocates while it loads the plugin; so may flyte), the
+// watchdog cannot run, and the kernel's timer kills the process instead:
+// either way it ends, and what it says, if anything, is the line below.
 func TestBuiltinStuckEndsProcess(t *testing.T) {
 	stderr, took, err := stuckChild(t, "default")
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+	if !errors.As(err, &exit) {
+		t.Fatalf("child: %v; stderr:\n%s", err, stderr)
+	}
+	if ws := exit.Sys().(syscall.WaitStatus); ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		t.Logf("killed by the kernel's timer after %v: a collection kept the watchdog from running", took)
+		return
+	}
+	if exit.ExitCode() != 1 {
 		t.Fatalf("child: %v, want exit status 1; stderr:\n%s", err, stderr)
 	}
 	const want = "flyte: plugin hostile: call did not end within its 300ms deadline and cannot be interrupted (a built-in plugin runs without the per-loop checks): flyte stopped\n"
