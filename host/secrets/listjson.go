@@ -1,6 +1,8 @@
 package secrets
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"time"
@@ -85,7 +87,54 @@ func (r ListResult) MarshalJSON() ([]byte, error) {
 	for i := range r.Secrets {
 		e.Message(1, listedSecret{&r.Secrets[i]})
 	}
-	return json.Marshal(listJSON{Secrets: e.Bytes(), Damaged: r.Damaged})
+	// listJSON, written directly: json.Marshal would encode the base64
+	// into a buffer of its own and copy it.
+	wire := e.Bytes()
+	b := make([]byte, 0, len(listPrefix)+base64.StdEncoding.EncodedLen(len(wire))+2)
+	b = base64.StdEncoding.AppendEncode(append(b, listPrefix...), wire)
+	b = append(b, '"')
+	if len(r.Damaged) > 0 {
+		d, err := json.Marshal(r.Damaged)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, damagedPrefix...), d...)
+	}
+	return append(b, '}'), nil
+}
+
+// How MarshalJSON starts listJSON, and its damaged entries.
+const (
+	listPrefix    = `{"secrets":"`
+	damagedPrefix = `,"damaged":`
+)
+
+// decodeFast decodes b as MarshalJSON writes it, without encoding/json's
+// scans of the whole text (it is megabytes for a large store); ok is
+// false when b is not in that form, for the general decoder.
+func (l *listJSON) decodeFast(b []byte) (ok bool, err error) {
+	rest, found := bytes.CutPrefix(b, []byte(listPrefix))
+	if !found {
+		return false, nil
+	}
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return false, nil
+	}
+	enc, rest := rest[:end], rest[end+1:]
+	switch {
+	case string(rest) == "}":
+	case bytes.HasPrefix(rest, []byte(damagedPrefix)) && bytes.HasSuffix(rest, []byte("}")):
+		if err := json.Unmarshal(rest[len(damagedPrefix):len(rest)-1], &l.Damaged); err != nil {
+			return true, err
+		}
+	default:
+		return false, nil
+	}
+	l.Secrets = make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	n, err := base64.StdEncoding.Decode(l.Secrets, enc)
+	l.Secrets = l.Secrets[:n]
+	return true, err
 }
 
 // errListJSON: a listing on the wire that does not decode.
@@ -95,8 +144,13 @@ var errListJSON = errors.New("malformed listing")
 // them, to the nanosecond.
 func (r *ListResult) UnmarshalJSON(b []byte) error {
 	var l listJSON
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
+	if ok, err := l.decodeFast(b); !ok {
+		l = listJSON{}
+		if err := json.Unmarshal(b, &l); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return errListJSON
 	}
 	// Counted first: the slice is made once, of its length.
 	n := 0

@@ -51,6 +51,13 @@ func FuzzListResultJSON(f *testing.F) {
 	f.Add([]byte(`{"secrets":"AAAA","damaged":[{}]}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The fast path reads what the general decoder reads, in valid JSON.
+		var fast, slow listJSON
+		if ok, err := fast.decodeFast(b); ok && err == nil && json.Valid(b) {
+			if err := json.Unmarshal(b, &slow); err != nil || string(fast.Secrets) != string(slow.Secrets) || !reflect.DeepEqual(fast.Damaged, slow.Damaged) {
+				t.Fatalf("fast %+v, general %+v (%v)", fast, slow, err)
+			}
+		}
 		var r ListResult
 		if json.Unmarshal(b, &r) != nil {
 			return
