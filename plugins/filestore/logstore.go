@@ -574,13 +574,6 @@ func recordNames(rec []byte) (n names, ok bool) {
 	return n, d.Err() == nil
 }
 
-// wellFormedRecord reports whether rec decodes as an abi.Record without
-// error (recordNames).
-func wellFormedRecord(rec []byte) bool {
-	_, ok := recordNames(rec)
-	return ok
-}
-
 // appendLog writes frames (whole frames of idx's generation, for the
 // entries news, in order) at the log's valid end, creating the log when it
 // has none: first its header alone (synced), with a new generation, so
