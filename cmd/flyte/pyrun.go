@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/flytesecrets/flyte/host/config"
 	"github.com/flytesecrets/flyte/host/core"
@@ -192,13 +191,7 @@ func writeResolution(w io.Writer, rows []pytask.Resolved, format string) error {
 		}
 		return nil
 	}
-	var tw io.Writer = w
-	sep := " "
-	if format == "table" {
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		sep = "\t"
-	}
-	fmt.Fprintln(tw, strings.Join([]string{"NAME", "PROJECT", "DOMAIN", "AS"}, sep))
+	cells := []string{"NAME", "PROJECT", "DOMAIN", "AS"}
 	for _, r := range rows {
 		p, d := dash(r.Project), dash(r.Domain)
 		switch {
@@ -207,10 +200,7 @@ func writeResolution(w io.Writer, rows []pytask.Resolved, format string) error {
 		case r.Damaged:
 			p, d = "(damaged)", "(damaged)"
 		}
-		fmt.Fprintln(tw, strings.Join([]string{r.Name, p, d, r.As}, sep))
+		cells = append(cells, r.Name, p, d, r.As)
 	}
-	if f, ok := tw.(*tabwriter.Writer); ok {
-		return f.Flush()
-	}
-	return nil
+	return writeColumns(w, 4, cells, format == "table")
 }

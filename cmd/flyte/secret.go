@@ -555,35 +555,36 @@ const timeLayout = "2006-01-02T15:04:05Z"
 // writeTable writes the secrets in columns, aligned, or separated by one
 // space (table-simple: no field holds a space; empty ones are "-").
 func writeTable(w io.Writer, list []core.Secret, aligned bool) error {
-	// Columns as text/tabwriter aligned them (each cell but the last
-	// padded to its column's width plus two), written directly: over
-	// 100,000 secrets tabwriter took a fifth of the command's time.
-	rows := make([][7]string, 0, len(list)+1)
-	rows = append(rows, [7]string{"NAME", "PROJECT", "DOMAIN", "TYPE", "VERSION", "CREATED", "UPDATED"})
+	cells := make([]string, 0, 7*(len(list)+1))
+	cells = append(cells, "NAME", "PROJECT", "DOMAIN", "TYPE", "VERSION", "CREATED", "UPDATED")
 	for _, s := range list {
-		rows = append(rows, [7]string{s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind.String(),
-			strconv.FormatUint(s.Version, 10), s.Created.Format(timeLayout), s.Updated.Format(timeLayout)})
+		cells = append(cells, s.Key, dash(s.Scope.Project), dash(s.Scope.Domain), s.Kind.String(),
+			strconv.FormatUint(s.Version, 10), s.Created.Format(timeLayout), s.Updated.Format(timeLayout))
 	}
-	var width [7]int
-	for _, r := range rows {
-		for c, cell := range r {
-			width[c] = max(width[c], utf8.RuneCountInString(cell))
-		}
+	return writeColumns(w, 7, cells, aligned)
+}
+
+// writeColumns writes cells, cols to a row, aligned as text/tabwriter
+// aligned them (each cell but the last padded to its column's width plus
+// two), or one space apart. Written directly: over 100,000 secrets
+// tabwriter took a fifth of the command's time.
+func writeColumns(w io.Writer, cols int, cells []string, aligned bool) error {
+	width := make([]int, cols)
+	for i, cell := range cells {
+		width[i%cols] = max(width[i%cols], utf8.RuneCountInString(cell))
 	}
 	b := make([]byte, 0, 64<<10)
-	for _, r := range rows {
-		for c, cell := range r {
-			b = append(b, cell...)
-			switch {
-			case c == len(r)-1:
-				b = append(b, '\n')
-			case aligned:
-				for n := width[c] - utf8.RuneCountInString(cell) + 2; n > 0; n-- {
-					b = append(b, ' ')
-				}
-			default:
+	for i, cell := range cells {
+		b = append(b, cell...)
+		switch c := i % cols; {
+		case c == cols-1:
+			b = append(b, '\n')
+		case aligned:
+			for n := width[c] - utf8.RuneCountInString(cell) + 2; n > 0; n-- {
 				b = append(b, ' ')
 			}
+		default:
+			b = append(b, ' ')
 		}
 		if len(b) >= 60<<10 {
 			if _, err := w.Write(b); err != nil {
