@@ -172,11 +172,8 @@ type Plugin struct {
 	// closed after rt.
 	cache wazero.CompilationCache
 	// stub: compiled is the module's stub over its cached code (compile.go).
-	stub bool
-	// unchecked: compiled without wazero's deadline checks, so each call
-	// runs under the watchdog (watchdog.go).
-	unchecked bool
-	modCfg    wazero.ModuleConfig
+	stub   bool
+	modCfg wazero.ModuleConfig
 	// grants are the granted capabilities the module imports, opened.
 	grants map[string]capability.Instance
 	// section is the module's flyte.describe section, if it has one.
@@ -274,7 +271,7 @@ func stubTrapped(err error) bool {
 // when that stub does not start load returns nil and no error.
 func (h *Host) load(ctx context.Context, s Spec, stub bool) (p *Plugin, err error) {
 	sum := sha256.Sum256(s.Wasm)
-	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h, unchecked: h.unchecked}
+	p = &Plugin{Spec: s, SHA256: hex.EncodeToString(sum[:]), Size: len(s.Wasm), host: h}
 	fail := func(msg string, err error) (*Plugin, error) {
 		p.Close(ctx)
 		return nil, &Error{Plugin: s.Name, Msg: msg, Err: err}

@@ -65,7 +65,7 @@ func defaultStuck(err error) {
 // its context's deadline; the caller calls the function it returns when
 // the call ends.
 func (p *Plugin) watch(ctx context.Context) (done func()) {
-	if !p.unchecked {
+	if !p.host.unchecked {
 		return func() {}
 	}
 	left := p.Spec.Timeout
@@ -86,7 +86,7 @@ func (p *Plugin) watch(ctx context.Context) (done func()) {
 	}
 }
 
-// errPastDeadline is what a host function of an unchecked module panics
+// pastDeadline is what a host function of an unchecked module panics
 // with once its call's deadline passed: the call ends there, and is
 // reported as timed out.
 type pastDeadline struct{}
@@ -97,7 +97,7 @@ func (pastDeadline) Error() string { return "deadline exceeded" }
 // after its deadline.
 func checkDeadline(ctx context.Context) {
 	if ctx.Err() != nil {
-		if st := stateOf(ctx); st != nil && st.plugin.unchecked {
+		if st := stateOf(ctx); st != nil && st.plugin.host.unchecked {
 			st.pastDeadline = true
 			panic(pastDeadline{})
 		}
