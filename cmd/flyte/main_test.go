@@ -42,9 +42,23 @@ func TestMain(m *testing.M) {
 		noAgent = true
 		os.Setenv(envNoAgent, "1")
 	}
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleaningM{m}, map[string]func(){
 		"flyte": main,
 	})
+}
+
+// cleaningM removes the plugins buildPlugin compiled once the tests ran:
+// testscript.Main exits, so nothing after it would.
+type cleaningM struct{ m *testing.M }
+
+func (c cleaningM) Run() int {
+	code := c.m.Run()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	for _, dir := range builtDirs {
+		os.RemoveAll(dir)
+	}
+	return code
 }
 
 // warmCache compiles the built-in plugins into testCache once, so that no
@@ -128,6 +142,7 @@ func buildPlugin(t testing.TB, name, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	builtDirs = append(builtDirs, dir)
 	out := filepath.Join(dir, name+".wasm")
 	if err := wasmtest.BuildGo(pkg, out); err != nil {
 		t.Fatalf("building test plugin %s: %v", name, err)
@@ -142,8 +157,9 @@ func buildPlugin(t testing.TB, name, pkg string) string {
 }
 
 var (
-	builtMu sync.Mutex
-	built   = map[string]string{}
+	builtMu   sync.Mutex
+	built     = map[string]string{}
+	builtDirs []string // removed by cleaningM
 )
 
 func TestScripts(t *testing.T) {

@@ -55,7 +55,8 @@ func stuckChild(t *testing.T, how string) (stderr string, took time.Duration, er
 	needUnchecked(t)
 	buildHostile(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStuckChild$")
-	cmd.Env = append(os.Environ(), "FLYTE_TEST_STUCK="+how, "FLYTE_TEST_STUCK_WASM="+hostilePath(t))
+	// The child is killed, so it cannot remove a directory of its own.
+	cmd.Env = append(os.Environ(), "FLYTE_TEST_STUCK="+how, "FLYTE_TEST_STUCK_WASM="+hostilePath(t), "FLYTE_TEST_STUCK_DIR="+t.TempDir())
 	var b strings.Builder
 	cmd.Stderr = &b
 	start := time.Now()
@@ -92,7 +93,7 @@ func TestStuckChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := h.Load(context.Background(), plugin.Spec{Name: "hostile", Wasm: wasm, Kind: abi.KindStore, Builtin: true,
-		Timeout: 300 * time.Millisecond, Grants: fsGrant(t.TempDir())})
+		Timeout: 300 * time.Millisecond, Grants: fsGrant(os.Getenv("FLYTE_TEST_STUCK_DIR"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +176,7 @@ func TestBuiltinCacheKeptApart(t *testing.T) {
 		}
 		t.Cleanup(func() { h.Close() })
 		p, err := h.Load(context.Background(), plugin.Spec{Name: "hostile", Wasm: buildHostile(t), Kind: abi.KindStore, Builtin: builtin,
-			Timeout: 300 * time.Millisecond, Grants: fsGrant(t.TempDir())})
+			Timeout: 300 * time.Millisecond, Grants: fsGrant(os.Getenv("FLYTE_TEST_STUCK_DIR"))})
 		if err != nil {
 			t.Fatal(err)
 		}
