@@ -112,18 +112,28 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	created, err = readAnswer(conn, resp, stderr)
+	var unavailable *UnavailableError
+	if errors.As(err, &unavailable) && ctx.Err() != nil {
+		return created, ctx.Err() // interrupted, not the agent's failure
+	}
+	return created, err
+}
+
+// readAnswer reads the agent's frames after a request: standard error
+// output, written to stderr as it comes, then the answer, its body into
+// resp. An error that is not the request's own is an *UnavailableError.
+func readAnswer(conn io.Reader, resp any, stderr io.Writer) (created string, err error) {
 	for {
 		b, err := readFrame(conn, MaxFrame)
 		if err != nil {
-			if ctx.Err() != nil { // interrupted here, not the agent's failure
-				return "", ctx.Err()
-			}
 			return "", &UnavailableError{Err: err, Sent: true}
 		}
-		r, err := decodeAnswer(b, resp)
+		var r reply
+		err = json.Unmarshal(b, &r)
 		clear(b) // it may hold a value
 		if err != nil {
-			return "", &UnavailableError{Err: err, Sent: true}
+			return "", &UnavailableError{Err: fmt.Errorf("agent protocol: malformed frame: %w", err), Sent: true}
 		}
 		if !r.Done {
 			if stderr != nil {
@@ -131,53 +141,42 @@ func (c *Client) Call(ctx context.Context, op string, setup *Setup, req, resp an
 			}
 			continue
 		}
+		// A body that does not fit resp is malformed, but the reply's
+		// error, if it has one, is still the answer.
+		var malformed error
+		if r.BodyNext {
+			body, err := readFrame(conn, MaxFrame)
+			if err != nil {
+				return "", &UnavailableError{Err: err, Sent: true}
+			}
+			malformed = decodeBody(body, resp)
+			clear(body)
+		}
 		if r.Err != nil && r.Err.Kind == kindTooLarge {
 			return r.Created, &UnavailableError{Err: errors.New(r.Err.Msg), Sent: true}
 		}
 		if r.Err != nil {
 			return r.Created, r.Err.decode()
 		}
-		if r.malformed != nil {
-			return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", r.malformed), Sent: true}
+		if malformed != nil {
+			return r.Created, &UnavailableError{Err: fmt.Errorf("agent protocol: malformed answer: %w", malformed), Sent: true}
 		}
 		return r.Created, nil
 	}
 }
 
-// answer is a reply as the client decodes it: its body straight into the
-// caller's resp, in one pass over the frame.
-type answer struct {
-	Stderr  []byte `json:",omitempty"`
-	Done    bool   `json:",omitempty"`
-	Body    any    `json:",omitempty"`
-	Err     *Error `json:",omitempty"`
-	Created string `json:",omitempty"`
-	// malformed is why the body did not fit resp (the frame was read as a
-	// reply instead, for its error, if any).
-	malformed error
-}
-
-// decodeAnswer decodes the frame b, its body into resp (nil: the body is
-// dropped). A body that does not fit resp is malformed, but the reply's
-// error, if it has one, is still read.
-func decodeAnswer(b []byte, resp any) (*answer, error) {
-	a := &answer{Body: resp}
-	if resp == nil {
-		a.Body = new(json.RawMessage)
+// decodeBody decodes an answer's body into resp (nil: it is dropped). A
+// type that decodes its own JSON gets the bytes directly, without
+// encoding/json's scans of the whole text first: a listing's body is
+// megabytes, and ListResult checks its form itself.
+func decodeBody(body []byte, resp any) error {
+	switch v := resp.(type) {
+	case nil:
+		return nil
+	case json.Unmarshaler:
+		return v.UnmarshalJSON(body)
 	}
-	err := json.Unmarshal(b, a)
-	if err == nil {
-		if raw, ok := a.Body.(*json.RawMessage); ok && resp == nil {
-			clear(*raw)
-		}
-		return a, nil
-	}
-	var r reply
-	if json.Unmarshal(b, &r) != nil {
-		return nil, fmt.Errorf("agent protocol: malformed frame: %w", err)
-	}
-	clear(r.Body)
-	return &answer{Stderr: r.Stderr, Done: r.Done, Err: r.Err, Created: r.Created, malformed: err}, nil
+	return json.Unmarshal(body, resp)
 }
 
 // Start starts the agent unless one of this build runs, and returns its

@@ -290,7 +290,7 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 	for {
 		var err error
 		if w, key, err = s.warmFor(req.Setup); err != nil {
-			out.finish(reply{Err: encodeError(err)})
+			out.finish(reply{Err: encodeError(err)}, nil)
 			return
 		}
 		w.mu.Lock()
@@ -302,7 +302,7 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 	// The answer is sent after the core is released: a client that stops
 	// reading holds up its own request only (and that for writeTimeout per
 	// frame), never the next one of the same configuration.
-	r, failed := func() (reply, bool) {
+	r, body, failed := func() (reply, []byte, bool) {
 		defer w.mu.Unlock()
 		w.relay.set(out, req.Setup.Terminal)
 		defer w.relay.set(nil, 0)
@@ -310,17 +310,17 @@ func (s *Server) serve(conn *net.UnixConn, req *request) {
 		w.core.Renew(src)
 		defer w.core.Renew(nil) // the identity and data key go with the request
 		body, err := do(ctx, w.core, req.Op, req.Body)
-		r := reply{Body: body}
+		var r reply
 		if err != nil {
 			r.Err = encodeError(err)
 		}
 		if path, ok := src.Created(); ok {
 			r.Created = path
 		}
-		return r, w.core.Failed()
+		return r, body, w.core.Failed()
 	}()
-	out.finish(r)
-	clear(r.Body)
+	out.finish(r, body)
+	clear(body)
 	if failed {
 		s.drop(w, key)
 		return
@@ -418,7 +418,15 @@ func do(ctx context.Context, k *core.Core, op string, body json.RawMessage) (jso
 	if res == nil {
 		return nil, err
 	}
-	b, merr := json.Marshal(res)
+	var b []byte
+	var merr error
+	if m, ok := res.(json.Marshaler); ok {
+		// As it wrote it: json.Marshal would scan and copy the whole text
+		// (megabytes for a listing) to check and compact it.
+		b, merr = m.MarshalJSON()
+	} else {
+		b, merr = json.Marshal(res)
+	}
 	if merr != nil {
 		return nil, merr
 	}
@@ -561,13 +569,13 @@ func (o *stream) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (o *stream) finish(r reply) {
+func (o *stream) finish(r reply, body []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.done {
 		r.Done = true
 		_ = o.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := sendReply(o.conn, r); errors.Is(err, ErrFrameTooLarge) {
+		if err := sendReply(o.conn, r, body); errors.Is(err, ErrFrameTooLarge) {
 			// Nothing was written: the client is told, and does the
 			// work in-process (only a listing or a task is that large).
 			_ = send(o.conn, reply{Done: true, Err: &Error{Msg: "the answer is larger than the agent's frame limit",

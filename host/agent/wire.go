@@ -13,8 +13,9 @@
 // that many bytes of JSON, at most MaxFrame. A connection carries one
 // exchange: the client's hello and the agent's welcome (protocol version
 // and build id: a client never uses an agent of another build), then one
-// request, then the agent's answer, preceded by any number of frames of
-// standard error (compile progress, plugin logs) for the client to print.
+// request, then the agent's answer (its body, if any, in a frame of its
+// own), preceded by any number of frames of standard error (compile
+// progress, plugin logs) for the client to print.
 package agent
 
 import (
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/flytesecrets/flyte/host/config"
@@ -77,10 +79,14 @@ type request struct {
 // reply is one of the agent's frames after the welcome: standard error
 // output (Stderr set, Done false), or the last (Done).
 type reply struct {
-	Stderr []byte          `json:",omitempty"`
-	Done   bool            `json:",omitempty"`
-	Body   json.RawMessage `json:",omitempty"`
-	Err    *Error          `json:",omitempty"`
+	Stderr []byte `json:",omitempty"`
+	Done   bool   `json:",omitempty"`
+	// Body is a small answer within the frame (OpStatus's, which an
+	// agent of any build gives); BodyNext says that the answer to a
+	// request of the store follows in a frame of its own (sendReply).
+	Body     json.RawMessage `json:",omitempty"`
+	BodyNext bool            `json:",omitempty"`
+	Err      *Error          `json:",omitempty"`
 	// Created is the identity file this request created ("" for none):
 	// the client tells the user, as after an in-process command.
 	Created string `json:",omitempty"`
@@ -180,29 +186,25 @@ func send(w io.Writer, v any) error {
 	return err
 }
 
-// sendReply writes r as one frame, its Body (JSON already: the agent
-// marshalled the answer) spliced in as it is, where json.Marshal would
-// compact it again, a second pass over a large listing.
-func sendReply(w io.Writer, r reply) error {
-	body := r.Body
-	r.Body = nil
-	b, err := json.Marshal(r)
-	if err != nil || len(body) == 0 {
-		if err == nil {
-			err = writeFrame(w, b)
-		}
+// sendReply writes r, the answer to a request of the store, and its body:
+// a frame of JSON, then, when there is a body, the body in a frame of its
+// own (BodyNext), as its bytes. The body is the answer's JSON as the
+// agent's marshaller wrote it: within the reply, encoding/json would scan
+// all of it on both sides, megabytes for a large listing. Nothing is
+// written when the body is over MaxFrame.
+func sendReply(w io.Writer, r reply, body []byte) error {
+	if len(body) > MaxFrame {
+		return ErrFrameTooLarge
+	}
+	r.BodyNext = len(body) > 0
+	if err := send(w, r); err != nil || len(body) == 0 {
 		return err
 	}
-	out := make([]byte, 0, len(b)+len(body)+8)
-	out = append(out, b[:len(b)-1]...) // b is an object: {...}
-	if len(b) > 2 {
-		out = append(out, ',')
-	}
-	out = append(out, `"Body":`...)
-	out = append(out, body...)
-	out = append(out, '}')
-	err = writeFrame(w, out)
-	clear(out) // it may hold a value
+	// Its length, then the body where it lies: no copy of megabytes.
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(body)))
+	bufs := net.Buffers{n[:], body}
+	_, err := bufs.WriteTo(w)
 	return err
 }
 

@@ -129,25 +129,26 @@ func TestErrorsTravel(t *testing.T) {
 // FuzzReply feeds the client's parser what a hostile or broken peer may
 // send: it must not panic, nor accept a frame over its limit.
 func FuzzReply(f *testing.F) {
-	frame := func(v any) []byte {
+	frames := func(last reply, body string) []byte {
 		var b bytes.Buffer
-		_ = send(&b, v)
+		_ = send(&b, reply{Stderr: []byte("compiling")})
+		_ = sendReply(&b, last, []byte(body))
 		return b.Bytes()
 	}
-	f.Add(frame(reply{Done: true, Body: json.RawMessage(`{"Secrets":[]}`)}))
-	f.Add(frame(reply{Stderr: []byte("compiling")}))
-	f.Add(frame(reply{Done: true, Err: encodeError(&secrets.LockedError{Identity: "i", Err: errors.New("x")})}))
-	f.Add(frame(reply{Done: true, Err: &Error{Msg: "m", Kind: "locked", Fields: json.RawMessage(`{"Err":1}`),
-		Cause: &Error{Kind: "locked", Cause: &Error{Kind: "locked"}}}}))
-	f.Add(frame(Status{Build: "b"}))
+	list, _ := secrets.ListResult{Secrets: []secrets.Secret{{Key: "A"}}}.MarshalJSON()
+	f.Add(frames(reply{Done: true}, string(list)))
+	f.Add(frames(reply{Done: true}, `{"Damaged":[{"Key":"K"}]}`))
+	f.Add(frames(reply{Done: true, Err: encodeError(&secrets.LockedError{Identity: "i", Err: errors.New("x")})}, ""))
+	f.Add(frames(reply{Done: true, Err: &Error{Msg: "m", Kind: "locked", Fields: json.RawMessage(`{"Err":1}`),
+		Cause: &Error{Kind: "locked", Cause: &Error{Kind: "locked"}}}}, `{}`))
+	f.Add(frames(reply{Done: true, Body: json.RawMessage(`{"Version":1,"Build":"b"}`)}, ""))
 	f.Add([]byte{0, 0, 0, 2, '{', '}'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var r reply
-		if err := receive(bytes.NewReader(b), 1<<16, &r); err != nil {
-			return
-		}
-		if r.Err != nil {
-			err := r.Err.decode()
+		for _, resp := range []any{nil, &secrets.ListResult{}, &Status{}} {
+			_, err := readAnswer(bytes.NewReader(b), resp, io.Discard)
+			if err == nil {
+				continue
+			}
 			_ = err.Error()
 			var h interface{ Hint() string }
 			if errors.As(err, &h) {
@@ -158,8 +159,6 @@ func FuzzReply(f *testing.F) {
 				_ = l.Error()
 			}
 		}
-		var st Status
-		_ = json.Unmarshal(r.Body, &st)
 	})
 }
 
@@ -235,27 +234,57 @@ func TestFrameChunks(t *testing.T) {
 	}
 }
 
-// A reply whose body is spliced in as it is reads as one marshalled whole.
+// A reply reads back as it was sent, its body in a frame of its own: the
+// agent's bytes as they are, into a type that decodes its own JSON.
 func TestSendReply(t *testing.T) {
-	for _, r := range []reply{
-		{Done: true, Body: json.RawMessage(`{"Secrets":[{"Key":"A"}]}`)},
-		{Body: json.RawMessage(`[1,2]`)},
-		{Done: true, Err: &Error{Msg: "m"}, Body: json.RawMessage(`{}`), Created: "/x"},
-		{Done: true},
-		{Stderr: []byte("line\n")},
+	list, err := secrets.ListResult{Secrets: []secrets.Secret{{Key: "A", Version: 2}}}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		r    reply
+		body string
+	}{
+		{reply{Done: true}, string(list)},
+		{reply{Done: true, Created: "/x"}, `{"Damaged":[{"Key":"K","Reason":"r"}]}`},
+		{reply{Done: true, Err: &Error{Msg: "m"}}, `{}`},
+		{reply{Done: true, Created: "/y"}, ""},
 	} {
 		var b bytes.Buffer
-		if err := sendReply(&b, r); err != nil {
+		if err := send(&b, reply{Stderr: []byte("line\n")}); err != nil {
 			t.Fatal(err)
 		}
-		var got reply
-		if err := receive(&b, MaxFrame, &got); err != nil {
-			t.Fatalf("%+v: %v", r, err)
+		if err := sendReply(&b, c.r, []byte(c.body)); err != nil {
+			t.Fatal(err)
 		}
-		want, _ := json.Marshal(r)
-		have, _ := json.Marshal(got)
-		if !bytes.Equal(want, have) {
-			t.Errorf("sent %s, got %s", want, have)
+		var stderr bytes.Buffer
+		var got secrets.ListResult
+		created, err := readAnswer(&b, &got, &stderr)
+		if b.Len() != 0 {
+			t.Errorf("%+v: %d bytes left unread", c.r, b.Len())
 		}
+		if c.r.Err != nil {
+			if err == nil || err.Error() != c.r.Err.Msg {
+				t.Errorf("%+v: got error %v", c.r, err)
+			}
+			continue
+		}
+		if err != nil || created != c.r.Created || stderr.String() != "line\n" {
+			t.Fatalf("%+v: %q, %q, %v", c.r, created, stderr.String(), err)
+		}
+		var want secrets.ListResult
+		if c.body != "" {
+			if err := json.Unmarshal([]byte(c.body), &want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("sent %s, got %+v", c.body, got)
+		}
+	}
+	// A body over the frame limit writes nothing: the agent then says so.
+	var b bytes.Buffer
+	if err := sendReply(&b, reply{Done: true}, make([]byte, MaxFrame+1)); !errors.Is(err, ErrFrameTooLarge) || b.Len() != 0 {
+		t.Fatalf("%v, %d bytes written", err, b.Len())
 	}
 }
