@@ -510,3 +510,46 @@ func TestDeferredMarks(t *testing.T) {
 		t.Fatalf("list after a rollback: %+v %v", res, err)
 	}
 }
+
+// A long-lived Manager (the agent's) keeps the marks it parsed, but never
+// past a change of the file: a version another flyte of this machine saw
+// after this Manager's last listing still catches a rollback, however
+// soon after the listing (same size and modification time) it was written.
+func TestKeptMarksFollowTheFile(t *testing.T) {
+	mc := newMachine(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	long, _ := mc.open(t, dir)
+	mustCreate(t, long, "K", "value-1")
+	mustUpdate(t, long, "K", "value-2")
+	for range 2 { // the second listing reads the marks the first one kept
+		if res, err := long.List(ctx, secrets.Filter{}); err != nil || len(res.Secrets) != 1 || len(res.Damaged) != 0 {
+			t.Fatalf("list: %+v %v", res, err)
+		}
+	}
+	old, err := os.ReadFile(recordFile(dir, "K"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := marksFile(t, mc)
+	info, err := os.Stat(marks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := mc.open(t, dir)
+	mustUpdate(t, other, "K", "value-3")
+	// The mark rose from 2 to 3: the same size; and the same time, as if
+	// within one tick of the clock.
+	if err := os.Chtimes(marks, info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := os.Stat(marks); err != nil || now.Size() != info.Size() {
+		t.Fatalf("marks file: %v, size %d then %d", err, info.Size(), now.Size())
+	}
+	if err := os.WriteFile(recordFile(dir, "K"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := long.List(ctx, secrets.Filter{})
+	if err != nil || len(res.Damaged) != 1 || res.Damaged[0].Reason != rolledBack {
+		t.Fatalf("list after another flyte saw version 3: %+v %v", res, err)
+	}
+}

@@ -179,6 +179,9 @@ type Manager struct {
 	// held, when not nil, is what writes saw and have not recorded yet,
 	// per marks file (DeferMarks). Guarded by stateMu.
 	held map[string][]sighting
+	// parsed is the marks file last read whole (marks.go). Guarded by
+	// stateMu.
+	parsed parsedMarks
 }
 
 // Options configure a Manager.
@@ -673,14 +676,16 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 	if err != nil {
 		return ListResult{}, err
 	}
-	seen := make([]sighting, 0, len(records))
+	var seen []sighting
 	res.Secrets = slices.Grow(res.Secrets, len(records))
 	for i := range records {
 		r := &records[i]
 		meta, err := verify(sealer, r)
+		var mark uint64
 		if err == nil {
-			if err = h.check(r.Scope, r.Key, meta); err != nil {
+			if mark, err = h.check(r.Scope, r.Key, meta); err != nil {
 				r, meta, err = m.reread(ctx, sealer, h, r, err)
+				mark = 0
 			}
 		}
 		if err != nil {
@@ -693,7 +698,9 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 		if r == nil {
 			continue // deleted since it was listed
 		}
-		seen = append(seen, sighting{r.Scope, r.Key, meta})
+		if meta == nil || meta.Version > mark {
+			seen = append(seen, sighting{r.Scope, r.Key, meta}) // a mark to raise, for remember
+		}
 		res.Secrets = append(res.Secrets, toSecret(r, meta))
 	}
 	if err := h.remember(seen); err != nil {
@@ -718,7 +725,7 @@ func (m *Manager) reread(ctx context.Context, sealer *seal.Sealer, h *history, r
 	}
 	meta, err := verify(sealer, &now)
 	if err == nil {
-		err = h.check(now.Scope, now.Key, meta)
+		_, err = h.check(now.Scope, now.Key, meta)
 	}
 	if err != nil {
 		return r, nil, err
