@@ -72,7 +72,7 @@ type marks struct {
 	version map[markID]uint64
 	order   []markID
 	count   map[keyIn]int
-	size    int              // bytes of the encoded lines
+	size    int // bytes of the encoded lines
 	// newest is built on first use by newestOf, on marks read as a
 	// snapshot only (which a Manager may share between histories).
 	newest     map[keyIn]uint64
