@@ -106,6 +106,8 @@ type listState struct {
 	readBuf []byte               // what a page's frames are read through (readPage)
 	arena   []byte               // the frames of the page being served (readPage)
 	answer  []byte               // the page's records in wire form (listLog)
+	page    []slot               // the page being served (listLog)
+	order   []int                // the page's frames in log order (readPage)
 	convert bool                 // writes convert a store of format 1 (and start new stores in format 2)
 }
 

@@ -314,7 +314,10 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 			return nil, err
 		}
 	}
-	page := make([]slot, 0, min(limit, 1024))
+	// The page's slots are kept between calls, as its buffers are: grown
+	// by append to 5,000 slots, a page was most of a listing's garbage.
+	page := st.lists.page[:0]
+	defer func() { st.lists.page = clearSlots(page) }()
 	size, full := 0, false
 	for _, o := range orgs {
 		if o == "" || hasAfter && o < at.org {
@@ -414,23 +417,36 @@ func (st *Store) listLog(fs guest.RangeFS, lay layout, c *listCache, req *abi.Li
 	return resp, nil
 }
 
+// clearSlots drops what the slots of page point to (records, frames of
+// the arena), for the next page to reuse them, and returns page emptied.
+func clearSlots(page []slot) []slot {
+	clear(page)
+	return page[:0]
+}
+
 // readPage reads the log frames of a page, with one read_at for frames
 // that lie close together in a log. A frame that does not check (its log
 // was compacted since) is looked up again in the log read afresh.
 func (st *Store) readPage(fs guest.RangeFS, page []slot) error {
-	var order []int
+	order := st.lists.order[:0]
+	defer func() { st.lists.order = order[:0] }()
 	for i := range page {
 		if page[i].e.op != opTree {
 			order = append(order, i)
 		}
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		x, y := page[a], page[b]
+	// A page of one organization's log is in key order, and mostly in
+	// log order already: sorted only when it is not.
+	inLog := func(a, b int) int {
+		x, y := &page[a], &page[b]
 		if x.idx != y.idx {
 			return strings.Compare(x.idx.org, y.idx.org)
 		}
 		return cmpOff(x.e.off, y.e.off)
-	})
+	}
+	if !slices.IsSortedFunc(order, inLog) {
+		slices.SortFunc(order, inLog)
+	}
 	// The page's frames are copied into one buffer kept between calls, of
 	// their total size, which its records alias until the answer is
 	// encoded; the reads go through another kept buffer: a wasm guest's
