@@ -1,5 +1,7 @@
 package abi
 
+import "slices"
+
 // Message is implemented by every ABI message.
 type Message interface {
 	MarshalTo(*Encoder)
@@ -305,6 +307,9 @@ func AppendEncodedRecord(b, rec []byte) []byte {
 
 // MarshalTo implements Message.
 func (m *ListResponse) MarshalTo(e *Encoder) {
+	// Grown once: a page's records are megabytes, copied again by each
+	// append that outgrows the buffer.
+	e.buf = slices.Grow(e.buf, len(m.Encoded)+len(m.NextPageToken)+8)
 	e.buf = append(e.buf, m.Encoded...)
 	for i := range m.Records {
 		e.Message(1, &m.Records[i])
