@@ -64,6 +64,9 @@ type Core struct {
 
 	mu      sync.Mutex // guards secrets
 	secrets *secrets.Manager
+	// marks outlives each Manager (Renew makes a new one per request of
+	// the agent): the marks file is parsed again only when it changed.
+	marks secrets.MarksCache
 
 	loadMu sync.Mutex
 	loads  map[string]*loadCall // by plugin name: done or in progress
@@ -133,7 +136,7 @@ func (c *Core) Secrets(ctx context.Context) (*secrets.Manager, error) {
 		store, minor = p, p.Info.Minor
 	}
 	c.secrets = secrets.New(store, secrets.Options{Org: c.cfg.Organization, Source: c.opts.Identity, StateDir: c.opts.StateDir,
-		Location: c.location(), StoreMinor: minor})
+		Location: c.location(), StoreMinor: minor, Marks: &c.marks})
 	return c.secrets, nil
 }
 

@@ -433,12 +433,14 @@ func (m *Manager) history(sealer *seal.Sealer, read bool, keys ...string) (*hist
 	return h, nil
 }
 
-// parsedMarks keeps the marks file a Manager last read whole, and what it
-// parsed, so that a long-lived Manager (the agent's) parses a file again
-// only when its bytes changed: parsing 100,000 marks was about 55 ms of
-// every listing. The bytes are compared, not the file's times: a rewrite
-// within one tick of the clock may leave size and mtime as they were.
-type parsedMarks struct {
+// MarksCache keeps the marks file last read whole, and what it parsed, so
+// that a long-lived process (the agent) parses a file again only when its
+// bytes changed: parsing 100,000 marks was about 55 ms of every listing.
+// The bytes are compared, not the file's times: a rewrite within one tick
+// of the clock may leave size and mtime as they were. The zero value is
+// empty and ready; it is safe for concurrent use.
+type MarksCache struct {
+	mu   sync.Mutex
 	name string
 	raw  []byte
 	snap *marks // read only, shared by the histories made from it
@@ -447,19 +449,21 @@ type parsedMarks struct {
 // parsedMarks returns the marks parsed from b, the file name, when they
 // were kept, else nil.
 func (m *Manager) parsedMarks(name string, b []byte) *marks {
-	m.stateMu.Lock()
-	defer m.stateMu.Unlock()
-	if p := m.parsed; p.snap != nil && p.name == name && bytes.Equal(p.raw, b) {
-		return p.snap
+	c := m.parsed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap != nil && c.name == name && bytes.Equal(c.raw, b) {
+		return c.snap
 	}
 	return nil
 }
 
 // keepMarks keeps snap, parsed whole from b, the file name.
 func (m *Manager) keepMarks(name string, b []byte, snap *marks) {
-	m.stateMu.Lock()
-	defer m.stateMu.Unlock()
-	m.parsed = parsedMarks{name: name, raw: b, snap: snap}
+	c := m.parsed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.name, c.raw, c.snap = name, b, snap
 }
 
 // marksID names the marks file of the store: its store id (datakey.go),

@@ -511,18 +511,24 @@ func TestDeferredMarks(t *testing.T) {
 	}
 }
 
-// A long-lived Manager (the agent's) keeps the marks it parsed, but never
-// past a change of the file: a version another flyte of this machine saw
-// after this Manager's last listing still catches a rollback, however
-// soon after the listing (same size and modification time) it was written.
+// The agent keeps the marks it parsed between requests (each request has
+// a Manager of its own, sharing one MarksCache), but never past a change of
+// the file: a version another flyte of this machine saw after the last
+// listing still catches a rollback, however soon after the listing (same
+// size and modification time) it was written.
 func TestKeptMarksFollowTheFile(t *testing.T) {
 	mc := newMachine(t)
 	dir := filepath.Join(t.TempDir(), "store")
-	long, _ := mc.open(t, dir)
-	mustCreate(t, long, "K", "value-1")
-	mustUpdate(t, long, "K", "value-2")
+	var kept secrets.MarksCache
+	request := func() *secrets.Manager {
+		m := secrets.New(&nativeStore{dir: fsgrant.New(dir)}, secrets.Options{Org: "acme", Identity: mc.identity, StateDir: mc.state, Marks: &kept})
+		t.Cleanup(m.Close)
+		return m
+	}
+	mustCreate(t, request(), "K", "value-1")
+	mustUpdate(t, request(), "K", "value-2")
 	for range 2 { // the second listing reads the marks the first one kept
-		if res, err := long.List(ctx, secrets.Filter{}); err != nil || len(res.Secrets) != 1 || len(res.Damaged) != 0 {
+		if res, err := request().List(ctx, secrets.Filter{}); err != nil || len(res.Secrets) != 1 || len(res.Damaged) != 0 {
 			t.Fatalf("list: %+v %v", res, err)
 		}
 	}
@@ -535,7 +541,7 @@ func TestKeptMarksFollowTheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := mc.open(t, dir)
+	other, _ := mc.open(t, dir) // another flyte: a cache of its own
 	mustUpdate(t, other, "K", "value-3")
 	// The mark rose from 2 to 3: the same size; and the same time, as if
 	// within one tick of the clock.
@@ -548,7 +554,7 @@ func TestKeptMarksFollowTheFile(t *testing.T) {
 	if err := os.WriteFile(recordFile(dir, "K"), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := long.List(ctx, secrets.Filter{})
+	res, err := request().List(ctx, secrets.Filter{})
 	if err != nil || len(res.Damaged) != 1 || res.Damaged[0].Reason != rolledBack {
 		t.Fatalf("list after another flyte saw version 3: %+v %v", res, err)
 	}

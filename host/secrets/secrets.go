@@ -179,9 +179,8 @@ type Manager struct {
 	// held, when not nil, is what writes saw and have not recorded yet,
 	// per marks file (DeferMarks). Guarded by stateMu.
 	held map[string][]sighting
-	// parsed is the marks file last read whole (marks.go). Guarded by
-	// stateMu.
-	parsed parsedMarks
+	// parsed keeps the marks file last read whole (marks.go).
+	parsed *MarksCache
 }
 
 // Options configure a Manager.
@@ -199,6 +198,10 @@ type Options struct {
 	// version seen of each secret is kept to detect rollbacks; "" keeps no
 	// history. It is created only when there is a version to record.
 	StateDir string
+	// Marks, when set, keeps the parsed marks file for the Managers that
+	// come after this one (a resident agent makes one per request); by
+	// default a Manager keeps its own.
+	Marks *MarksCache
 	// Location names where the store is (its plugin, path or endpoints),
 	// so that this machine remembers which data key it saw there.
 	Location string
@@ -217,8 +220,12 @@ func New(store Store, opts Options) *Manager {
 	if src == nil {
 		src = identity.File(opts.Identity)
 	}
+	marks := opts.Marks
+	if marks == nil {
+		marks = new(MarksCache)
+	}
 	return &Manager{org: opts.Org, store: store, identity: src.String(), source: src, now: now, stateDir: opts.StateDir, location: opts.Location,
-		storeMinor: opts.StoreMinor}
+		storeMinor: opts.StoreMinor, parsed: marks}
 }
 
 // Close forgets the data key.
