@@ -9,8 +9,11 @@ type Message interface {
 }
 
 // Marshal encodes m.
-func Marshal(m Message) []byte {
-	var e Encoder
+func Marshal(m Message) []byte { return AppendMarshal(nil, m) }
+
+// AppendMarshal appends the encoding of m to b and returns the result.
+func AppendMarshal(b []byte, m Message) []byte {
+	e := Encoder{buf: b}
 	m.MarshalTo(&e)
 	return e.buf
 }

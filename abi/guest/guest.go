@@ -215,7 +215,7 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(r), nil
+		return marshalOut(r), nil
 	case abi.OpGet, abi.OpDelete:
 		var req abi.KeyRequest
 		if err := abi.Unmarshal(in, &req); err != nil {
@@ -228,7 +228,7 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(r), nil
+		return marshalOut(r), nil
 	case abi.OpList:
 		var req abi.ListRequest
 		if err := abi.Unmarshal(in, &req); err != nil {
@@ -238,7 +238,7 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(resp), nil
+		return marshalOut(resp), nil
 	case abi.OpMetaGet, abi.OpMetaPut, abi.OpMetaDelete:
 		var req abi.MetaRequest
 		if err := abi.Unmarshal(in, &req); err != nil {
@@ -265,7 +265,7 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(&abi.MetaResponse{Value: v}), nil
+		return marshalOut(&abi.MetaResponse{Value: v}), nil
 	case abi.OpCompact:
 		if c, ok := h.store.(Compacter); ok {
 			if _, fenced := h.store.(Fenced); fenced {
@@ -279,7 +279,9 @@ func (h storeHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 // Dispatch runs one call of h and returns its status and output, with the
 // error message encoded as an abi.ErrorMessage for a non-OK status. It is
 // what the wasm export calls, and what a native link of the same plugin
-// calls in place of the export.
+// calls in place of the export. In a wasip1 build the output is valid
+// until the next call (one buffer is kept for every answer); a native
+// link gets an output of its own each call.
 func Dispatch(h Handler, op abi.Op, in []byte) (abi.Status, []byte) {
 	out, err := h.Handle(op, in)
 	if err != nil {
@@ -287,7 +289,7 @@ func Dispatch(h Handler, op abi.Op, in []byte) (abi.Status, []byte) {
 		if st == abi.OK {
 			st = abi.Internal
 		}
-		return st, abi.Marshal(&abi.ErrorMessage{Message: err.Error()})
+		return st, marshalOut(&abi.ErrorMessage{Message: err.Error()})
 	}
 	return abi.OK, out
 }
@@ -341,7 +343,7 @@ func (h injectorHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(plan), nil
+		return marshalOut(plan), nil
 	case abi.OpRender:
 		r, ok := h.inj.(Renderer)
 		if !ok {
@@ -355,7 +357,7 @@ func (h injectorHandler) Handle(op abi.Op, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return abi.Marshal(plan), nil
+		return marshalOut(plan), nil
 	}
 	return nil, abi.Errorf(abi.Unimplemented, "unknown operation")
 }

@@ -28,6 +28,19 @@ var handler Handler
 
 func serve(h Handler) { handler = h }
 
+// answer holds the answer of the call under way: handle hands it to the host,
+// which copies it, before the call returns, and an instance serves one
+// call at a time. Kept between calls, it is grown once, not allocated
+// per call: a page of a listing is megabytes, and in a Go guest that
+// garbage is what makes its collector run (the collector walks every
+// object, a store's index of 100,000 entries included, for each cycle).
+var answer []byte
+
+func marshalOut(m abi.Message) []byte {
+	answer = abi.AppendMarshal(answer[:0], m)
+	return answer
+}
+
 func ptr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
 		return nil
