@@ -21,8 +21,14 @@ func TestWriteTableAsTabwriter(t *testing.T) {
 	at := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
 	var list []core.Secret
 	for i := range 40 {
+		// Times that repeat, differ within a second, or only by their
+		// location (writeTable remembers the last it formatted).
+		created := at.Add(time.Duration(i/4) * time.Second).Add(time.Duration(i%4) * 300 * time.Millisecond)
+		if i%7 == 3 {
+			created = created.In(time.FixedZone("X", 3600))
+		}
 		s := core.Secret{Key: strings.Repeat("K", 1+i%13) + strconv.Itoa(i), Kind: abi.SecretKind(1 + i%3), Version: uint64(i * i * 997),
-			Created: at, Updated: at.Add(time.Duration(i) * time.Hour)}
+			Created: created, Updated: at.Add(time.Duration(i/3) * time.Hour)}
 		if i%2 == 1 {
 			s.Scope = scope.Scope{Project: strings.Repeat("p", i%9+1)}
 		}

@@ -37,8 +37,29 @@ const (
 	lsSealedVersion
 )
 
-// listedSecret is a Secret as abi encodes it.
-type listedSecret struct{ s *Secret }
+// listedSecret is a Secret as abi encodes it. Decoding, names holds the
+// scope names met so far: a listing's scopes repeat from secret to secret,
+// and one string each is enough (one allocation per secret, for its key).
+type listedSecret struct {
+	s     *Secret
+	names map[string]string
+}
+
+// scopeName returns the name b as a string, one per distinct name.
+func (l listedSecret) scopeName(b []byte) string {
+	if n, ok := l.names[string(b)]; ok {
+		return n
+	}
+	n := string(b)
+	if len(l.names) < maxScopeNames {
+		l.names[n] = n
+	}
+	return n
+}
+
+// maxScopeNames bounds the names a decoding keeps: a listing from a
+// hostile agent could name a new scope for every secret.
+const maxScopeNames = 4096
 
 func (l listedSecret) MarshalTo(e *abi.Encoder) {
 	s := l.s
@@ -60,11 +81,11 @@ func (l listedSecret) UnmarshalFrom(d *abi.Decoder) {
 	for d.Next() {
 		switch d.Field() {
 		case lsOrg:
-			s.Scope.Org = d.String()
+			s.Scope.Org = l.scopeName(d.Blob())
 		case lsProject:
-			s.Scope.Project = d.String()
+			s.Scope.Project = l.scopeName(d.Blob())
 		case lsDomain:
-			s.Scope.Domain = d.String()
+			s.Scope.Domain = l.scopeName(d.Blob())
 		case lsKey:
 			s.Key = d.String()
 		case lsKind:
@@ -85,7 +106,7 @@ func (l listedSecret) UnmarshalFrom(d *abi.Decoder) {
 func (r ListResult) MarshalJSON() ([]byte, error) {
 	var e abi.Encoder
 	for i := range r.Secrets {
-		e.Message(1, listedSecret{&r.Secrets[i]})
+		e.Message(1, listedSecret{s: &r.Secrets[i]})
 	}
 	// listJSON, written directly: json.Marshal would encode the base64
 	// into a buffer of its own and copy it.
@@ -159,12 +180,13 @@ func (r *ListResult) UnmarshalJSON(b []byte) error {
 	}
 	secrets := make([]Secret, 0, min(n, maxListEntries))
 	d := abi.NewDecoder(l.Secrets)
+	names := map[string]string{}
 	for d.Next() {
 		if d.Field() != 1 {
 			return errListJSON
 		}
 		secrets = append(secrets, Secret{})
-		d.Message(listedSecret{&secrets[len(secrets)-1]})
+		d.Message(listedSecret{&secrets[len(secrets)-1], names})
 	}
 	if d.Err() != nil {
 		return errListJSON
