@@ -189,16 +189,6 @@ func realPath(p string) string {
 	}
 }
 
-// BuiltinStorePages is the memory cap of a built-in store, in 64 KiB pages
-// (256 MiB), where other plugins get plugin.DefaultMemoryPages (64 MiB).
-// The filestore's guest keeps an index of its log between calls, which
-// grows with the store, and a Go guest's collector aims at half its cap
-// (GOMEMLIMIT): at 64 MiB, from about 110,000 secrets, it collected
-// almost without pause, and a listing of 130,000 took 1.7 s against 1.1 s
-// with this cap (docs/PERFORMANCE.md). Built-ins are flyte's own code; the
-// cap still bounds what a damaged store could make them take.
-const BuiltinStorePages = 4096
-
 // spec builds the load spec of the named plugin: a [plugins.NAME] entry of
 // the configuration, or else a built-in plugin.
 func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
@@ -223,9 +213,6 @@ func (c *Core) spec(name string, kind abi.PluginKind) (plugin.Spec, error) {
 			return s, fmt.Errorf("plugin %s: %w", name, err)
 		}
 		s.Wasm, s.Builtin = b, true
-		if kind == abi.KindStore {
-			s.MemoryPages = BuiltinStorePages
-		}
 	}
 	// Only the store plugin gets the store's directory (the configuration
 	// refuses a [plugins.NAME.grant.fs] table for it); the etcd store gets
