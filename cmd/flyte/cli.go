@@ -471,7 +471,7 @@ func (c *cli) engine() (*core.Core, error) {
 		return nil, err
 	}
 	opts := core.Options{CacheDir: config.CacheDir(c.getenv), Progress: c.stderr, NativeStore: nativeStore,
-		Protected: core.Protected(cfg, c.getenv), StateDir: state.Path(c.getenv)}
+		Protected: core.Protected(cfg, c.getenv), StateDir: state.Path(c.getenv), OneShot: true}
 	if c.getenv("FLYTE_DEBUG") != "" {
 		opts.Log = c.stderr
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// nil means the state directory's (inject.StateCache), or none without
 	// StateDir. A resident process would keep them in memory.
 	PlanCache inject.PlanCache
+	// OneShot says the Core serves one command of a process that then
+	// exits (plugin.Options.WholeMemory), not a resident agent.
+	OneShot bool
 }
 
 // Core is a configured flyte.
@@ -82,7 +85,7 @@ type loadCall struct {
 
 // New returns a Core for cfg. Nothing is loaded yet.
 func New(cfg *config.Config, opts Options) (*Core, error) {
-	h, err := plugin.NewHost(plugin.Options{CacheDir: opts.CacheDir, Progress: opts.Progress, Log: opts.Log})
+	h, err := plugin.NewHost(plugin.Options{CacheDir: opts.CacheDir, Progress: opts.Progress, Log: opts.Log, WholeMemory: opts.OneShot})
 	if err != nil {
 		return nil, err
 	}

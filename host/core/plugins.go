@@ -147,7 +147,7 @@ func resolvePlugin(cfg *config.Config, req PluginRequest) (*pluginTarget, error)
 
 // pluginHost is a plugin host with the cache and progress lines of opts.
 func pluginHost(opts Options) (*plugin.Host, error) {
-	return plugin.NewHost(plugin.Options{CacheDir: opts.CacheDir, Progress: opts.Progress})
+	return plugin.NewHost(plugin.Options{CacheDir: opts.CacheDir, Progress: opts.Progress, WholeMemory: opts.OneShot})
 }
 
 // PluginInspection is what `flyte plugin inspect` shows of a plugin: what

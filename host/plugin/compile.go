@@ -104,16 +104,10 @@ func (h *Host) runtimeWith(ctx context.Context, cache wazero.CompilationCache, p
 		WithCloseOnContextDone(!h.unchecked).
 		WithDebugInfoEnabled(false)
 	if pages != 0 {
-		// A guest's whole memory is allocated with the instance, up to
-		// the default cap: without it, wazero copied the whole memory at
-		// each memory.grow, and a command's fresh instance grows a few
-		// times (a get over 1,000 secrets in-process: 239 -> 136 ms, peak
-		// RSS 55 -> 36 MB). The pages are not touched until the guest
-		// uses them (a new process's are the kernel's zero pages; the
-		// agent's Go heap zeroes a reused span). A larger cap, which only
-		// a configuration grants, keeps growing on demand: it would be
-		// allocated whole for every instance.
-		cfg = cfg.WithMemoryLimitPages(pages).WithMemoryCapacityFromMax(pages <= DefaultMemoryPages)
+		// A larger cap, which only a configuration grants, keeps growing on
+		// demand: it would be allocated whole for every instance. The pages
+		// are not touched until the guest uses them.
+		cfg = cfg.WithMemoryLimitPages(pages).WithMemoryCapacityFromMax(h.opts.WholeMemory && pages <= DefaultMemoryPages)
 	}
 	if cache != nil {
 		cfg = cfg.WithCompilationCache(cache)

@@ -106,6 +106,15 @@ type Options struct {
 	// been built without them: a plugin that needs one is refused, naming
 	// the minor version that brought it.
 	Without []string
+	// WholeMemory allocates each instance's memory whole when it starts,
+	// up to DefaultMemoryPages, for a process that runs a command and
+	// exits: wazero otherwise copies the whole memory at every
+	// memory.grow, and a fresh instance grows a few times (a get over
+	// 1,000 secrets in-process: 239 -> 136 ms, peak RSS 55 -> 36 MB). A
+	// resident host (the agent) leaves it off: its instances grow once
+	// and live on, and whole memories made its requests slower (measured,
+	// docs/PERFORMANCE.md).
+	WholeMemory bool
 }
 
 // Host loads plugins. It is safe for concurrent use.
