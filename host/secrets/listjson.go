@@ -51,7 +51,7 @@ func (l listedSecret) scopeName(b []byte) string {
 		return n
 	}
 	n := string(b)
-	if len(l.names) < maxScopeNames {
+	if l.names != nil && len(l.names) < maxScopeNames {
 		l.names[n] = n
 	}
 	return n
