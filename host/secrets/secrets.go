@@ -705,7 +705,7 @@ func (m *Manager) List(ctx context.Context, f Filter) (ListResult, error) {
 		if r == nil {
 			continue // deleted since it was listed
 		}
-		if meta == nil || meta.Version > mark {
+		if meta != nil && meta.Version > mark {
 			seen = append(seen, sighting{r.Scope, r.Key, meta}) // a mark to raise, for remember
 		}
 		res.Secrets = append(res.Secrets, toSecret(r, meta))
